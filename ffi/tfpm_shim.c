@@ -1,0 +1,528 @@
+/*
+ * tfpm_shim.c: the C side of tfpm's SAPI.
+ *
+ * It owns the sapi_module_struct (named "fpm-fcgi", like php-fpm's, so that
+ * opcache activates and apps that test PHP_SAPI behave the same), every
+ * zend_try, the SAPI callbacks (thin trampolines into tfpm_rs_* in Rust) and
+ * the functions a FastCGI SAPI adds: fastcgi_finish_request(),
+ * getallheaders() and apache_request_headers().
+ *
+ * Built without ZEND_ENABLE_STATIC_TSRMLS_CACHE: libphp does not export
+ * _tsrm_ls_cache, so SG()/EG()/PG() go through tsrm_get_ls_cache().
+ */
+#include "php.h"
+#include "php_main.h"
+#include "php_variables.h"
+#include "SAPI.h"
+#include "php_output.h"
+#include "fopen_wrappers.h"
+#include "ext/standard/head.h"
+#include "http_status_codes.h"
+#include "zend_smart_str.h"
+
+#include "tfpm_shim.h"
+
+#ifndef ZTS
+#error "tfpm needs a thread-safe (ZTS) PHP build"
+#endif
+
+/* The running request of this thread; NULL between requests. */
+static __thread const tfpm_request *current_request;
+
+static sapi_module_struct tfpm_sapi_module;
+
+static void *current_ctx(void)
+{
+    return current_request ? current_request->ctx : NULL;
+}
+
+/* ---- SAPI callbacks ---------------------------------------------------- */
+
+static size_t tfpm_ub_write(const char *str, size_t len)
+{
+    void *ctx = current_ctx();
+    if (!ctx) {
+        /* Outside a request (start-up messages): plain stderr. */
+        return fwrite(str, 1, len, stderr);
+    }
+    size_t written = tfpm_rs_write(ctx, str, len);
+    if (written < len) {
+        /* The client is gone: PHP decides (bails out unless ignore_user_abort). */
+        php_handle_aborted_connection();
+    }
+    return written;
+}
+
+static void tfpm_flush(void *server_context)
+{
+    void *ctx = current_ctx();
+    if (ctx && server_context && tfpm_rs_flush(ctx) != 0) {
+        php_handle_aborted_connection();
+    }
+}
+
+static const char *find_param(const char *name, size_t name_len)
+{
+    const tfpm_request *r = current_request;
+    if (!r) {
+        return NULL;
+    }
+    for (size_t i = 0; i < r->n_params; i++) {
+        const tfpm_param *p = &r->params[i];
+        if (p->name_len == name_len && memcmp(p->name, name, name_len) == 0) {
+            return p->value;
+        }
+    }
+    return NULL;
+}
+
+static char *tfpm_getenv(const char *name, size_t name_len)
+{
+    if (current_request) {
+        return (char *) find_param(name, name_len);
+    }
+    return getenv(name);
+}
+
+static int header_is(const sapi_header_struct *h, const char *name, size_t name_len)
+{
+    return h->header_len > name_len && strncasecmp(h->header, name, name_len) == 0;
+}
+
+static int has_status_header(sapi_headers_struct *headers)
+{
+    zend_llist_position pos;
+    sapi_header_struct *h = zend_llist_get_first_ex(&headers->headers, &pos);
+    for (; h; h = zend_llist_get_next_ex(&headers->headers, &pos)) {
+        if (header_is(h, "Status:", sizeof("Status:") - 1)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* The CGI "Status:" line php-fpm emits for a non-200 response; 0 if none is due. */
+static int append_status_line(smart_str *out, sapi_headers_struct *headers, int *status)
+{
+    const char *line = SG(sapi_headers).http_status_line;
+    const char *space = line ? strchr(line, ' ') : NULL;
+    if (space && space - line >= 5 && strncasecmp(line, "HTTP/", 5) == 0) {
+        /* header("HTTP/1.1 418 I'm a teapot") keeps its own reason phrase. */
+        smart_str_appends(out, "Status:");
+        smart_str_appends(out, space);
+        *status = atoi(space + 1);
+        return 1;
+    }
+    if (has_status_header(headers)) {
+        return 0;
+    }
+    int code = SG(sapi_headers).http_response_code;
+    const http_response_status_code_pair *pair = http_status_map;
+    while (pair->code != 0 && pair->code != code) {
+        pair++;
+    }
+    smart_str_append_printf(out, "Status: %d", code);
+    if (pair->str) {
+        smart_str_appendc(out, ' ');
+        smart_str_appends(out, pair->str);
+    }
+    return 1;
+}
+
+static int tfpm_send_headers(sapi_headers_struct *headers)
+{
+    if (SG(request_info).no_headers == 1) {
+        return SAPI_HEADER_SENT_SUCCESSFULLY;
+    }
+    smart_str out = {0};
+    int status = SG(sapi_headers).http_response_code;
+    int status_written = 0;
+    if (status != 200) {
+        status_written = append_status_line(&out, headers, &status);
+        if (status_written) {
+            smart_str_appendl(&out, "\r\n", 2);
+        }
+    }
+    zend_llist_position pos;
+    sapi_header_struct *h = zend_llist_get_first_ex(&headers->headers, &pos);
+    for (; h; h = zend_llist_get_next_ex(&headers->headers, &pos)) {
+        if (!h->header_len) {
+            continue;
+        }
+        if (header_is(h, "Status:", sizeof("Status:") - 1)) {
+            if (status_written) {
+                continue;
+            }
+            status_written = 1;
+        } else if (status == 304 && header_is(h, "Content-Type:", sizeof("Content-Type:") - 1)) {
+            continue;
+        }
+        smart_str_appendl(&out, h->header, h->header_len);
+        smart_str_appendl(&out, "\r\n", 2);
+    }
+    smart_str_appendl(&out, "\r\n", 2);
+    /* Headers go out through the same path as the body. */
+    void *ctx = current_ctx();
+    size_t len = ZSTR_LEN(out.s);
+    size_t written = ctx ? tfpm_rs_write(ctx, ZSTR_VAL(out.s), len) : len;
+    smart_str_free(&out);
+    if (written < len) {
+        php_handle_aborted_connection();
+    }
+    return SAPI_HEADER_SENT_SUCCESSFULLY;
+}
+
+static size_t tfpm_read_post(char *buf, size_t count)
+{
+    const tfpm_request *r = current_request;
+    if (!r) {
+        return 0;
+    }
+    if (r->content_length >= 0) {
+        int64_t remaining = r->content_length - SG(read_post_bytes);
+        if (remaining <= 0) {
+            return 0;
+        }
+        if ((uint64_t) remaining < count) {
+            count = (size_t) remaining;
+        }
+    }
+    size_t done = 0;
+    while (done < count) {
+        size_t n = tfpm_rs_read_body(r->ctx, buf + done, count - done);
+        if (n == 0) {
+            break;
+        }
+        done += n;
+    }
+    return done;
+}
+
+static char *tfpm_read_cookies(void)
+{
+    return current_request ? (char *) current_request->cookie : NULL;
+}
+
+static void register_param(const tfpm_param *p, zval *track_vars_array)
+{
+    char *value = (char *) p->value;
+    size_t new_len;
+    /* Like php-fpm: the value ends at its first NUL. */
+    if (sapi_module.input_filter(PARSE_SERVER, p->name, &value, strlen(value), &new_len)) {
+        php_register_variable_safe(p->name, value, new_len, track_vars_array);
+    }
+}
+
+/* PHP_SELF is SCRIPT_NAME followed by PATH_INFO (cgi.fix_pathinfo=1, php-fpm's default). */
+static void register_php_self(const tfpm_request *r, zval *track_vars_array)
+{
+    smart_str self = {0};
+    smart_str_appends(&self, r->script_name ? r->script_name : "");
+    smart_str_appends(&self, r->path_info ? r->path_info : "");
+    smart_str_0(&self);
+    char *value = self.s ? ZSTR_VAL(self.s) : "";
+    size_t len = self.s ? ZSTR_LEN(self.s) : 0;
+    if (sapi_module.input_filter(PARSE_SERVER, "PHP_SELF", &value, len, &len)) {
+        php_register_variable_safe("PHP_SELF", value, len, track_vars_array);
+    }
+    smart_str_free(&self);
+}
+
+static void tfpm_register_variables(zval *track_vars_array)
+{
+    const tfpm_request *r = current_request;
+    if (!r) {
+        return;
+    }
+    /* php-fpm's default clear_env=yes: only the FastCGI params, no process environment. */
+    for (size_t i = 0; i < r->n_params; i++) {
+        register_param(&r->params[i], track_vars_array);
+    }
+    register_php_self(r, track_vars_array);
+}
+
+static void tfpm_log_message(const char *message, int syslog_type)
+{
+    (void) syslog_type;
+    void *ctx = current_ctx();
+    tfpm_rs_log(ctx, 1, message, strlen(message));
+}
+
+static int tfpm_deactivate(void)
+{
+    /* End the response as soon as PHP is done with it, as php-fpm does. */
+    void *ctx = current_ctx();
+    if (ctx && SG(sapi_started)) {
+        tfpm_rs_finish(ctx);
+    }
+    return SUCCESS;
+}
+
+/* ---- functions a FastCGI SAPI adds ------------------------------------- */
+
+PHP_FUNCTION(fastcgi_finish_request)
+{
+    ZEND_PARSE_PARAMETERS_NONE();
+    void *ctx = current_ctx();
+    if (!ctx) {
+        RETURN_FALSE;
+    }
+    php_output_end_all();
+    php_header();
+    RETURN_BOOL(tfpm_rs_finish(ctx));
+}
+
+/* "HTTP_ACCEPT_ENCODING" becomes "Accept-Encoding"; returns 0 for non-header params. */
+static size_t header_name(const tfpm_param *p, char *out)
+{
+    if (p->name_len > 5 && memcmp(p->name, "HTTP_", 5) == 0) {
+        const char *in = p->name + 5;
+        size_t n = 0;
+        int word_start = 1;
+        for (; *in; in++) {
+            char c = *in;
+            if (c == '_') {
+                out[n++] = '-';
+                word_start = 1;
+            } else {
+                out[n++] = word_start ? c : (char) tolower((unsigned char) c);
+                word_start = 0;
+            }
+        }
+        out[n] = '\0';
+        return n;
+    }
+    if (strcmp(p->name, "CONTENT_TYPE") == 0) {
+        strcpy(out, "Content-Type");
+        return sizeof("Content-Type") - 1;
+    }
+    if (strcmp(p->name, "CONTENT_LENGTH") == 0) {
+        strcpy(out, "Content-Length");
+        return sizeof("Content-Length") - 1;
+    }
+    return 0;
+}
+
+PHP_FUNCTION(getallheaders)
+{
+    ZEND_PARSE_PARAMETERS_NONE();
+    array_init(return_value);
+    const tfpm_request *r = current_request;
+    if (!r) {
+        return;
+    }
+    for (size_t i = 0; i < r->n_params; i++) {
+        const tfpm_param *p = &r->params[i];
+        char *name = emalloc(p->name_len + sizeof("Content-Length"));
+        size_t len = header_name(p, name);
+        if (len) {
+            add_assoc_stringl_ex(return_value, name, len, (char *) p->value, strlen(p->value));
+        }
+        efree(name);
+    }
+}
+
+ZEND_BEGIN_ARG_WITH_RETURN_TYPE_INFO_EX(arginfo_fastcgi_finish_request, 0, 0, _IS_BOOL, 0)
+ZEND_END_ARG_INFO()
+
+ZEND_BEGIN_ARG_WITH_RETURN_TYPE_INFO_EX(arginfo_getallheaders, 0, 0, IS_ARRAY, 0)
+ZEND_END_ARG_INFO()
+
+static const zend_function_entry tfpm_functions[] = {
+    PHP_FE(fastcgi_finish_request, arginfo_fastcgi_finish_request)
+    PHP_FE(getallheaders, arginfo_getallheaders)
+    PHP_FALIAS(apache_request_headers, getallheaders, arginfo_getallheaders)
+    PHP_FE_END
+};
+
+static zend_module_entry tfpm_module_entry = {
+    STANDARD_MODULE_HEADER,
+    "tfpm",
+    tfpm_functions,
+    NULL, NULL, NULL, NULL, NULL,
+    PHP_VERSION,
+    STANDARD_MODULE_PROPERTIES
+};
+
+/* ---- module ------------------------------------------------------------ */
+
+static int tfpm_module_startup(sapi_module_struct *module)
+{
+    return php_module_startup(module, &tfpm_module_entry);
+}
+
+static sapi_module_struct tfpm_sapi_module = {
+    "fpm-fcgi",                    /* name: opcache and apps look for it */
+    "tfpm (FastCGI, threads)",     /* pretty name */
+    tfpm_module_startup,
+    php_module_shutdown_wrapper,
+    NULL,                          /* activate */
+    tfpm_deactivate,
+    tfpm_ub_write,
+    tfpm_flush,
+    NULL,                          /* get_stat */
+    tfpm_getenv,
+    php_error,
+    NULL,                          /* header_handler */
+    tfpm_send_headers,
+    NULL,                          /* send_header */
+    tfpm_read_post,
+    tfpm_read_cookies,
+    tfpm_register_variables,
+    tfpm_log_message,
+    NULL,                          /* get_request_time */
+    NULL,                          /* terminate_process */
+    STANDARD_SAPI_MODULE_PROPERTIES
+};
+
+int tfpm_startup(const tfpm_startup_config *config)
+{
+    if (!php_tsrm_startup()) {
+        return -1;
+    }
+    sapi_startup(&tfpm_sapi_module);
+    /* These must be set after sapi_startup, which clears ini_entries. */
+    tfpm_sapi_module.php_ini_ignore = config->ignore_ini;
+    tfpm_sapi_module.php_ini_ignore_cwd = 1;
+    tfpm_sapi_module.php_ini_path_override = config->ini_path ? strdup(config->ini_path) : NULL;
+    tfpm_sapi_module.ini_entries = config->ini_entries ? strdup(config->ini_entries) : NULL;
+    tfpm_sapi_module.executable_location = config->executable ? strdup(config->executable) : NULL;
+    if (tfpm_sapi_module.startup(&tfpm_sapi_module) == FAILURE) {
+        return -1;
+    }
+    return 0;
+}
+
+void tfpm_shutdown(void)
+{
+    if (tfpm_sapi_module.shutdown) {
+        tfpm_sapi_module.shutdown(&tfpm_sapi_module);
+    }
+    sapi_shutdown();
+    tsrm_shutdown();
+    free(tfpm_sapi_module.php_ini_path_override);
+    free(tfpm_sapi_module.ini_entries);
+    free(tfpm_sapi_module.executable_location);
+    tfpm_sapi_module.php_ini_path_override = NULL;
+    tfpm_sapi_module.ini_entries = NULL;
+    tfpm_sapi_module.executable_location = NULL;
+}
+
+void tfpm_thread_init(void)
+{
+    (void) ts_resource(0);
+}
+
+void tfpm_thread_shutdown(void)
+{
+    ts_free_thread();
+}
+
+const char *tfpm_sapi_name(void)
+{
+    return tfpm_sapi_module.name;
+}
+
+const char *tfpm_php_version(void)
+{
+    return PHP_VERSION;
+}
+
+/* ---- one request ------------------------------------------------------- */
+
+static void fill_request_info(const tfpm_request *r)
+{
+    SG(request_info).request_method = r->method;
+    SG(request_info).query_string = (char *) r->query_string;
+    SG(request_info).request_uri = (char *) r->script_name;
+    SG(request_info).path_translated = r->script_filename ? estrdup(r->script_filename) : NULL;
+    SG(request_info).content_type = r->content_type ? r->content_type : "";
+    SG(request_info).content_length = r->content_length > 0 ? r->content_length : 0;
+    SG(request_info).proto_num = 1000;
+    SG(sapi_headers).http_response_code = 200;
+    php_handle_auth_data(r->authorization);
+}
+
+/* php-fpm frees path_translated before request shutdown; the rest stays until after it. */
+static void free_path_translated(void)
+{
+    if (SG(request_info).path_translated) {
+        efree(SG(request_info).path_translated);
+    }
+    SG(request_info).path_translated = NULL;
+}
+
+static void clear_request_info(void)
+{
+    SG(request_info).request_method = NULL;
+    SG(request_info).query_string = NULL;
+    SG(request_info).request_uri = NULL;
+    SG(request_info).content_type = NULL;
+}
+
+static void respond_plain(int status, const char *body)
+{
+    zend_try {
+        SG(sapi_headers).http_response_code = status;
+        PUTS(body);
+    } zend_end_try();
+}
+
+static void run_script(const tfpm_request *r)
+{
+    if (r->disposition == TFPM_NOT_FOUND || !SG(request_info).path_translated) {
+        static const char msg[] = "Primary script unknown";
+        tfpm_rs_log(r->ctx, 0, msg, sizeof(msg) - 1);
+        respond_plain(404, "File not found.\n");
+        return;
+    }
+    if (r->disposition == TFPM_DENIED) {
+        respond_plain(403, "Access denied.\n");
+        return;
+    }
+    zend_file_handle file_handle;
+    memset(&file_handle, 0, sizeof(file_handle));
+    if (php_fopen_primary_script(&file_handle) == FAILURE) {
+        int denied = errno == EACCES;
+        respond_plain(denied ? 403 : 404, denied ? "Access denied.\n" : "No input file specified.\n");
+    } else {
+        EG(exit_status) = 0;
+        php_execute_script(&file_handle);
+    }
+    if (!file_handle.in_list) {
+        zend_destroy_file_handle(&file_handle);
+    }
+}
+
+int tfpm_execute(const tfpm_request *request)
+{
+    volatile int started = 0;
+    volatile int status = 0;
+    current_request = request;
+    zend_first_try {
+        SG(server_context) = request->ctx;
+        fill_request_info(request);
+        if (php_request_startup() == SUCCESS) {
+            started = 1;
+            run_script(request);
+        } else {
+            status = 255;
+        }
+    } zend_catch {
+        status = 255;
+    } zend_end_try();
+
+    zend_first_try {
+        if (started) {
+            status = EG(exit_status);
+        }
+        free_path_translated();
+        if (started) {
+            php_request_shutdown(NULL);
+        }
+    } zend_end_try();
+    clear_request_info();
+    SG(server_context) = NULL;
+    current_request = NULL;
+    return status;
+}

@@ -1,0 +1,96 @@
+/*
+ * tfpm_shim.h: the whole interface between tfpm's Rust code and PHP.
+ *
+ * bindgen reads this header only, never PHP's own headers. Everything that
+ * touches PHP's internals (zend_try, the SAPI module, globals) lives in
+ * tfpm_shim.c; Rust sees plain C types.
+ *
+ * Threads: tfpm_startup and tfpm_shutdown run on one "php-main" thread.
+ * tfpm_thread_init, tfpm_execute and tfpm_thread_shutdown run on each worker
+ * thread. A PHP bailout (longjmp) never leaves tfpm_execute.
+ */
+#ifndef TFPM_SHIM_H
+#define TFPM_SHIM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* One FastCGI param. Both strings are NUL-terminated; the lengths exclude the NUL. */
+typedef struct tfpm_param {
+    const char *name;
+    size_t name_len;
+    const char *value;
+    size_t value_len;
+} tfpm_param;
+
+/* What tfpm_execute must do besides running the script. */
+typedef enum tfpm_disposition {
+    TFPM_RUN = 0,          /* run script_filename */
+    TFPM_NOT_FOUND = 1,    /* no script: 404 "File not found." */
+    TFPM_DENIED = 2        /* extension not allowed: 403 "Access denied." */
+} tfpm_disposition;
+
+/*
+ * One request, prepared by Rust. Every pointer stays valid until
+ * tfpm_execute returns. Strings are NUL-terminated; NULL means absent.
+ */
+typedef struct tfpm_request {
+    void *ctx;                   /* handed back to every tfpm_rs_* callback */
+    const tfpm_param *params;    /* FastCGI params, duplicates already resolved */
+    size_t n_params;
+    const char *method;          /* REQUEST_METHOD */
+    const char *query_string;    /* QUERY_STRING */
+    const char *script_name;     /* SCRIPT_NAME (becomes request_uri, as in php-fpm) */
+    const char *script_filename; /* SCRIPT_FILENAME, the file to run */
+    const char *path_info;       /* PATH_INFO, for PHP_SELF */
+    const char *content_type;    /* CONTENT_TYPE */
+    const char *cookie;          /* HTTP_COOKIE */
+    const char *authorization;   /* HTTP_AUTHORIZATION */
+    int64_t content_length;      /* CONTENT_LENGTH, or -1 when absent */
+    int disposition;             /* a tfpm_disposition */
+} tfpm_request;
+
+/* Process start-up options. Strings may be NULL. */
+typedef struct tfpm_startup_config {
+    const char *ini_path;        /* -c: php.ini file or directory */
+    int ignore_ini;              /* -n: no php.ini at all */
+    const char *ini_entries;     /* -d entries, "key=value\n" lines */
+    const char *executable;      /* path of the tfpm binary */
+} tfpm_startup_config;
+
+/* Process-wide: on the php-main thread. Return 0 on success. */
+int tfpm_startup(const tfpm_startup_config *config);
+void tfpm_shutdown(void);
+
+/* Per worker thread. */
+void tfpm_thread_init(void);
+void tfpm_thread_shutdown(void);
+
+/* Runs one whole request; returns PHP's exit status (255 after a fatal error). */
+int tfpm_execute(const tfpm_request *request);
+
+/* The SAPI name and PHP version, for logs. */
+const char *tfpm_sapi_name(void);
+const char *tfpm_php_version(void);
+
+/*
+ * Callbacks into Rust. They never unwind and never call back into PHP.
+ * ctx is the tfpm_request.ctx of the running request.
+ */
+
+/* Output bytes. Returns len, or 0 when the client is gone. */
+size_t tfpm_rs_write(void *ctx, const char *buf, size_t len);
+/* Push buffered output to the client. Returns 0, or -1 when the client is gone. */
+int tfpm_rs_flush(void *ctx);
+/* Reads up to len body bytes, blocking. Returns 0 at the end of the body. */
+size_t tfpm_rs_read_body(void *ctx, char *buf, size_t len);
+/*
+ * A log line. php_message is 1 for PHP's own messages (errors, warnings),
+ * which php-fpm prefixes with "PHP message: ", and 0 for the SAPI's notes.
+ * ctx is NULL outside a request.
+ */
+void tfpm_rs_log(void *ctx, int php_message, const char *msg, size_t len);
+/* fastcgi_finish_request(): ends the response now. Returns 1 if it did, 0 if already ended. */
+int tfpm_rs_finish(void *ctx);
+
+#endif

@@ -1,0 +1,180 @@
+//! Command-line options and the start-up sequence they drive: bind the
+//! listeners, start PHP, serve until a signal, stop in order.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Parser;
+use tokio::sync::watch;
+
+use crate::fcgi::conn::ConnConfig;
+use crate::php::{Engine, EngineConfig, RequestPolicy};
+use crate::server::{self, ListenAddr, Listener, ServerConfig, StopKind};
+
+/// tfpm: a FastCGI server for PHP, with threads instead of processes.
+#[derive(Debug, Parser)]
+#[command(name = "tfpm", version, about)]
+pub struct Cli {
+    /// Address to listen on: ADDR:PORT, [IPv6]:PORT, PORT, or /path/to.sock. Repeatable.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9000")]
+    pub listen: Vec<ListenAddr>,
+
+    /// Number of PHP threads.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=4096))]
+    pub threads: u32,
+
+    /// Directory scripts are found in when the web server sends no SCRIPT_FILENAME.
+    #[arg(long, value_name = "DIR")]
+    pub docroot: Option<PathBuf>,
+
+    /// Look for php.ini in this file or directory.
+    #[arg(short = 'c', long = "php-ini", value_name = "PATH")]
+    pub php_ini: Option<PathBuf>,
+
+    /// Use no php.ini file.
+    #[arg(short = 'n', long = "no-php-ini")]
+    pub no_php_ini: bool,
+
+    /// Set an ini entry: -d key=value. Repeatable.
+    #[arg(short = 'd', long = "define", value_name = "KEY=VALUE")]
+    pub define: Vec<String>,
+
+    /// Stack size of each PHP thread, in MiB (PHP 8.2 has no stack-overflow guard).
+    #[arg(long, value_name = "MIB", default_value_t = 16)]
+    pub stack_size: usize,
+
+    /// Requests that may wait for a free PHP thread before connections stall.
+    #[arg(long, value_name = "N", default_value_t = 1024)]
+    pub queue: usize,
+
+    /// Let several requests share one connection (FCGI_MPXS_CONNS).
+    #[arg(long)]
+    pub multiplex: bool,
+
+    /// Log filter, as in RUST_LOG (e.g. info, debug, tfpm=trace).
+    #[arg(long, value_name = "FILTER", default_value = "info")]
+    pub log_level: String,
+}
+
+impl Cli {
+    fn engine_config(&self) -> EngineConfig {
+        EngineConfig {
+            ini_path: self.php_ini.clone(),
+            ignore_ini: self.no_php_ini,
+            ini_entries: self.define.iter().map(|d| split_define(d)).collect(),
+            threads: self.threads as usize,
+            stack_size: self.stack_size.max(1) * 1024 * 1024,
+            queue_len: self.queue,
+            policy: RequestPolicy { docroot: self.docroot.clone(), ..RequestPolicy::default() },
+        }
+    }
+
+    fn server_config(&self) -> ServerConfig {
+        let threads = self.threads as usize;
+        ServerConfig {
+            conn: ConnConfig {
+                max_reqs: if self.multiplex { threads } else { 1 },
+                mpxs_conns: self.multiplex,
+                max_conns: threads,
+                max_params_bytes: 1024 * 1024,
+            },
+        }
+    }
+}
+
+/// `key=value`, or `key` alone meaning `key=1`, as php -d does.
+fn split_define(d: &str) -> (String, String) {
+    match d.split_once('=') {
+        Some((k, v)) => (k.trim().to_string(), v.to_string()),
+        None => (d.trim().to_string(), "1".to_string()),
+    }
+}
+
+/// Logs to stderr, without colours unless stderr is a terminal.
+pub fn init_logging(filter: &str) {
+    use std::io::IsTerminal;
+    let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| filter.to_string());
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+}
+
+/// Runs the daemon to completion; returns the process exit code.
+pub async fn run(cli: Cli) -> i32 {
+    let mut listeners = Vec::new();
+    for addr in &cli.listen {
+        match Listener::bind(addr).await {
+            Ok(l) => {
+                tracing::info!("listening on {}", l.addr());
+                listeners.push(l);
+            }
+            Err(e) => {
+                tracing::error!("cannot listen on {addr}: {e}");
+                return 78;
+            }
+        }
+    }
+    let engine = match Engine::start(cli.engine_config()) {
+        Ok(engine) => engine,
+        Err(e) => {
+            tracing::error!("{e}");
+            return 70;
+        }
+    };
+    tracing::info!(
+        php = %crate::php::php_version(),
+        sapi = %crate::php::sapi_name(),
+        threads = cli.threads,
+        "ready to handle connections"
+    );
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let serving = tokio::spawn(server::serve(listeners, engine.pool().clone(), cli.server_config(), stop_rx));
+    let kind = match server::wait_for_signal().await {
+        Ok(kind) => kind,
+        Err(e) => {
+            tracing::error!("cannot watch signals: {e}");
+            StopKind::Fast
+        }
+    };
+    tracing::info!(?kind, "stopping: no new connections");
+    let _ = stop_tx.send(true);
+    let _ = serving.await;
+    stop_engine(engine, kind).await
+}
+
+/// Lets running requests finish (long for a graceful stop, briefly for a fast
+/// one), then shuts PHP down. Threads stuck past the deadline are left to the
+/// process exit.
+async fn stop_engine(engine: Engine, kind: StopKind) -> i32 {
+    let deadline = match kind {
+        StopKind::Graceful => Duration::from_secs(60),
+        StopKind::Fast => Duration::from_secs(2),
+    };
+    let pool = engine.pool().clone();
+    pool.close();
+    let join = tokio::task::spawn_blocking(move || engine.shutdown());
+    match tokio::time::timeout(deadline, join).await {
+        Ok(_) => {
+            tracing::info!("exiting");
+            0
+        }
+        Err(_) => {
+            tracing::warn!(busy = pool.busy(), "requests still running after {deadline:?}; exiting without PHP shutdown");
+            0
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn define_without_value_means_one() {
+        assert_eq!(split_define("display_errors"), ("display_errors".into(), "1".into()));
+        assert_eq!(split_define("memory_limit=256M"), ("memory_limit".into(), "256M".into()));
+        assert_eq!(split_define("a=b=c"), ("a".into(), "b=c".into()));
+    }
+}

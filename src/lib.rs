@@ -1,0 +1,14 @@
+//! tfpm: a FastCGI responder that runs PHP in a pool of embedded interpreter
+//! threads, as a drop-in replacement for php-fpm.
+//!
+//! Layers, outermost first:
+//! - [`server`]: listeners, connections, limits and shutdown (tokio).
+//! - [`fcgi`]: the FastCGI protocol itself, with no I/O policy and no PHP.
+//! - [`php`]: the safe Rust face of the embedded engine; the only place with `unsafe`.
+//!
+//! See ARCHITECTURE.md for how a request travels through them.
+
+pub mod cli;
+pub mod fcgi;
+pub mod php;
+pub mod server;

@@ -1,0 +1,18 @@
+//! The `tfpm` binary: parses the command line and runs the daemon.
+
+use clap::Parser;
+
+fn main() {
+    let cli = tfpm::cli::Cli::parse();
+    tfpm::cli::init_logging(&cli.log_level);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().thread_name("tfpm-io").build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("tfpm: cannot start the I/O runtime: {e}");
+            std::process::exit(71);
+        }
+    };
+    let code = runtime.block_on(tfpm::cli::run(cli));
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    std::process::exit(code);
+}

@@ -1,0 +1,78 @@
+//! The `tfpm_rs_*` functions the C shim calls while PHP runs a request.
+//!
+//! Each one turns `ctx` back into the [`RequestCtx`] that `tfpm_execute` was
+//! given, does plain Rust work, and returns a status to C. None of them calls
+//! into PHP, and a panic is caught here, never unwound into C: the C side then
+//! sees the same result as for a vanished client.
+
+use std::ffi::{c_char, c_int, c_void};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use super::request::RequestCtx;
+
+/// Runs `f` on the request behind `ctx`, or returns `fallback` if `ctx` is
+/// NULL or `f` panics.
+fn with_ctx<T>(ctx: *mut c_void, fallback: T, f: impl FnOnce(&mut RequestCtx) -> T) -> T {
+    if ctx.is_null() {
+        return fallback;
+    }
+    // SAFETY: a non-NULL ctx is the `Box<RequestCtx>` pointer that
+    // PreparedRequest::as_c handed to tfpm_execute. It stays alive and is not
+    // otherwise borrowed until tfpm_execute returns, and callbacks run on the
+    // same thread, one at a time.
+    let ctx = unsafe { &mut *ctx.cast::<RequestCtx>() };
+    catch_unwind(AssertUnwindSafe(|| f(ctx))).unwrap_or_else(|_| {
+        tracing::error!("panic in a PHP callback; treating the client as gone");
+        fallback
+    })
+}
+
+/// Views `len` bytes at `buf` as a slice (empty for NULL).
+fn bytes<'a>(buf: *const c_char, len: usize) -> &'a [u8] {
+    if buf.is_null() || len == 0 {
+        return &[];
+    }
+    // SAFETY: the shim passes a buffer PHP owns with at least `len` readable
+    // bytes, valid for the duration of this callback.
+    unsafe { std::slice::from_raw_parts(buf.cast::<u8>(), len) }
+}
+
+#[no_mangle]
+extern "C" fn tfpm_rs_write(ctx: *mut c_void, buf: *const c_char, len: usize) -> usize {
+    with_ctx(ctx, 0, |r| r.write(bytes(buf, len)))
+}
+
+#[no_mangle]
+extern "C" fn tfpm_rs_flush(ctx: *mut c_void) -> c_int {
+    with_ctx(ctx, -1, |r| if r.flush().is_ok() { 0 } else { -1 })
+}
+
+#[no_mangle]
+extern "C" fn tfpm_rs_read_body(ctx: *mut c_void, buf: *mut c_char, len: usize) -> usize {
+    if buf.is_null() || len == 0 {
+        return 0;
+    }
+    // SAFETY: PHP passes a writable buffer of at least `len` bytes that
+    // nothing else touches during this call.
+    let out = unsafe { std::slice::from_raw_parts_mut(buf.cast::<u8>(), len) };
+    with_ctx(ctx, 0, |r| r.read_body(out))
+}
+
+#[no_mangle]
+extern "C" fn tfpm_rs_log(ctx: *mut c_void, php_message: c_int, msg: *const c_char, len: usize) {
+    let text = String::from_utf8_lossy(bytes(msg, len));
+    let text = if php_message != 0 { format!("PHP message: {text}") } else { text.into_owned() };
+    if ctx.is_null() {
+        tracing::warn!(target: "php", "{text}");
+        return;
+    }
+    with_ctx(ctx, (), |r| {
+        tracing::warn!(target: "php", script = %r.script, "{text}");
+        r.log(&text);
+    });
+}
+
+#[no_mangle]
+extern "C" fn tfpm_rs_finish(ctx: *mut c_void) -> c_int {
+    with_ctx(ctx, 0, |r| c_int::from(r.finish()))
+}

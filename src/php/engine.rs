@@ -1,0 +1,138 @@
+//! PHP's process-wide life: start-up and shutdown on one dedicated
+//! `php-main` thread (TSRM requires both on the same thread), with the
+//! worker pool started in between.
+
+use std::ffi::CString;
+use std::path::PathBuf;
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+
+use super::pool::{Pool, Workers};
+use super::request::RequestPolicy;
+use super::sys;
+
+/// How to start PHP and its worker threads.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// `-c`: php.ini file or directory.
+    pub ini_path: Option<PathBuf>,
+    /// `-n`: use no php.ini.
+    pub ignore_ini: bool,
+    /// `-d key=value` entries, highest precedence.
+    pub ini_entries: Vec<(String, String)>,
+    pub threads: usize,
+    /// Stack size of each PHP thread, in bytes.
+    pub stack_size: usize,
+    /// Requests that may wait for a free thread.
+    pub queue_len: usize,
+    pub policy: RequestPolicy,
+}
+
+/// PHP failed to start.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("PHP start-up failed (see the messages above)")]
+    Startup,
+    #[error("cannot start a PHP thread: {0}")]
+    Thread(#[from] std::io::Error),
+    #[error("invalid setting (contains a NUL byte): {0}")]
+    Nul(#[from] std::ffi::NulError),
+}
+
+/// The running engine: php-main plus its workers.
+pub struct Engine {
+    pool: Pool,
+    stop: mpsc::Sender<()>,
+    main: JoinHandle<()>,
+}
+
+impl Engine {
+    /// Starts PHP and the worker threads; returns once they are ready.
+    pub fn start(config: EngineConfig) -> Result<Engine, EngineError> {
+        let (ready_tx, ready_rx) = mpsc::channel();
+        let (stop_tx, stop_rx) = mpsc::channel();
+        let main = std::thread::Builder::new()
+            .name("php-main".into())
+            .stack_size(config.stack_size)
+            .spawn(move || php_main(config, ready_tx, stop_rx))?;
+        match ready_rx.recv() {
+            Ok(Ok(pool)) => Ok(Engine { pool, stop: stop_tx, main }),
+            Ok(Err(e)) => {
+                let _ = main.join();
+                Err(e)
+            }
+            Err(_) => {
+                let _ = main.join();
+                Err(EngineError::Startup)
+            }
+        }
+    }
+
+    pub fn pool(&self) -> &Pool {
+        &self.pool
+    }
+
+    /// Lets queued requests finish, stops the threads and shuts PHP down.
+    /// Blocks until done.
+    pub fn shutdown(self) {
+        self.pool.close();
+        let _ = self.stop.send(());
+        if self.main.join().is_err() {
+            tracing::error!("php-main panicked during shutdown");
+        }
+    }
+}
+
+type Ready = mpsc::Sender<Result<Pool, EngineError>>;
+
+fn php_main(config: EngineConfig, ready: Ready, stop: mpsc::Receiver<()>) {
+    if let Err(e) = startup(&config) {
+        let _ = ready.send(Err(e));
+        return;
+    }
+    let spawned = Workers::spawn(config.threads, config.stack_size, config.queue_len, config.policy);
+    let (pool, workers) = match spawned {
+        Ok(pair) => pair,
+        Err(e) => {
+            let _ = ready.send(Err(e.into()));
+            return; // PHP stays up; the process is about to exit anyway
+        }
+    };
+    let _ = ready.send(Ok(pool.clone()));
+    let _ = stop.recv();
+    pool.close();
+    workers.join();
+    // SAFETY: same thread as tfpm_startup, and every worker has freed its
+    // context and exited.
+    unsafe { sys::tfpm_shutdown() };
+}
+
+fn startup(config: &EngineConfig) -> Result<(), EngineError> {
+    let ini_path = config
+        .ini_path
+        .as_ref()
+        .map(|p| CString::new(p.as_os_str().as_encoded_bytes()))
+        .transpose()?;
+    let entries = CString::new(ini_entries(&config.ini_entries))?;
+    let exe = std::env::current_exe().ok().map(|p| CString::new(p.as_os_str().as_encoded_bytes()));
+    let exe = exe.transpose()?;
+    let c_config = sys::tfpm_startup_config {
+        ini_path: ini_path.as_ref().map_or(std::ptr::null(), |s| s.as_ptr()),
+        ignore_ini: i32::from(config.ignore_ini),
+        ini_entries: entries.as_ptr(),
+        executable: exe.as_ref().map_or(std::ptr::null(), |s| s.as_ptr()),
+    };
+    // SAFETY: called once, on php-main, before any worker exists; the strings
+    // outlive the call (the shim copies them).
+    let rc = unsafe { sys::tfpm_startup(&c_config) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(EngineError::Startup)
+    }
+}
+
+/// `-d` entries in php.ini syntax, one per line.
+fn ini_entries(entries: &[(String, String)]) -> String {
+    entries.iter().map(|(k, v)| format!("{k}={v}\n")).collect()
+}

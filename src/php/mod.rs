@@ -1,0 +1,33 @@
+//! The safe Rust face of the embedded PHP engine.
+//!
+//! This module owns everything that touches PHP: process start-up and
+//! shutdown on a dedicated `php-main` thread ([`Engine`]), the pool of worker
+//! threads that each own one interpreter context ([`Pool`]), and the
+//! per-request context that the C shim calls back into ([`Request`]).
+//! It is the only module allowed `unsafe` code and FFI calls; each `unsafe`
+//! block says why it is sound.
+//!
+//! PHP output and input cross this boundary through two traits,
+//! [`ResponseSink`] and [`BodySource`], so this module knows nothing of
+//! FastCGI records or sockets.
+#![allow(unsafe_code)]
+
+mod callbacks;
+mod engine;
+mod pool;
+mod request;
+mod sys;
+
+pub use engine::{Engine, EngineConfig, EngineError};
+pub use pool::{Pool, SubmitError};
+pub use request::{BodySource, Request, RequestPolicy, ResponseSink, SinkGone};
+
+/// The SAPI name PHP reports (`PHP_SAPI`).
+pub fn sapi_name() -> String {
+    sys::sapi_name()
+}
+
+/// The PHP version tfpm was built against.
+pub fn php_version() -> String {
+    sys::php_version()
+}

@@ -1,0 +1,271 @@
+//! One FastCGI connection.
+//!
+//! A reader task decodes records, runs them through the protocol state
+//! machine ([`ConnState`]) and dispatches requests to the PHP pool; a writer
+//! task sends the records that PHP threads and the reader queue for it. The
+//! two never wait on each other, so a script that writes before it reads its
+//! body cannot deadlock the connection. Both bounded queues (output records,
+//! body chunks) carry backpressure to the socket on one side and to the PHP
+//! thread on the other.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::{SinkExt, StreamExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf};
+use tokio::sync::{mpsc, watch};
+use tokio_util::codec::{FramedRead, FramedWrite};
+
+use super::sink::{BodyStream, FcgiSink};
+use crate::fcgi::codec::{FcgiError, Out, RecordCodec};
+use crate::fcgi::conn::{ConnConfig, ConnState, Event};
+use crate::fcgi::nv::Params;
+use crate::fcgi::record::ProtocolStatus;
+use crate::php::{Pool, Request};
+
+/// Output records queued per connection before PHP threads block.
+const OUT_QUEUE: usize = 16;
+/// STDIN chunks queued per request before the reader stops reading.
+const BODY_QUEUE: usize = 4;
+/// How long to drain input after closing our side (lingering close).
+const LINGER: Duration = Duration::from_secs(5);
+
+/// What the connection knows about one active request.
+struct Entry {
+    keep_conn: bool,
+    body: Option<mpsc::Sender<Bytes>>,
+    aborted: Arc<AtomicBool>,
+    dispatched: bool,
+}
+
+/// State shared by the reader and the writer.
+struct Shared {
+    state: ConnState,
+    requests: HashMap<u16, Entry>,
+}
+
+#[derive(Clone)]
+struct SharedRef(Arc<Mutex<Shared>>);
+
+impl SharedRef {
+    fn lock(&self) -> MutexGuard<'_, Shared> {
+        // A poisoned lock only means another task panicked mid-update; the
+        // maps are still usable for closing the connection down.
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Serves one connection until the peer closes it or a protocol error.
+pub async fn serve_connection<S>(stream: S, pool: Pool, cfg: ConnConfig)
+where
+    S: AsyncRead + AsyncWrite + Send + 'static,
+{
+    let (rd, wr) = tokio::io::split(stream);
+    let shared = SharedRef(Arc::new(Mutex::new(Shared {
+        state: ConnState::new(cfg),
+        requests: HashMap::new(),
+    })));
+    let (out_tx, out_rx) = mpsc::channel(OUT_QUEUE);
+    let (closing_tx, closing_rx) = watch::channel(false);
+    let writer = tokio::spawn(write_loop(wr, out_rx, shared.clone(), closing_tx));
+    let reader = Reader { pool, shared: shared.clone(), out: out_tx };
+    reader.run(rd, closing_rx).await;
+    abort_all(&shared);
+    let _ = writer.await;
+}
+
+/// The client is gone or broke the protocol: every running script is told.
+fn abort_all(shared: &SharedRef) {
+    for entry in shared.lock().requests.values_mut() {
+        entry.aborted.store(true, Ordering::Relaxed);
+        entry.body = None;
+    }
+}
+
+struct Reader {
+    pool: Pool,
+    shared: SharedRef,
+    out: mpsc::Sender<Out>,
+}
+
+impl Reader {
+    async fn run<S: AsyncRead>(self, rd: ReadHalf<S>, mut closing: watch::Receiver<bool>) {
+        let mut frames = FramedRead::new(rd, RecordCodec::default());
+        loop {
+            let next = tokio::select! {
+                biased;
+                _ = closing.changed() => {
+                    linger(frames.into_inner()).await;
+                    return;
+                }
+                next = frames.next() => next,
+            };
+            let record = match next {
+                None => return,
+                Some(Ok(record)) => record,
+                Some(Err(FcgiError::Io(e))) => {
+                    tracing::debug!("connection read failed: {e}");
+                    return;
+                }
+                Some(Err(e)) => {
+                    tracing::warn!("closing connection: {e}");
+                    return;
+                }
+            };
+            let event = self.shared.lock().state.handle(record);
+            match event {
+                Ok(Some(event)) => self.dispatch(event).await,
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!("closing connection after a protocol error: {e}");
+                    return;
+                }
+            }
+        }
+    }
+
+    async fn dispatch(&self, event: Event) {
+        match event {
+            Event::Begin { id, keep_conn, .. } => self.begin(id, keep_conn),
+            Event::Params { id, params } => self.start(id, params).await,
+            Event::Stdin { id, data } => self.body_chunk(id, data).await,
+            Event::StdinEnd { id } => self.body_end(id),
+            Event::Data { .. } | Event::DataEnd { .. } => {} // FILTER data is consumed, unused
+            Event::Abort { id } => self.abort(id).await,
+            Event::Reply(out) => {
+                let _ = self.out.send(out).await;
+            }
+        }
+    }
+
+    fn begin(&self, id: u16, keep_conn: bool) {
+        let entry = Entry { keep_conn, body: None, aborted: Arc::default(), dispatched: false };
+        self.shared.lock().requests.insert(id, entry);
+    }
+
+    /// The params are complete: hand the request to a PHP thread.
+    async fn start(&self, id: u16, params: Params) {
+        let (body_tx, body_rx) = mpsc::channel(BODY_QUEUE);
+        let aborted = {
+            let mut shared = self.shared.lock();
+            let Some(entry) = shared.requests.get_mut(&id) else { return };
+            entry.body = Some(body_tx);
+            entry.dispatched = true;
+            entry.aborted.clone()
+        };
+        let request = Request {
+            params,
+            body: Box::new(BodyStream::new(body_rx)),
+            sink: Box::new(FcgiSink::new(id, self.out.clone())),
+            aborted,
+        };
+        if self.pool.submit(request).await.is_err() {
+            self.reject(id, b"Status: 503 Service Unavailable\r\nContent-type: text/plain\r\n\r\nShutting down.\n")
+                .await;
+        }
+    }
+
+    async fn body_chunk(&self, id: u16, data: Bytes) {
+        let tx = self.shared.lock().requests.get(&id).and_then(|e| e.body.clone());
+        let Some(tx) = tx else { return };
+        if tx.send(data).await.is_err() {
+            // The script is done with its body; the rest is dropped.
+            if let Some(entry) = self.shared.lock().requests.get_mut(&id) {
+                entry.body = None;
+            }
+        }
+    }
+
+    fn body_end(&self, id: u16) {
+        if let Some(entry) = self.shared.lock().requests.get_mut(&id) {
+            entry.body = None;
+        }
+    }
+
+    async fn abort(&self, id: u16) {
+        let dispatched = {
+            let mut shared = self.shared.lock();
+            let Some(entry) = shared.requests.get_mut(&id) else { return };
+            entry.aborted.store(true, Ordering::Relaxed);
+            entry.body = None;
+            entry.dispatched
+        };
+        if !dispatched {
+            // No PHP thread owns it yet: the reply is ours to send.
+            self.end_now(id).await;
+        }
+        // Otherwise the PHP thread sends the one END_REQUEST when it stops.
+    }
+
+    /// Answers a request that never reached PHP with a canned response.
+    async fn reject(&self, id: u16, response: &'static [u8]) {
+        let _ = self.out.send(Out::Stdout { id, data: Bytes::from_static(response) }).await;
+        self.end_now(id).await;
+    }
+
+    async fn end_now(&self, id: u16) {
+        let _ = self.out.send(Out::Stdout { id, data: Bytes::new() }).await;
+        let end = Out::EndRequest { id, app_status: 0, protocol_status: ProtocolStatus::RequestComplete };
+        let _ = self.out.send(end).await;
+    }
+}
+
+/// After our side is shut, read and discard until the peer closes, so that it
+/// gets our response instead of a reset.
+async fn linger<S: AsyncRead>(mut rd: ReadHalf<S>) {
+    let mut scratch = vec![0u8; 8192];
+    let drain = async {
+        while matches!(rd.read(&mut scratch).await, Ok(n) if n > 0) {}
+    };
+    let _ = tokio::time::timeout(LINGER, drain).await;
+}
+
+async fn write_loop<S: AsyncWrite>(
+    wr: WriteHalf<S>,
+    mut rx: mpsc::Receiver<Out>,
+    shared: SharedRef,
+    closing: watch::Sender<bool>,
+) {
+    let mut sink = FramedWrite::new(wr, RecordCodec::default());
+    if let Err(e) = write_records(&mut sink, &mut rx, &shared).await {
+        tracing::debug!("connection write failed: {e}");
+    }
+    let _ = sink.get_mut().shutdown().await;
+    let _ = closing.send(true);
+    // Dropping rx here makes every PHP thread still writing see a gone client.
+}
+
+/// Writes queued records, batching whatever is ready into one flush. Returns
+/// when a request without FCGI_KEEP_CONN has ended, or the queue closes.
+async fn write_records<S: AsyncWrite>(
+    sink: &mut FramedWrite<WriteHalf<S>, RecordCodec>,
+    rx: &mut mpsc::Receiver<Out>,
+    shared: &SharedRef,
+) -> Result<(), FcgiError> {
+    while let Some(out) = rx.recv().await {
+        let mut close = note_end(&out, shared);
+        sink.feed(out).await?;
+        while let Ok(more) = rx.try_recv() {
+            close |= note_end(&more, shared);
+            sink.feed(more).await?;
+        }
+        SinkExt::<Out>::flush(sink).await?;
+        if close {
+            return Ok(());
+        }
+    }
+    Ok(())
+}
+
+/// Before an END_REQUEST goes out, its id becomes inactive, so the peer may
+/// reuse it at once. Returns whether the connection should close after it.
+fn note_end(out: &Out, shared: &SharedRef) -> bool {
+    let Out::EndRequest { id, .. } = out else { return false };
+    let mut shared = shared.lock();
+    shared.state.end(*id);
+    let keep = shared.requests.remove(id).is_none_or(|e| e.keep_conn);
+    !keep && shared.state.active() == 0
+}

@@ -1,0 +1,179 @@
+//! Listen addresses as php-fpm spells them (`127.0.0.1:9000`, `[::1]:9000`,
+//! `9000`, `/run/php.sock`) and the sockets bound to them.
+
+use std::fmt;
+use std::io;
+use std::net::{Ipv6Addr, SocketAddr};
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
+
+/// Where to listen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ListenAddr {
+    Tcp(SocketAddr),
+    /// A bare port: every address, IPv6 and IPv4.
+    AnyPort(u16),
+    Unix(PathBuf),
+}
+
+impl std::str::FromStr for ListenAddr {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        if s.starts_with('/') || s.starts_with("unix:") {
+            let path = s.strip_prefix("unix:").unwrap_or(s);
+            return Ok(ListenAddr::Unix(PathBuf::from(path)));
+        }
+        if let Ok(port) = s.parse::<u16>() {
+            return Ok(ListenAddr::AnyPort(port));
+        }
+        s.parse::<SocketAddr>()
+            .map(ListenAddr::Tcp)
+            .map_err(|_| format!("invalid listen address {s:?}: expected ADDR:PORT, [IPv6]:PORT, PORT or /path/to.sock"))
+    }
+}
+
+impl fmt::Display for ListenAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ListenAddr::Tcp(a) => write!(f, "{a}"),
+            ListenAddr::AnyPort(p) => write!(f, "[::]:{p}"),
+            ListenAddr::Unix(p) => write!(f, "unix:{}", p.display()),
+        }
+    }
+}
+
+/// A bound listening socket.
+pub enum Listener {
+    Tcp(TcpListener),
+    Unix(UnixListener, PathBuf),
+}
+
+impl Listener {
+    pub async fn bind(addr: &ListenAddr) -> io::Result<Listener> {
+        match addr {
+            ListenAddr::Tcp(a) => Ok(Listener::Tcp(TcpListener::bind(a).await?)),
+            ListenAddr::AnyPort(p) => {
+                let any6 = SocketAddr::from((Ipv6Addr::UNSPECIFIED, *p));
+                match TcpListener::bind(any6).await {
+                    Ok(l) => Ok(Listener::Tcp(l)),
+                    Err(_) => Ok(Listener::Tcp(TcpListener::bind(("0.0.0.0", *p)).await?)),
+                }
+            }
+            ListenAddr::Unix(path) => bind_unix(path),
+        }
+    }
+
+    /// The bound address, with the real port when port 0 was asked for.
+    pub fn addr(&self) -> ListenAddr {
+        match self {
+            Listener::Tcp(l) => match l.local_addr() {
+                Ok(a) => ListenAddr::Tcp(a),
+                Err(_) => ListenAddr::AnyPort(0),
+            },
+            Listener::Unix(_, p) => ListenAddr::Unix(p.clone()),
+        }
+    }
+
+    pub async fn accept(&self) -> io::Result<Stream> {
+        match self {
+            Listener::Tcp(l) => {
+                let (s, _) = l.accept().await?;
+                let _ = s.set_nodelay(true);
+                Ok(Stream::Tcp(s))
+            }
+            Listener::Unix(l, _) => Ok(Stream::Unix(l.accept().await?.0)),
+        }
+    }
+
+    /// Removes the socket file of a Unix listener.
+    pub fn cleanup(&self) {
+        if let Listener::Unix(_, path) = self {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+fn bind_unix(path: &PathBuf) -> io::Result<Listener> {
+    // A stale socket from a previous run would make bind fail, as in php-fpm.
+    if std::fs::symlink_metadata(path).is_ok_and(|m| !m.is_dir()) {
+        std::fs::remove_file(path)?;
+    }
+    let l = UnixListener::bind(path)?;
+    // php-fpm's default listen.mode.
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))?;
+    Ok(Listener::Unix(l, path.clone()))
+}
+
+/// An accepted connection, TCP or Unix.
+pub enum Stream {
+    Tcp(TcpStream),
+    Unix(UnixStream),
+}
+
+impl AsyncRead for Stream {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Tcp(s) => Pin::new(s).poll_read(cx, buf),
+            Stream::Unix(s) => Pin::new(s).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Stream {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Stream::Tcp(s) => Pin::new(s).poll_write(cx, buf),
+            Stream::Unix(s) => Pin::new(s).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Stream::Tcp(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+            Stream::Unix(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        true
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Tcp(s) => Pin::new(s).poll_flush(cx),
+            Stream::Unix(s) => Pin::new(s).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Tcp(s) => Pin::new(s).poll_shutdown(cx),
+            Stream::Unix(s) => Pin::new(s).poll_shutdown(cx),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_php_fpm_listen_forms() {
+        assert_eq!("127.0.0.1:9000".parse(), Ok(ListenAddr::Tcp("127.0.0.1:9000".parse().unwrap())));
+        assert_eq!("[::1]:9000".parse(), Ok(ListenAddr::Tcp("[::1]:9000".parse().unwrap())));
+        assert_eq!("9000".parse(), Ok(ListenAddr::AnyPort(9000)));
+        assert_eq!("/run/php.sock".parse(), Ok(ListenAddr::Unix("/run/php.sock".into())));
+        assert_eq!("unix:/run/php.sock".parse(), Ok(ListenAddr::Unix("/run/php.sock".into())));
+        assert!("localhost:x".parse::<ListenAddr>().is_err());
+    }
+}

@@ -67,7 +67,11 @@ extern "C" fn tfpm_rs_log(ctx: *mut c_void, php_message: c_int, msg: *const c_ch
         return;
     }
     with_ctx(ctx, (), |r| {
-        tracing::warn!(target: "php", script = %r.script, "{text}");
+        if php_message != 0 {
+            tracing::warn!(target: "php", script = %r.script, "{text}");
+        } else {
+            tracing::debug!(target: "php", script = %r.script, "{text}");
+        }
         r.log(&text);
     });
 }

@@ -320,9 +320,13 @@ fn script_path(params: &Params, policy: &RequestPolicy) -> Option<String> {
     Some(root.join(name.trim_start_matches('/')).to_string_lossy().into_owned())
 }
 
+/// What to do with the request. Like php-fpm with cgi.fix_pathinfo=1, a
+/// script that is not a regular file is "Primary script unknown" (404).
 fn disposition(script: Option<&str>, policy: &RequestPolicy) -> sys::tfpm_disposition {
+    let is_file = |path: &str| std::fs::metadata(path).is_ok_and(|m| m.is_file());
     match script {
         None => sys::tfpm_disposition_TFPM_NOT_FOUND,
+        Some(path) if !is_file(path) => sys::tfpm_disposition_TFPM_NOT_FOUND,
         Some(path) if !extension_allowed(path, &policy.limit_extensions) => {
             sys::tfpm_disposition_TFPM_DENIED
         }
@@ -377,9 +381,19 @@ mod tests {
     #[test]
     fn limit_extensions_like_php_fpm() {
         let policy = RequestPolicy::default();
-        assert_eq!(disposition(Some("/a.php"), &policy), sys::tfpm_disposition_TFPM_RUN);
-        assert_eq!(disposition(Some("/a.jpg"), &policy), sys::tfpm_disposition_TFPM_DENIED);
+        let dir = std::env::temp_dir().join(format!("tfpm-disp-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let php = dir.join("a.php");
+        let jpg = dir.join("a.jpg");
+        std::fs::write(&php, "<?php").unwrap();
+        std::fs::write(&jpg, "").unwrap();
+        let (php, jpg) = (php.to_str().unwrap(), jpg.to_str().unwrap());
+        assert_eq!(disposition(Some(php), &policy), sys::tfpm_disposition_TFPM_RUN);
+        assert_eq!(disposition(Some(jpg), &policy), sys::tfpm_disposition_TFPM_DENIED);
+        assert_eq!(disposition(Some("/nonexistent/a.php"), &policy), sys::tfpm_disposition_TFPM_NOT_FOUND);
+        assert_eq!(disposition(Some(dir.to_str().unwrap()), &policy), sys::tfpm_disposition_TFPM_NOT_FOUND);
         assert_eq!(disposition(None, &policy), sys::tfpm_disposition_TFPM_NOT_FOUND);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

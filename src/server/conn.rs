@@ -33,6 +33,10 @@ const BODY_QUEUE: usize = 4;
 /// How long to drain input after closing our side (lingering close).
 const LINGER: Duration = Duration::from_secs(5);
 
+/// The answer to a request whose params were over the limit or malformed.
+const PARAMS_TOO_LARGE: &[u8] =
+    b"Status: 431 Request Header Fields Too Large\r\nContent-type: text/plain\r\n\r\nRequest header fields too large.\n";
+
 /// What the connection knows about one active request.
 struct Entry {
     keep_conn: bool,
@@ -119,6 +123,12 @@ impl Reader {
             match event {
                 Ok(Some(event)) => self.dispatch(event).await,
                 Ok(None) => {}
+                Err(e) if e.failed_request().is_some() => {
+                    // Framing is intact: only this request fails.
+                    tracing::warn!("rejecting a request: {e}");
+                    let id = e.failed_request().unwrap_or_default();
+                    self.reject(id, PARAMS_TOO_LARGE).await;
+                }
                 Err(e) => {
                     tracing::warn!("closing connection after a protocol error: {e}");
                     return;

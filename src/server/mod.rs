@@ -44,7 +44,7 @@ async fn accept_loop(listener: Listener, pool: Pool, config: Arc<ServerConfig>, 
             _ = stop.changed() => break,
             accepted = listener.accept() => match accepted {
                 Ok(stream) => {
-                    let (pool, config) = (pool.clone(), config.conn.clone());
+                    let (pool, config) = (pool.clone(), config.conn);
                     tokio::spawn(conn::serve_connection(stream, pool, config));
                 }
                 Err(e) => {

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Runs every test: installs what is missing, builds PHP when the cache is
+# empty, then lints and runs the whole workspace's tests (unit, FastCGI
+# clients, nginx end to end).
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+cd "$(dirname "$here")"
+
+"$here/install-deps.sh"
+. "$here/env.sh"
+echo "test: PHP from $PHP_PREFIX" >&2
+
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
+cargo test --workspace --locked 2>&1

@@ -65,7 +65,12 @@ impl Php {
         let prefix = PathBuf::from(run(php_config, "--prefix"));
         let lib_dir = find_libphp(&prefix, php_config);
         let version = run(php_config, "--version");
-        Php { include_dir, includes, lib_dir, version }
+        Php {
+            include_dir,
+            includes,
+            lib_dir,
+            version,
+        }
     }
 
     /// Refuses a PHP that tfpm cannot host safely.
@@ -107,7 +112,11 @@ fn defines(header: &str, name: &str) -> bool {
 }
 
 fn find_libphp(prefix: &Path, php_config: &Path) -> PathBuf {
-    let candidates = [prefix.join("lib/php"), prefix.join("lib"), prefix.join("lib64")];
+    let candidates = [
+        prefix.join("lib/php"),
+        prefix.join("lib"),
+        prefix.join("lib64"),
+    ];
     for dir in candidates {
         if dir.join("libphp.so").is_file() {
             return dir;

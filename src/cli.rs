@@ -65,7 +65,10 @@ impl Cli {
             threads: self.threads as usize,
             stack_size: self.stack_size.max(1) * 1024 * 1024,
             queue_len: self.queue,
-            policy: RequestPolicy { docroot: self.docroot.clone(), ..RequestPolicy::default() },
+            policy: RequestPolicy {
+                docroot: self.docroot.clone(),
+                ..RequestPolicy::default()
+            },
         }
     }
 
@@ -130,7 +133,12 @@ pub async fn run(cli: Cli) -> i32 {
         "ready to handle connections"
     );
     let (stop_tx, stop_rx) = watch::channel(false);
-    let serving = tokio::spawn(server::serve(listeners, engine.pool().clone(), cli.server_config(), stop_rx));
+    let serving = tokio::spawn(server::serve(
+        listeners,
+        engine.pool().clone(),
+        cli.server_config(),
+        stop_rx,
+    ));
     let kind = match server::wait_for_signal().await {
         Ok(kind) => kind,
         Err(e) => {
@@ -161,7 +169,10 @@ async fn stop_engine(engine: Engine, kind: StopKind) -> i32 {
             0
         }
         Err(_) => {
-            tracing::warn!(busy = pool.busy(), "requests still running after {deadline:?}; exiting without PHP shutdown");
+            tracing::warn!(
+                busy = pool.busy(),
+                "requests still running after {deadline:?}; exiting without PHP shutdown"
+            );
             0
         }
     }
@@ -173,8 +184,14 @@ mod tests {
 
     #[test]
     fn define_without_value_means_one() {
-        assert_eq!(split_define("display_errors"), ("display_errors".into(), "1".into()));
-        assert_eq!(split_define("memory_limit=256M"), ("memory_limit".into(), "256M".into()));
+        assert_eq!(
+            split_define("display_errors"),
+            ("display_errors".into(), "1".into())
+        );
+        assert_eq!(
+            split_define("memory_limit=256M"),
+            ("memory_limit".into(), "256M".into())
+        );
         assert_eq!(split_define("a=b=c"), ("a".into(), "b=c".into()));
     }
 }

@@ -5,7 +5,11 @@ use clap::Parser;
 fn main() {
     let cli = tfpm::cli::Cli::parse();
     tfpm::cli::init_logging(&cli.log_level);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().thread_name("tfpm-io").build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("tfpm-io")
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("tfpm: cannot start the I/O runtime: {e}");

@@ -61,7 +61,11 @@ extern "C" fn tfpm_rs_read_body(ctx: *mut c_void, buf: *mut c_char, len: usize) 
 #[no_mangle]
 extern "C" fn tfpm_rs_log(ctx: *mut c_void, php_message: c_int, msg: *const c_char, len: usize) {
     let text = String::from_utf8_lossy(bytes(msg, len));
-    let text = if php_message != 0 { format!("PHP message: {text}") } else { text.into_owned() };
+    let text = if php_message != 0 {
+        format!("PHP message: {text}")
+    } else {
+        text.into_owned()
+    };
     if ctx.is_null() {
         tracing::warn!(target: "php", "{text}");
         return;

@@ -56,7 +56,11 @@ impl Engine {
             .stack_size(config.stack_size)
             .spawn(move || php_main(config, ready_tx, stop_rx))?;
         match ready_rx.recv() {
-            Ok(Ok(pool)) => Ok(Engine { pool, stop: stop_tx, main }),
+            Ok(Ok(pool)) => Ok(Engine {
+                pool,
+                stop: stop_tx,
+                main,
+            }),
             Ok(Err(e)) => {
                 let _ = main.join();
                 Err(e)
@@ -90,7 +94,12 @@ fn php_main(config: EngineConfig, ready: Ready, stop: mpsc::Receiver<()>) {
         let _ = ready.send(Err(e));
         return;
     }
-    let spawned = Workers::spawn(config.threads, config.stack_size, config.queue_len, config.policy);
+    let spawned = Workers::spawn(
+        config.threads,
+        config.stack_size,
+        config.queue_len,
+        config.policy,
+    );
     let (pool, workers) = match spawned {
         Ok(pair) => pair,
         Err(e) => {
@@ -114,7 +123,9 @@ fn startup(config: &EngineConfig) -> Result<(), EngineError> {
         .map(|p| CString::new(p.as_os_str().as_encoded_bytes()))
         .transpose()?;
     let entries = CString::new(ini_entries(&config.ini_entries))?;
-    let exe = std::env::current_exe().ok().map(|p| CString::new(p.as_os_str().as_encoded_bytes()));
+    let exe = std::env::current_exe()
+        .ok()
+        .map(|p| CString::new(p.as_os_str().as_encoded_bytes()));
     let exe = exe.transpose()?;
     let c_config = sys::tfpm_startup_config {
         ini_path: ini_path.as_ref().map_or(std::ptr::null(), |s| s.as_ptr()),

@@ -28,7 +28,10 @@ pub struct Pool {
 impl Pool {
     /// Queues a request, waiting while the queue is full.
     pub async fn submit(&self, req: Request) -> Result<(), SubmitError> {
-        self.queue.send(req).await.map_err(|e| SubmitError(e.into_inner()))
+        self.queue
+            .send(req)
+            .await
+            .map_err(|e| SubmitError(e.into_inner()))
     }
 
     /// Requests waiting for a thread.
@@ -76,7 +79,11 @@ impl Workers {
                 .spawn(move || worker_main(&rx, &busy, &policy))?;
             handles.push(handle);
         }
-        let pool = Pool { queue: tx, busy, threads };
+        let pool = Pool {
+            queue: tx,
+            busy,
+            threads,
+        };
         Ok((pool, Workers { handles }))
     }
 

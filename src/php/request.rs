@@ -173,8 +173,9 @@ impl RequestCtx {
         }
         if !self.wrote_any && !self.check_gone() {
             // PHP never got as far as sending headers (start-up failed).
-            self.pending
-                .extend_from_slice(b"Status: 500 Internal Server Error\r\nContent-type: text/html\r\n\r\n");
+            self.pending.extend_from_slice(
+                b"Status: 500 Internal Server Error\r\nContent-type: text/html\r\n\r\n",
+            );
         }
         if !self.gone {
             let _ = self.send_pending();
@@ -219,7 +220,14 @@ impl PreparedRequest {
         let spans: Vec<Span> = req
             .params
             .iter()
-            .map(|(name, value)| (push_c(&mut arena, name), name.len(), push_c(&mut arena, value), value.len()))
+            .map(|(name, value)| {
+                (
+                    push_c(&mut arena, name),
+                    name.len(),
+                    push_c(&mut arena, value),
+                    value.len(),
+                )
+            })
             .collect();
         let script = script_path(&req.params, policy);
         let mut fields = Fields::default();
@@ -237,7 +245,14 @@ impl PreparedRequest {
         let script_label = script.unwrap_or_default();
         let ctx = Box::new(RequestCtx::new(req, script_label));
         let params = Vec::with_capacity(spans.len());
-        let mut prepared = PreparedRequest { ctx, arena, params, fields, content_length, disposition };
+        let mut prepared = PreparedRequest {
+            ctx,
+            arena,
+            params,
+            fields,
+            content_length,
+            disposition,
+        };
         prepared.params = spans.iter().map(|s| prepared.c_param(*s)).collect();
         prepared
     }
@@ -317,7 +332,11 @@ fn script_path(params: &Params, policy: &RequestPolicy) -> Option<String> {
     }
     let root = policy.docroot.as_ref()?;
     let name = text(b"SCRIPT_NAME")?;
-    Some(root.join(name.trim_start_matches('/')).to_string_lossy().into_owned())
+    Some(
+        root.join(name.trim_start_matches('/'))
+            .to_string_lossy()
+            .into_owned(),
+    )
 }
 
 /// What to do with the request. Like php-fpm with cgi.fix_pathinfo=1, a
@@ -345,7 +364,9 @@ fn content_length(value: Option<&Bytes>) -> i64 {
     };
     v.iter()
         .take_while(|b| b.is_ascii_digit())
-        .fold(0i64, |n, b| n.saturating_mul(10).saturating_add(i64::from(b - b'0')))
+        .fold(0i64, |n, b| {
+            n.saturating_mul(10).saturating_add(i64::from(b - b'0'))
+        })
 }
 
 #[cfg(test)]
@@ -356,7 +377,12 @@ mod tests {
         Params::from_pairs(
             pairs
                 .iter()
-                .map(|(n, v)| (Bytes::copy_from_slice(n.as_bytes()), Bytes::copy_from_slice(v.as_bytes())))
+                .map(|(n, v)| {
+                    (
+                        Bytes::copy_from_slice(n.as_bytes()),
+                        Bytes::copy_from_slice(v.as_bytes()),
+                    )
+                })
                 .collect(),
         )
     }
@@ -371,9 +397,15 @@ mod tests {
 
     #[test]
     fn script_falls_back_to_docroot() {
-        let policy = RequestPolicy { docroot: Some("/srv/www".into()), ..Default::default() };
+        let policy = RequestPolicy {
+            docroot: Some("/srv/www".into()),
+            ..Default::default()
+        };
         let p = params(&[("SCRIPT_NAME", "/a/b.php")]);
-        assert_eq!(script_path(&p, &policy).as_deref(), Some("/srv/www/a/b.php"));
+        assert_eq!(
+            script_path(&p, &policy).as_deref(),
+            Some("/srv/www/a/b.php")
+        );
         let p = params(&[("SCRIPT_FILENAME", "/x.php"), ("SCRIPT_NAME", "/a.php")]);
         assert_eq!(script_path(&p, &policy).as_deref(), Some("/x.php"));
     }
@@ -388,11 +420,26 @@ mod tests {
         std::fs::write(&php, "<?php").unwrap();
         std::fs::write(&jpg, "").unwrap();
         let (php, jpg) = (php.to_str().unwrap(), jpg.to_str().unwrap());
-        assert_eq!(disposition(Some(php), &policy), sys::tfpm_disposition_TFPM_RUN);
-        assert_eq!(disposition(Some(jpg), &policy), sys::tfpm_disposition_TFPM_DENIED);
-        assert_eq!(disposition(Some("/nonexistent/a.php"), &policy), sys::tfpm_disposition_TFPM_NOT_FOUND);
-        assert_eq!(disposition(Some(dir.to_str().unwrap()), &policy), sys::tfpm_disposition_TFPM_NOT_FOUND);
-        assert_eq!(disposition(None, &policy), sys::tfpm_disposition_TFPM_NOT_FOUND);
+        assert_eq!(
+            disposition(Some(php), &policy),
+            sys::tfpm_disposition_TFPM_RUN
+        );
+        assert_eq!(
+            disposition(Some(jpg), &policy),
+            sys::tfpm_disposition_TFPM_DENIED
+        );
+        assert_eq!(
+            disposition(Some("/nonexistent/a.php"), &policy),
+            sys::tfpm_disposition_TFPM_NOT_FOUND
+        );
+        assert_eq!(
+            disposition(Some(dir.to_str().unwrap()), &policy),
+            sys::tfpm_disposition_TFPM_NOT_FOUND
+        );
+        assert_eq!(
+            disposition(None, &policy),
+            sys::tfpm_disposition_TFPM_NOT_FOUND
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -75,7 +75,11 @@ where
     let (out_tx, out_rx) = mpsc::channel(OUT_QUEUE);
     let (closing_tx, closing_rx) = watch::channel(false);
     let writer = tokio::spawn(write_loop(wr, out_rx, shared.clone(), closing_tx));
-    let reader = Reader { pool, shared: shared.clone(), out: out_tx };
+    let reader = Reader {
+        pool,
+        shared: shared.clone(),
+        out: out_tx,
+    };
     reader.run(rd, closing_rx).await;
     abort_all(&shared);
     let _ = writer.await;
@@ -152,7 +156,12 @@ impl Reader {
     }
 
     fn begin(&self, id: u16, keep_conn: bool) {
-        let entry = Entry { keep_conn, body: None, aborted: Arc::default(), dispatched: false };
+        let entry = Entry {
+            keep_conn,
+            body: None,
+            aborted: Arc::default(),
+            dispatched: false,
+        };
         self.shared.lock().requests.insert(id, entry);
     }
 
@@ -161,7 +170,9 @@ impl Reader {
         let (body_tx, body_rx) = mpsc::channel(BODY_QUEUE);
         let aborted = {
             let mut shared = self.shared.lock();
-            let Some(entry) = shared.requests.get_mut(&id) else { return };
+            let Some(entry) = shared.requests.get_mut(&id) else {
+                return;
+            };
             entry.body = Some(body_tx);
             entry.dispatched = true;
             entry.aborted.clone()
@@ -179,7 +190,12 @@ impl Reader {
     }
 
     async fn body_chunk(&self, id: u16, data: Bytes) {
-        let tx = self.shared.lock().requests.get(&id).and_then(|e| e.body.clone());
+        let tx = self
+            .shared
+            .lock()
+            .requests
+            .get(&id)
+            .and_then(|e| e.body.clone());
         let Some(tx) = tx else { return };
         if tx.send(data).await.is_err() {
             // The script is done with its body; the rest is dropped.
@@ -198,7 +214,9 @@ impl Reader {
     async fn abort(&self, id: u16) {
         let dispatched = {
             let mut shared = self.shared.lock();
-            let Some(entry) = shared.requests.get_mut(&id) else { return };
+            let Some(entry) = shared.requests.get_mut(&id) else {
+                return;
+            };
             entry.aborted.store(true, Ordering::Relaxed);
             entry.body = None;
             entry.dispatched
@@ -212,13 +230,29 @@ impl Reader {
 
     /// Answers a request that never reached PHP with a canned response.
     async fn reject(&self, id: u16, response: &'static [u8]) {
-        let _ = self.out.send(Out::Stdout { id, data: Bytes::from_static(response) }).await;
+        let _ = self
+            .out
+            .send(Out::Stdout {
+                id,
+                data: Bytes::from_static(response),
+            })
+            .await;
         self.end_now(id).await;
     }
 
     async fn end_now(&self, id: u16) {
-        let _ = self.out.send(Out::Stdout { id, data: Bytes::new() }).await;
-        let end = Out::EndRequest { id, app_status: 0, protocol_status: ProtocolStatus::RequestComplete };
+        let _ = self
+            .out
+            .send(Out::Stdout {
+                id,
+                data: Bytes::new(),
+            })
+            .await;
+        let end = Out::EndRequest {
+            id,
+            app_status: 0,
+            protocol_status: ProtocolStatus::RequestComplete,
+        };
         let _ = self.out.send(end).await;
     }
 }
@@ -227,9 +261,7 @@ impl Reader {
 /// gets our response instead of a reset.
 async fn linger<S: AsyncRead>(mut rd: ReadHalf<S>) {
     let mut scratch = vec![0u8; 8192];
-    let drain = async {
-        while matches!(rd.read(&mut scratch).await, Ok(n) if n > 0) {}
-    };
+    let drain = async { while matches!(rd.read(&mut scratch).await, Ok(n) if n > 0) {} };
     let _ = tokio::time::timeout(LINGER, drain).await;
 }
 
@@ -273,7 +305,9 @@ async fn write_records<S: AsyncWrite>(
 /// Before an END_REQUEST goes out, its id becomes inactive, so the peer may
 /// reuse it at once. Returns whether the connection should close after it.
 fn note_end(out: &Out, shared: &SharedRef) -> bool {
-    let Out::EndRequest { id, .. } = out else { return false };
+    let Out::EndRequest { id, .. } = out else {
+        return false;
+    };
     let mut shared = shared.lock();
     shared.state.end(*id);
     let keep = shared.requests.remove(id).is_none_or(|e| e.keep_conn);

@@ -117,7 +117,11 @@ pub enum Stream {
 }
 
 impl AsyncRead for Stream {
-    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
         match self.get_mut() {
             Stream::Tcp(s) => Pin::new(s).poll_read(cx, buf),
             Stream::Unix(s) => Pin::new(s).poll_read(cx, buf),
@@ -126,7 +130,11 @@ impl AsyncRead for Stream {
 }
 
 impl AsyncWrite for Stream {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         match self.get_mut() {
             Stream::Tcp(s) => Pin::new(s).poll_write(cx, buf),
             Stream::Unix(s) => Pin::new(s).poll_write(cx, buf),
@@ -169,11 +177,23 @@ mod tests {
 
     #[test]
     fn parses_php_fpm_listen_forms() {
-        assert_eq!("127.0.0.1:9000".parse(), Ok(ListenAddr::Tcp("127.0.0.1:9000".parse().unwrap())));
-        assert_eq!("[::1]:9000".parse(), Ok(ListenAddr::Tcp("[::1]:9000".parse().unwrap())));
+        assert_eq!(
+            "127.0.0.1:9000".parse(),
+            Ok(ListenAddr::Tcp("127.0.0.1:9000".parse().unwrap()))
+        );
+        assert_eq!(
+            "[::1]:9000".parse(),
+            Ok(ListenAddr::Tcp("[::1]:9000".parse().unwrap()))
+        );
         assert_eq!("9000".parse(), Ok(ListenAddr::AnyPort(9000)));
-        assert_eq!("/run/php.sock".parse(), Ok(ListenAddr::Unix("/run/php.sock".into())));
-        assert_eq!("unix:/run/php.sock".parse(), Ok(ListenAddr::Unix("/run/php.sock".into())));
+        assert_eq!(
+            "/run/php.sock".parse(),
+            Ok(ListenAddr::Unix("/run/php.sock".into()))
+        );
+        assert_eq!(
+            "unix:/run/php.sock".parse(),
+            Ok(ListenAddr::Unix("/run/php.sock".into()))
+        );
         assert!("localhost:x".parse::<ListenAddr>().is_err());
     }
 }

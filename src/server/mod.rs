@@ -26,7 +26,12 @@ pub struct ServerConfig {
 }
 
 /// Accepts connections on every listener until `stop` turns true.
-pub async fn serve(listeners: Vec<Listener>, pool: Pool, config: ServerConfig, stop: watch::Receiver<bool>) {
+pub async fn serve(
+    listeners: Vec<Listener>,
+    pool: Pool,
+    config: ServerConfig,
+    stop: watch::Receiver<bool>,
+) {
     let config = Arc::new(config);
     let mut tasks = Vec::new();
     for listener in listeners {
@@ -38,7 +43,12 @@ pub async fn serve(listeners: Vec<Listener>, pool: Pool, config: ServerConfig, s
     }
 }
 
-async fn accept_loop(listener: Listener, pool: Pool, config: Arc<ServerConfig>, mut stop: watch::Receiver<bool>) {
+async fn accept_loop(
+    listener: Listener,
+    pool: Pool,
+    config: Arc<ServerConfig>,
+    mut stop: watch::Receiver<bool>,
+) {
     loop {
         tokio::select! {
             _ = stop.changed() => break,

@@ -42,11 +42,21 @@ impl ResponseSink for FcgiSink {
 
     fn end(&mut self, app_status: u32, stderr_used: bool) {
         let id = self.id;
-        let _ = self.send(Out::Stdout { id, data: Bytes::new() });
+        let _ = self.send(Out::Stdout {
+            id,
+            data: Bytes::new(),
+        });
         if stderr_used {
-            let _ = self.send(Out::Stderr { id, data: Bytes::new() });
+            let _ = self.send(Out::Stderr {
+                id,
+                data: Bytes::new(),
+            });
         }
-        let _ = self.send(Out::EndRequest { id, app_status, protocol_status: ProtocolStatus::RequestComplete });
+        let _ = self.send(Out::EndRequest {
+            id,
+            app_status,
+            protocol_status: ProtocolStatus::RequestComplete,
+        });
     }
 }
 

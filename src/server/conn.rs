@@ -74,14 +74,18 @@ where
     })));
     let (out_tx, out_rx) = mpsc::channel(OUT_QUEUE);
     let (closing_tx, closing_rx) = watch::channel(false);
-    let writer = tokio::spawn(write_loop(wr, out_rx, shared.clone(), closing_tx));
+    let (gone_tx, gone_rx) = watch::channel(false);
+    let writer = tokio::spawn(write_loop(wr, out_rx, shared.clone(), closing_tx, gone_rx));
     let reader = Reader {
         pool,
         shared: shared.clone(),
         out: out_tx,
     };
     reader.run(rd, closing_rx).await;
+    // EOF or a protocol error: running scripts are aborted, and nothing more
+    // is written (no END_REQUEST after EOF).
     abort_all(&shared);
+    let _ = gone_tx.send(true);
     let _ = writer.await;
 }
 
@@ -270,10 +274,16 @@ async fn write_loop<S: AsyncWrite>(
     mut rx: mpsc::Receiver<Out>,
     shared: SharedRef,
     closing: watch::Sender<bool>,
+    mut gone: watch::Receiver<bool>,
 ) {
     let mut sink = FramedWrite::new(wr, RecordCodec::default());
-    if let Err(e) = write_records(&mut sink, &mut rx, &shared).await {
-        tracing::debug!("connection write failed: {e}");
+    tokio::select! {
+        result = write_records(&mut sink, &mut rx, &shared) => {
+            if let Err(e) = result {
+                tracing::debug!("connection write failed: {e}");
+            }
+        }
+        _ = gone.wait_for(|gone| *gone) => {}
     }
     let _ = sink.get_mut().shutdown().await;
     let _ = closing.send(true);

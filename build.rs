@@ -11,12 +11,15 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 const DEFAULT_CACHE: &str = "/var/cache/tfpm/php";
+const SHIM_SOURCES: &[&str] = &["ffi/tfpm_shim.c", "ffi/tfpm_signals.c", "ffi/tfpm_isolation.c"];
+const SHIM_HEADERS: &[&str] = &["ffi/tfpm_shim.h", "ffi/tfpm_internal.h"];
 
 fn main() {
     println!("cargo:rerun-if-env-changed=PHP_CONFIG");
     println!("cargo:rerun-if-env-changed=TFPM_PHP_CACHE");
-    println!("cargo:rerun-if-changed=ffi/tfpm_shim.c");
-    println!("cargo:rerun-if-changed=ffi/tfpm_shim.h");
+    for file in SHIM_SOURCES.iter().chain(SHIM_HEADERS) {
+        println!("cargo:rerun-if-changed={file}");
+    }
 
     let php_config = find_php_config();
     let php = Php::query(&php_config);
@@ -26,7 +29,7 @@ fn main() {
     link(&php);
 }
 
-/// `PHP_CONFIG`, else the newest complete build in the cache.
+/// `PHP_CONFIG`, else the most recently finished build in the cache.
 fn find_php_config() -> PathBuf {
     if let Some(path) = env::var_os("PHP_CONFIG") {
         return PathBuf::from(path);
@@ -37,7 +40,7 @@ fn find_php_config() -> PathBuf {
         .map(|dir| dir.flatten().map(|e| e.path()).collect())
         .unwrap_or_default();
     builds.retain(|d| d.join(".tfpm-complete").is_file() && d.join("bin/php-config").is_file());
-    builds.sort();
+    builds.sort_by_key(|d| fs::metadata(d.join(".tfpm-complete")).and_then(|m| m.modified()).ok());
     match builds.pop() {
         Some(dir) => dir.join("bin/php-config"),
         None => fail(&format!(
@@ -131,16 +134,18 @@ fn find_libphp(prefix: &Path, php_config: &Path) -> PathBuf {
 
 fn compile_shim(php: &Php) {
     let mut build = cc::Build::new();
-    build.file("ffi/tfpm_shim.c").include("ffi");
+    build.files(SHIM_SOURCES).include("ffi");
     for dir in &php.includes {
         build.include(dir);
     }
     // Same flags PHP itself uses for its code; no static TSRM cache (not exported).
     build
         .define("ZTS", "1")
+        .define("_GNU_SOURCE", None)
         .flag_if_supported("-fvisibility=hidden")
         .flag_if_supported("-Wno-unused-parameter")
-        .warnings(true);
+        .warnings(true)
+        .warnings_into_errors(true);
     build.compile("tfpm_shim");
 }
 
@@ -153,6 +158,7 @@ fn generate_bindings() {
         .allowlist_var("TFPM_.*")
         .blocklist_function("tfpm_rs_.*")
         .layout_tests(false)
+        .derive_default(true)
         .generate()
         .unwrap_or_else(|e| fail(&format!("bindgen failed on ffi/tfpm_shim.h: {e}")));
     bindings

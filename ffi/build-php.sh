@@ -52,6 +52,7 @@ configure_flags() {
 --enable-calendar
 --enable-bcmath
 --enable-sockets
+--enable-pcntl
 --enable-fileinfo
 --with-iconv
 FLAGS

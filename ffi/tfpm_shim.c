@@ -20,20 +20,21 @@
 #include "http_status_codes.h"
 #include "zend_smart_str.h"
 
-#include "tfpm_shim.h"
+#include "tfpm_internal.h"
 
 #ifndef ZTS
 #error "tfpm needs a thread-safe (ZTS) PHP build"
 #endif
 
-/* The running request of this thread; NULL between requests. */
-static __thread const tfpm_request *current_request;
+__thread const tfpm_request *tfpm_current_request;
+/* The body stopped arriving before max_input_time ran out. */
+static __thread int input_timed_out;
 
 static sapi_module_struct tfpm_sapi_module;
 
 static void *current_ctx(void)
 {
-    return current_request ? current_request->ctx : NULL;
+    return tfpm_current_request ? tfpm_current_request->ctx : NULL;
 }
 
 /* ---- SAPI callbacks ---------------------------------------------------- */
@@ -63,7 +64,7 @@ static void tfpm_flush(void *server_context)
 
 static const char *find_param(const char *name, size_t name_len)
 {
-    const tfpm_request *r = current_request;
+    const tfpm_request *r = tfpm_current_request;
     if (!r) {
         return NULL;
     }
@@ -78,7 +79,7 @@ static const char *find_param(const char *name, size_t name_len)
 
 static char *tfpm_getenv(const char *name, size_t name_len)
 {
-    if (current_request) {
+    if (tfpm_current_request) {
         return (char *) find_param(name, name_len);
     }
     return getenv(name);
@@ -172,9 +173,28 @@ static int tfpm_send_headers(sapi_headers_struct *headers)
     return SAPI_HEADER_SENT_SUCCESSFULLY;
 }
 
+/*
+ * While the body trickles in, PHP's own timer (max_input_time during start-up,
+ * max_execution_time later) or a terminate request may fire: stop waiting.
+ */
+static int body_wait_expired(void)
+{
+    if (tfpm_kill_requested()) {
+        return 1;
+    }
+    if (!zend_atomic_bool_load(&EG(timed_out))) {
+        return 0;
+    }
+    if (PG(during_request_startup)) {
+        /* php_execute_script re-arms the timer and would forget this. */
+        input_timed_out = 1;
+    }
+    return 1;
+}
+
 static size_t tfpm_read_post(char *buf, size_t count)
 {
-    const tfpm_request *r = current_request;
+    const tfpm_request *r = tfpm_current_request;
     if (!r) {
         return 0;
     }
@@ -190,6 +210,12 @@ static size_t tfpm_read_post(char *buf, size_t count)
     size_t done = 0;
     while (done < count) {
         size_t n = tfpm_rs_read_body(r->ctx, buf + done, count - done);
+        if (n == TFPM_BODY_WAIT) {
+            if (body_wait_expired()) {
+                break;
+            }
+            continue;
+        }
         if (n == 0) {
             break;
         }
@@ -200,7 +226,7 @@ static size_t tfpm_read_post(char *buf, size_t count)
 
 static char *tfpm_read_cookies(void)
 {
-    return current_request ? (char *) current_request->cookie : NULL;
+    return tfpm_current_request ? (char *) tfpm_current_request->cookie : NULL;
 }
 
 static void register_param(const tfpm_param *p, zval *track_vars_array)
@@ -230,7 +256,7 @@ static void register_php_self(const tfpm_request *r, zval *track_vars_array)
 
 static void tfpm_register_variables(zval *track_vars_array)
 {
-    const tfpm_request *r = current_request;
+    const tfpm_request *r = tfpm_current_request;
     if (!r) {
         return;
     }
@@ -307,7 +333,7 @@ PHP_FUNCTION(getallheaders)
 {
     ZEND_PARSE_PARAMETERS_NONE();
     array_init(return_value);
-    const tfpm_request *r = current_request;
+    const tfpm_request *r = tfpm_current_request;
     if (!r) {
         return;
     }
@@ -335,11 +361,17 @@ static const zend_function_entry tfpm_functions[] = {
     PHP_FE_END
 };
 
+static PHP_RSHUTDOWN_FUNCTION(tfpm)
+{
+    tfpm_isolation_request_shutdown();
+    return SUCCESS;
+}
+
 static zend_module_entry tfpm_module_entry = {
     STANDARD_MODULE_HEADER,
     "tfpm",
     tfpm_functions,
-    NULL, NULL, NULL, NULL, NULL,
+    NULL, NULL, NULL, PHP_RSHUTDOWN(tfpm), NULL,
     PHP_VERSION,
     STANDARD_MODULE_PROPERTIES
 };
@@ -390,6 +422,8 @@ int tfpm_startup(const tfpm_startup_config *config)
     if (tfpm_sapi_module.startup(&tfpm_sapi_module) == FAILURE) {
         return -1;
     }
+    tfpm_signals_startup();
+    tfpm_isolation_startup();
     return 0;
 }
 
@@ -408,9 +442,13 @@ void tfpm_shutdown(void)
     tfpm_sapi_module.executable_location = NULL;
 }
 
-void tfpm_thread_init(void)
+void tfpm_thread_init(tfpm_thread_handle *handle)
 {
     (void) ts_resource(0);
+    handle->thread = (uint64_t) pthread_self();
+    handle->vm_interrupt = &EG(vm_interrupt);
+    handle->kill_seq = &tfpm_kill_seq;
+    handle->kill_after = &tfpm_kill_after;
 }
 
 void tfpm_thread_shutdown(void)
@@ -480,6 +518,13 @@ static void run_script(const tfpm_request *r)
         respond_plain(403, "Access denied.\n");
         return;
     }
+    if (input_timed_out) {
+        /* The body did not arrive within max_input_time. */
+        zend_long secs = PG(max_input_time) == -1 ? EG(timeout_seconds) : PG(max_input_time);
+        zend_error(E_ERROR, "Maximum execution time of " ZEND_LONG_FMT " second%s exceeded",
+            secs, secs == 1 ? "" : "s");
+        return;
+    }
     zend_file_handle file_handle;
     memset(&file_handle, 0, sizeof(file_handle));
     if (php_fopen_primary_script(&file_handle) == FAILURE) {
@@ -494,11 +539,13 @@ static void run_script(const tfpm_request *r)
     }
 }
 
-int tfpm_execute(const tfpm_request *request)
+int tfpm_execute(const tfpm_request *request, uint64_t seq)
 {
     volatile int started = 0;
     volatile int status = 0;
-    current_request = request;
+    tfpm_current_request = request;
+    tfpm_current_seq = seq;
+    input_timed_out = 0;
     zend_first_try {
         SG(server_context) = request->ctx;
         fill_request_info(request);
@@ -523,6 +570,7 @@ int tfpm_execute(const tfpm_request *request)
     } zend_end_try();
     clear_request_info();
     SG(server_context) = NULL;
-    current_request = NULL;
+    tfpm_current_request = NULL;
+    tfpm_current_seq = 0;
     return status;
 }

@@ -62,12 +62,41 @@ typedef struct tfpm_startup_config {
 int tfpm_startup(const tfpm_startup_config *config);
 void tfpm_shutdown(void);
 
+/*
+ * What another thread needs to interrupt a worker (request_terminate_timeout).
+ * Filled in by tfpm_thread_init on the worker itself; the pointers are that
+ * thread's own globals and stay valid until it calls tfpm_thread_shutdown.
+ */
+typedef struct tfpm_thread_handle {
+    uint64_t thread;             /* pthread_t */
+    void *vm_interrupt;          /* &EG(vm_interrupt) */
+    volatile uint64_t *kill_seq; /* the request number to terminate */
+    volatile int64_t *kill_after;/* seconds, for the error message */
+} tfpm_thread_handle;
+
 /* Per worker thread. */
-void tfpm_thread_init(void);
+void tfpm_thread_init(tfpm_thread_handle *handle);
 void tfpm_thread_shutdown(void);
 
-/* Runs one whole request; returns PHP's exit status (255 after a fatal error). */
-int tfpm_execute(const tfpm_request *request);
+/*
+ * Runs one whole request; returns PHP's exit status (255 after a fatal error).
+ * seq numbers this thread's requests (never 0), so that an interrupt aimed at
+ * one request cannot hit the next.
+ */
+int tfpm_execute(const tfpm_request *request, uint64_t seq);
+
+/*
+ * From any thread: makes request `seq` on the worker behind `handle` end with
+ * a fatal error at its next interrupt point, and wakes it from a blocking
+ * system call with a signal of its own (not SIGRTMIN, which is PHP's).
+ */
+void tfpm_interrupt(const tfpm_thread_handle *handle, uint64_t seq, int64_t after_seconds);
+
+/* The signal tfpm_interrupt sends. */
+int tfpm_interrupt_signal(void);
+
+/* What tfpm_rs_read_body returns when no body bytes came within its wait. */
+#define TFPM_BODY_WAIT ((size_t) -1)
 
 /* The SAPI name and PHP version, for logs. */
 const char *tfpm_sapi_name(void);
@@ -82,7 +111,11 @@ const char *tfpm_php_version(void);
 size_t tfpm_rs_write(void *ctx, const char *buf, size_t len);
 /* Push buffered output to the client. Returns 0, or -1 when the client is gone. */
 int tfpm_rs_flush(void *ctx);
-/* Reads up to len body bytes, blocking. Returns 0 at the end of the body. */
+/*
+ * Reads up to len body bytes, waiting a little. Returns 0 at the end of the
+ * body, or TFPM_BODY_WAIT when nothing arrived yet (the shim then checks for
+ * a timeout and calls again).
+ */
 size_t tfpm_rs_read_body(void *ctx, char *buf, size_t len);
 /*
  * A log line. php_message is 1 for PHP's own messages (errors, warnings),

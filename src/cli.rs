@@ -47,6 +47,11 @@ pub struct Cli {
     #[arg(long, value_name = "N", default_value_t = 1024)]
     pub queue: usize,
 
+    /// Hard limit per request, as php-fpm's request_terminate_timeout: 30, 30s, 5m, 1h.
+    /// The request ends with a fatal error even inside sleep() or a blocking read. 0 disables it.
+    #[arg(long, value_name = "TIME", value_parser = parse_duration, default_value = "0")]
+    pub request_terminate_timeout: Duration,
+
     /// Let several requests share one connection (FCGI_MPXS_CONNS).
     #[arg(long)]
     pub multiplex: bool,
@@ -69,6 +74,7 @@ impl Cli {
                 docroot: self.docroot.clone(),
                 ..RequestPolicy::default()
             },
+            terminate_after: Some(self.request_terminate_timeout).filter(|d| !d.is_zero()),
         }
     }
 
@@ -83,6 +89,24 @@ impl Cli {
             },
         }
     }
+}
+
+/// A time as php-fpm writes it: seconds, or a number with s, m, h or d.
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let (digits, unit) = match s.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => (&s[..i], c),
+        _ => (s, 's'),
+    };
+    let n: u64 = digits.parse().map_err(|_| format!("invalid time {s:?}"))?;
+    let secs = match unit {
+        's' => n,
+        'm' => n * 60,
+        'h' => n * 3600,
+        'd' => n * 86400,
+        _ => return Err(format!("invalid time unit in {s:?}: use s, m, h or d")),
+    };
+    Ok(Duration::from_secs(secs))
 }
 
 /// `key=value`, or `key` alone meaning `key=1`, as php -d does.
@@ -181,6 +205,17 @@ async fn stop_engine(engine: Engine, kind: StopKind) -> i32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations_like_php_fpm() {
+        assert_eq!(parse_duration("30"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
+        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
+        assert_eq!(parse_duration("2d"), Ok(Duration::from_secs(172800)));
+        assert!(parse_duration("5x").is_err());
+        assert!(parse_duration("").is_err());
+    }
 
     #[test]
     fn define_without_value_means_one() {

@@ -7,7 +7,9 @@ use std::path::PathBuf;
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 
-use super::pool::{Pool, Workers};
+use std::time::Duration;
+
+use super::pool::{Pool, WorkerConfig, Workers};
 use super::request::RequestPolicy;
 use super::sys;
 
@@ -26,6 +28,8 @@ pub struct EngineConfig {
     /// Requests that may wait for a free thread.
     pub queue_len: usize,
     pub policy: RequestPolicy,
+    /// php-fpm's request_terminate_timeout: a hard limit per request.
+    pub terminate_after: Option<Duration>,
 }
 
 /// PHP failed to start.
@@ -94,12 +98,13 @@ fn php_main(config: EngineConfig, ready: Ready, stop: mpsc::Receiver<()>) {
         let _ = ready.send(Err(e));
         return;
     }
-    let spawned = Workers::spawn(
-        config.threads,
-        config.stack_size,
-        config.queue_len,
-        config.policy,
-    );
+    let spawned = Workers::spawn(WorkerConfig {
+        threads: config.threads,
+        stack_size: config.stack_size,
+        queue_len: config.queue_len,
+        policy: config.policy,
+        terminate_after: config.terminate_after,
+    });
     let (pool, workers) = match spawned {
         Ok(pair) => pair,
         Err(e) => {

@@ -17,10 +17,11 @@ mod engine;
 mod pool;
 mod request;
 mod sys;
+mod watchdog;
 
 pub use engine::{Engine, EngineConfig, EngineError};
 pub use pool::{Pool, SubmitError};
-pub use request::{BodySource, Request, RequestPolicy, ResponseSink, SinkGone};
+pub use request::{BodyPoll, BodySource, Request, RequestPolicy, ResponseSink, SinkGone};
 
 /// The SAPI name PHP reports (`PHP_SAPI`).
 pub fn sapi_name() -> String {

@@ -1,12 +1,16 @@
-//! The worker pool: N plain OS threads, each with its own PHP interpreter
-//! context, taking requests from one bounded queue and running them to the end.
+//! The worker pool: plain OS threads, each with its own PHP interpreter
+//! context, taking requests from one bounded queue and running them to the
+//! end. A worker that cannot be stopped (see [`super::watchdog`]) is retired
+//! and replaced, so the pool never shrinks.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use super::request::{PreparedRequest, Request, RequestPolicy};
 use super::sys;
+use super::watchdog;
 
 /// The queue is closed: the engine is shutting down.
 pub struct SubmitError(pub Request);
@@ -28,10 +32,7 @@ pub struct Pool {
 impl Pool {
     /// Queues a request, waiting while the queue is full.
     pub async fn submit(&self, req: Request) -> Result<(), SubmitError> {
-        self.queue
-            .send(req)
-            .await
-            .map_err(|e| SubmitError(e.into_inner()))
+        self.queue.send(req).await.map_err(|e| SubmitError(e.into_inner()))
     }
 
     /// Requests waiting for a thread.
@@ -54,77 +55,199 @@ impl Pool {
     }
 }
 
-/// The worker threads and the receiving side of the queue.
+/// How the workers run.
+pub(super) struct WorkerConfig {
+    pub(super) threads: usize,
+    pub(super) stack_size: usize,
+    pub(super) queue_len: usize,
+    pub(super) policy: RequestPolicy,
+    /// php-fpm's request_terminate_timeout; None disables it.
+    pub(super) terminate_after: Option<Duration>,
+}
+
+/// What another thread may do to a worker: see `tfpm_thread_handle`.
+pub(super) struct ThreadHandle(sys::tfpm_thread_handle);
+
+// SAFETY: the handle holds a pthread_t and pointers to the worker's own
+// globals; they are only used (by tfpm_interrupt) while the worker is known
+// to be alive and busy, under its `current` lock.
+unsafe impl Send for ThreadHandle {}
+// SAFETY: as above; tfpm_interrupt only writes through the pointers.
+unsafe impl Sync for ThreadHandle {}
+
+/// The request a worker is running, for the watchdog.
+#[derive(Default)]
+pub(super) struct Current {
+    pub(super) seq: u64,
+    pub(super) started: Option<Instant>,
+    pub(super) script: String,
+    pub(super) interrupted: Option<Instant>,
+}
+
+/// One worker thread, as the pool and the watchdog see it.
+pub(super) struct Worker {
+    pub(super) name: String,
+    handle: OnceLock<ThreadHandle>,
+    current: Mutex<Current>,
+    retired: AtomicBool,
+    join: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Worker {
+    pub(super) fn current(&self) -> MutexGuard<'_, Current> {
+        self.current.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Asks PHP to end request `seq` with a fatal error. The caller holds the
+    /// `current` lock and has seen that request running.
+    pub(super) fn interrupt(&self, seq: u64, after: Duration) {
+        let Some(handle) = self.handle.get() else { return };
+        let secs = i64::try_from(after.as_secs()).unwrap_or(i64::MAX);
+        // SAFETY: the worker is alive and inside request `seq` (the caller
+        // holds `current`, which the worker takes before it ends a request
+        // and before it can exit), so its thread and globals exist.
+        unsafe { sys::tfpm_interrupt(&handle.0, seq, secs) };
+    }
+}
+
+/// State shared by the workers, the watchdog and the engine.
+pub(super) struct Shared {
+    rx: async_channel::Receiver<Request>,
+    busy: Arc<AtomicUsize>,
+    policy: RequestPolicy,
+    stack_size: usize,
+    workers: Mutex<Vec<Arc<Worker>>>,
+    next_index: AtomicUsize,
+    pub(super) stopping: AtomicBool,
+}
+
+impl Shared {
+    /// The live (not retired) workers.
+    pub(super) fn workers(&self) -> Vec<Arc<Worker>> {
+        self.workers.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn workers_mut(&self) -> MutexGuard<'_, Vec<Arc<Worker>>> {
+        self.workers.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// The worker threads and their watchdog.
 pub(super) struct Workers {
-    handles: Vec<JoinHandle<()>>,
+    shared: Arc<Shared>,
+    watchdog: Option<JoinHandle<()>>,
 }
 
 impl Workers {
-    /// Starts `threads` workers. Must run after PHP's module start-up.
-    pub(super) fn spawn(
-        threads: usize,
-        stack_size: usize,
-        queue_len: usize,
-        policy: RequestPolicy,
-    ) -> std::io::Result<(Pool, Workers)> {
-        let (tx, rx) = async_channel::bounded(queue_len.max(1));
+    /// Starts the workers. Must run after PHP's module start-up.
+    pub(super) fn spawn(config: WorkerConfig) -> std::io::Result<(Pool, Workers)> {
+        let (tx, rx) = async_channel::bounded(config.queue_len.max(1));
         let busy = Arc::new(AtomicUsize::new(0));
-        let policy = Arc::new(policy);
-        let mut handles = Vec::with_capacity(threads);
-        for i in 0..threads {
-            let (rx, busy, policy) = (rx.clone(), busy.clone(), policy.clone());
-            let handle = std::thread::Builder::new()
-                .name(format!("php-{i}"))
-                .stack_size(stack_size)
-                .spawn(move || worker_main(&rx, &busy, &policy))?;
-            handles.push(handle);
+        let shared = Arc::new(Shared {
+            rx,
+            busy: busy.clone(),
+            policy: config.policy,
+            stack_size: config.stack_size,
+            workers: Mutex::new(Vec::new()),
+            next_index: AtomicUsize::new(0),
+            stopping: AtomicBool::new(false),
+        });
+        for _ in 0..config.threads {
+            spawn_worker(&shared)?;
         }
-        let pool = Pool {
-            queue: tx,
-            busy,
-            threads,
+        let watchdog = match config.terminate_after {
+            Some(limit) => Some(watchdog::spawn(shared.clone(), limit)?),
+            None => None,
         };
-        Ok((pool, Workers { handles }))
+        let pool = Pool { queue: tx, busy, threads: config.threads };
+        Ok((pool, Workers { shared, watchdog }))
     }
 
-    /// Waits for every worker to finish the queue and exit.
+    /// Waits for every live worker to finish the queue and exit. Retired
+    /// workers are left behind (they may never return).
     pub(super) fn join(self) {
-        for h in self.handles {
-            if h.join().is_err() {
-                tracing::error!("a PHP worker thread panicked");
+        self.shared.stopping.store(true, Ordering::Relaxed);
+        if let Some(w) = self.watchdog {
+            let _ = w.join();
+        }
+        for worker in self.shared.workers() {
+            let handle = worker.join.lock().unwrap_or_else(|e| e.into_inner()).take();
+            if handle.is_some_and(|h| h.join().is_err()) {
+                tracing::error!(thread = %worker.name, "a PHP worker thread panicked");
             }
         }
     }
 }
 
-fn worker_main(rx: &async_channel::Receiver<Request>, busy: &AtomicUsize, policy: &RequestPolicy) {
+/// Starts one more worker thread.
+pub(super) fn spawn_worker(shared: &Arc<Shared>) -> std::io::Result<()> {
+    let index = shared.next_index.fetch_add(1, Ordering::Relaxed);
+    let worker = Arc::new(Worker {
+        name: format!("php-{index}"),
+        handle: OnceLock::new(),
+        current: Mutex::new(Current::default()),
+        retired: AtomicBool::new(false),
+        join: Mutex::new(None),
+    });
+    let (s, w) = (shared.clone(), worker.clone());
+    let join = std::thread::Builder::new()
+        .name(worker.name.clone())
+        .stack_size(shared.stack_size)
+        .spawn(move || worker_main(&s, &w))?;
+    *worker.join.lock().unwrap_or_else(|e| e.into_inner()) = Some(join);
+    shared.workers_mut().push(worker);
+    Ok(())
+}
+
+/// Takes a stuck worker out of the pool and starts a replacement. The old
+/// thread exits by itself if its request ever ends.
+pub(super) fn retire(shared: &Arc<Shared>, worker: &Arc<Worker>) {
+    worker.retired.store(true, Ordering::Relaxed);
+    shared.workers_mut().retain(|w| !Arc::ptr_eq(w, worker));
+    // Detach: joining could wait forever.
+    drop(worker.join.lock().unwrap_or_else(|e| e.into_inner()).take());
+    if let Err(e) = spawn_worker(shared) {
+        tracing::error!("cannot start a replacement PHP thread: {e}");
+    }
+}
+
+fn worker_main(shared: &Shared, me: &Worker) {
+    let mut handle = sys::tfpm_thread_handle::default();
     // SAFETY: called once on this fresh thread, after php_module_startup
-    // finished on php-main (Workers::spawn runs after it); allocates this
-    // thread's interpreter context.
-    unsafe { sys::tfpm_thread_init() };
-    while let Ok(req) = rx.recv_blocking() {
-        busy.fetch_add(1, Ordering::Relaxed);
-        run(req, policy);
-        busy.fetch_sub(1, Ordering::Relaxed);
+    // finished (workers are spawned after it); fills `handle` with this
+    // thread's identity.
+    unsafe { sys::tfpm_thread_init(&mut handle) };
+    let _ = me.handle.set(ThreadHandle(handle));
+    let mut seq = 0u64;
+    while !me.retired.load(Ordering::Relaxed) {
+        let Ok(req) = shared.rx.recv_blocking() else { break };
+        seq += 1;
+        shared.busy.fetch_add(1, Ordering::Relaxed);
+        run(req, seq, me, &shared.policy);
+        shared.busy.fetch_sub(1, Ordering::Relaxed);
     }
     // SAFETY: same thread as tfpm_thread_init, and no request is running.
     unsafe { sys::tfpm_thread_shutdown() };
 }
 
-fn run(req: Request, policy: &RequestPolicy) {
+fn run(req: Request, seq: u64, me: &Worker, policy: &RequestPolicy) {
     let mut prepared = PreparedRequest::new(req, policy);
     if prepared.disposition() == sys::tfpm_disposition_TFPM_DENIED {
-        let script = prepared.ctx.script.clone();
+        let script = &prepared.ctx.script;
         tracing::warn!(%script, "access to the script has been denied (see security.limit_extensions)");
     }
+    *me.current() = Current {
+        seq,
+        started: Some(Instant::now()),
+        script: prepared.ctx.script.clone(),
+        interrupted: None,
+    };
     let c_req = prepared.as_c();
     // SAFETY: c_req points into `prepared`, which outlives the call and is not
     // touched by Rust until it returns; this thread was set up by
     // tfpm_thread_init. Bailouts are caught inside tfpm_execute.
-    let status = unsafe { sys::tfpm_execute(&c_req) };
+    unsafe { sys::tfpm_execute(&c_req, seq) };
     // Normally PHP ended the response in its deactivate hook; make sure.
     prepared.ctx.finish();
-    if status == 255 {
-        tracing::debug!(script = %prepared.ctx.script, "script ended with a fatal error");
-    }
+    me.current().started = None;
 }

@@ -5,6 +5,7 @@
 use std::ffi::c_void;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 
@@ -29,11 +30,27 @@ pub trait ResponseSink: Send {
     fn end(&mut self, app_status: u32, stderr_used: bool);
 }
 
+/// What [`BodySource::next_chunk`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BodyPoll {
+    Chunk(Bytes),
+    /// The body is complete (or will never come).
+    End,
+    /// Nothing arrived within the wait; ask again.
+    Pending,
+}
+
 /// Where a request's body comes from.
 pub trait BodySource: Send {
-    /// The next chunk, blocking until it arrives; `None` at the end of the body.
-    fn next_chunk(&mut self) -> Option<Bytes>;
+    /// The next chunk, waiting at most `wait` for it.
+    fn next_chunk(&mut self, wait: Duration) -> BodyPoll;
 }
+
+/// How long a PHP thread waits for body bytes before it checks its timers.
+const BODY_WAIT: Duration = Duration::from_millis(100);
+
+/// `read_body`'s answer when nothing arrived yet (`TFPM_BODY_WAIT` in C).
+pub(super) const BODY_PENDING: usize = usize::MAX;
 
 /// A request ready to run: its FastCGI params, body and output.
 pub struct Request {
@@ -134,12 +151,15 @@ impl RequestCtx {
         self.send_pending()
     }
 
+    /// Copies body bytes into `buf`: how many, 0 at the end, or
+    /// [`BODY_PENDING`] when none came within [`BODY_WAIT`].
     pub(super) fn read_body(&mut self, buf: &mut [u8]) -> usize {
         while self.body_chunk.is_empty() {
-            let next = self.body.as_mut().and_then(|b| b.next_chunk());
-            match next {
-                Some(chunk) => self.body_chunk = chunk,
-                None => {
+            let Some(body) = self.body.as_mut() else { return 0 };
+            match body.next_chunk(BODY_WAIT) {
+                BodyPoll::Chunk(chunk) => self.body_chunk = chunk,
+                BodyPoll::Pending => return BODY_PENDING,
+                BodyPoll::End => {
                     self.body = None;
                     return 0;
                 }

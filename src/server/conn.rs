@@ -19,7 +19,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf, Wr
 use tokio::sync::{mpsc, watch};
 use tokio_util::codec::{FramedRead, FramedWrite};
 
-use super::sink::{BodyStream, FcgiSink};
+use super::sink::{body_channel, BodySender, FcgiSink};
 use crate::fcgi::codec::{FcgiError, Out, RecordCodec};
 use crate::fcgi::conn::{ConnConfig, ConnState, Event};
 use crate::fcgi::nv::Params;
@@ -40,7 +40,7 @@ const PARAMS_TOO_LARGE: &[u8] =
 /// What the connection knows about one active request.
 struct Entry {
     keep_conn: bool,
-    body: Option<mpsc::Sender<Bytes>>,
+    body: Option<Arc<BodySender>>,
     aborted: Arc<AtomicBool>,
     dispatched: bool,
 }
@@ -171,19 +171,19 @@ impl Reader {
 
     /// The params are complete: hand the request to a PHP thread.
     async fn start(&self, id: u16, params: Params) {
-        let (body_tx, body_rx) = mpsc::channel(BODY_QUEUE);
+        let (body_tx, body_rx) = body_channel(BODY_QUEUE);
         let aborted = {
             let mut shared = self.shared.lock();
             let Some(entry) = shared.requests.get_mut(&id) else {
                 return;
             };
-            entry.body = Some(body_tx);
+            entry.body = Some(Arc::new(body_tx));
             entry.dispatched = true;
             entry.aborted.clone()
         };
         let request = Request {
             params,
-            body: Box::new(BodyStream::new(body_rx)),
+            body: Box::new(body_rx),
             sink: Box::new(FcgiSink::new(id, self.out.clone())),
             aborted,
         };

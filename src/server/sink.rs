@@ -2,12 +2,17 @@
 //! output into FastCGI records for the connection's writer, and [`BodyStream`]
 //! hands over STDIN chunks. Both block the PHP thread, never a tokio thread.
 
+use std::sync::{Arc, Mutex};
+use std::thread::Thread;
+use std::time::{Duration, Instant};
+
 use bytes::Bytes;
 use tokio::sync::mpsc;
+use tokio::sync::mpsc::error::TryRecvError;
 
 use crate::fcgi::codec::Out;
 use crate::fcgi::record::ProtocolStatus;
-use crate::php::{BodySource, ResponseSink, SinkGone};
+use crate::php::{BodyPoll, BodySource, ResponseSink, SinkGone};
 
 /// Sends one request's output to its connection's writer task.
 pub struct FcgiSink {
@@ -60,19 +65,87 @@ impl ResponseSink for FcgiSink {
     }
 }
 
-/// Receives one request's STDIN chunks from the connection's reader task.
+/// Wakes the PHP thread waiting in [`BodyStream::next_chunk`].
+#[derive(Default)]
+struct Waker {
+    thread: Mutex<Option<Thread>>,
+}
+
+impl Waker {
+    fn wake(&self) {
+        if let Some(t) = self.thread.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+            t.unpark();
+        }
+    }
+}
+
+/// The connection's end of a request body: sends STDIN chunks to the PHP
+/// thread and wakes it. Dropping it ends the body.
+pub struct BodySender {
+    tx: mpsc::Sender<Bytes>,
+    waker: Arc<Waker>,
+}
+
+impl BodySender {
+    /// Waits for room (backpressure); fails once the script is done with the body.
+    pub async fn send(&self, data: Bytes) -> Result<(), ()> {
+        self.tx.send(data).await.map_err(|_| ())?;
+        self.waker.wake();
+        Ok(())
+    }
+}
+
+impl Drop for BodySender {
+    fn drop(&mut self) {
+        self.waker.wake();
+    }
+}
+
+/// A bounded body channel: the connection's sender and the PHP thread's stream.
+pub fn body_channel(capacity: usize) -> (BodySender, BodyStream) {
+    let (tx, rx) = mpsc::channel(capacity);
+    let waker = Arc::new(Waker::default());
+    (BodySender { tx, waker: waker.clone() }, BodyStream { rx, waker })
+}
+
+/// The PHP thread's end of a request body.
 pub struct BodyStream {
     rx: mpsc::Receiver<Bytes>,
+    waker: Arc<Waker>,
 }
 
 impl BodyStream {
-    pub fn new(rx: mpsc::Receiver<Bytes>) -> Self {
-        BodyStream { rx }
+    fn poll(&mut self) -> Option<BodyPoll> {
+        match self.rx.try_recv() {
+            Ok(chunk) => Some(BodyPoll::Chunk(chunk)),
+            Err(TryRecvError::Disconnected) => Some(BodyPoll::End),
+            Err(TryRecvError::Empty) => None,
+        }
     }
 }
 
 impl BodySource for BodyStream {
-    fn next_chunk(&mut self) -> Option<Bytes> {
-        self.rx.blocking_recv()
+    /// Parks the thread until a chunk arrives, the body ends, or `wait`
+    /// passes, so that the shim can check PHP's timers in between.
+    fn next_chunk(&mut self, wait: Duration) -> BodyPoll {
+        if let Some(found) = self.poll() {
+            return found;
+        }
+        *self.waker.thread.lock().unwrap_or_else(|e| e.into_inner()) = Some(std::thread::current());
+        // Checked again after registering, so that a wake-up cannot be lost.
+        if let Some(found) = self.poll() {
+            return found;
+        }
+        let deadline = Instant::now() + wait;
+        loop {
+            let now = Instant::now();
+            if now >= deadline {
+                return BodyPoll::Pending;
+            }
+            std::thread::park_timeout(deadline - now);
+            if let Some(found) = self.poll() {
+                return found;
+            }
+        }
     }
 }

@@ -1,0 +1,303 @@
+/*
+ * tfpm_isolation.c: keeps one request's changes to process-wide state away
+ * from every other thread.
+ *
+ * Under php-fpm each worker is its own process, so putenv(), setlocale() and
+ * signal handlers only ever touch that worker. Here all PHP threads share one
+ * process, so:
+ *   - putenv() writes to a per-request table that getenv() reads first; the
+ *     real environment is never changed (child processes do not see these
+ *     changes: pass the environment to proc_open instead);
+ *   - setlocale() sets a per-thread locale (uselocale), undone at request end;
+ *   - pcntl's process-wide calls (signal handlers, masks, fork, exec, alarm)
+ *     are refused with a warning.
+ * The replacement functions are swapped into the function table once, at
+ * start-up, before any worker thread exists.
+ */
+#include <locale.h>
+#include <langinfo.h>
+
+#include "php.h"
+#include "SAPI.h"
+#include "ext/standard/basic_functions.h"
+#include "tfpm_internal.h"
+
+/* ---- the function table -------------------------------------------------- */
+
+/* Replaces an internal function's handler; returns the old one (NULL if absent). */
+static zif_handler replace_handler(const char *name, zif_handler handler)
+{
+    zend_function *fn = zend_hash_str_find_ptr(CG(function_table), name, strlen(name));
+    if (!fn || fn->type != ZEND_INTERNAL_FUNCTION) {
+        return NULL;
+    }
+    zif_handler old = fn->internal_function.handler;
+    fn->internal_function.handler = handler;
+    return old;
+}
+
+/* ---- pcntl ----------------------------------------------------------------- */
+
+static const char *const process_wide[] = {
+    "pcntl_signal", "pcntl_async_signals", "pcntl_sigprocmask", "pcntl_fork",
+    "pcntl_rfork", "pcntl_exec", "pcntl_alarm", "pcntl_sigwaitinfo",
+    "pcntl_sigtimedwait", "pcntl_unshare", NULL
+};
+
+static ZEND_NAMED_FUNCTION(tfpm_refused)
+{
+    (void) execute_data;
+    php_error_docref(NULL, E_WARNING,
+        "%s() is not available under tfpm: PHP runs on threads that share one process, "
+        "so signals, signal masks, fork and exec would affect every request",
+        ZSTR_VAL(EX(func)->common.function_name));
+    RETURN_FALSE;
+}
+
+/* ---- putenv / getenv ------------------------------------------------------- */
+
+/* NAME => value (string) or unset (null), for this request only. */
+static __thread HashTable *env_overrides;
+static zif_handler original_getenv;
+
+static ZEND_NAMED_FUNCTION(tfpm_putenv)
+{
+    char *setting;
+    size_t len;
+    ZEND_PARSE_PARAMETERS_START(1, 1)
+        Z_PARAM_STRING(setting, len)
+    ZEND_PARSE_PARAMETERS_END();
+    if (len == 0 || setting[0] == '=') {
+        zend_argument_value_error(1, "must have a valid syntax");
+        RETURN_THROWS();
+    }
+    if (!env_overrides) {
+        ALLOC_HASHTABLE(env_overrides);
+        zend_hash_init(env_overrides, 8, NULL, ZVAL_PTR_DTOR, 0);
+    }
+    const char *eq = memchr(setting, '=', len);
+    zval value;
+    if (eq) {
+        ZVAL_STRINGL(&value, eq + 1, len - (size_t) (eq - setting) - 1);
+    } else {
+        ZVAL_NULL(&value);
+        eq = setting + len;
+    }
+    zend_hash_str_update(env_overrides, setting, (size_t) (eq - setting), &value);
+    RETURN_TRUE;
+}
+
+/* Applies this request's putenv() changes to getenv()'s array of everything. */
+static void apply_overrides(zval *array)
+{
+    zend_string *name;
+    zval *value;
+    ZEND_HASH_FOREACH_STR_KEY_VAL(env_overrides, name, value) {
+        if (Z_TYPE_P(value) == IS_STRING) {
+            Z_TRY_ADDREF_P(value);
+            zend_symtable_update(Z_ARRVAL_P(array), name, value);
+        } else {
+            zend_symtable_del(Z_ARRVAL_P(array), name);
+        }
+    } ZEND_HASH_FOREACH_END();
+}
+
+static ZEND_NAMED_FUNCTION(tfpm_getenv)
+{
+    char *name = NULL;
+    size_t len = 0;
+    bool local_only = 0;
+    ZEND_PARSE_PARAMETERS_START(0, 2)
+        Z_PARAM_OPTIONAL
+        Z_PARAM_STRING_OR_NULL(name, len)
+        Z_PARAM_BOOL(local_only)
+    ZEND_PARSE_PARAMETERS_END();
+    if (!env_overrides) {
+        original_getenv(INTERNAL_FUNCTION_PARAM_PASSTHRU);
+        return;
+    }
+    if (!name) {
+        original_getenv(INTERNAL_FUNCTION_PARAM_PASSTHRU);
+        if (Z_TYPE_P(return_value) == IS_ARRAY) {
+            apply_overrides(return_value);
+        }
+        return;
+    }
+    if (!local_only) {
+        /* The web server's params come first, as with a real putenv(). */
+        char *param = sapi_getenv(name, len);
+        if (param) {
+            RETVAL_STRING(param);
+            efree(param);
+            return;
+        }
+    }
+    zval *value = zend_hash_str_find(env_overrides, name, len);
+    if (!value) {
+        original_getenv(INTERNAL_FUNCTION_PARAM_PASSTHRU);
+    } else if (Z_TYPE_P(value) == IS_STRING) {
+        RETURN_COPY(value);
+    } else {
+        RETURN_FALSE;
+    }
+}
+
+/* ---- setlocale ------------------------------------------------------------- */
+
+/* This thread's own locale while a request has changed it, else NULL. */
+static __thread locale_t thread_locale;
+
+static int category_mask(zend_long cat)
+{
+    switch (cat) {
+    case LC_ALL: return LC_ALL_MASK;
+    case LC_COLLATE: return LC_COLLATE_MASK;
+    case LC_CTYPE: return LC_CTYPE_MASK;
+    case LC_MONETARY: return LC_MONETARY_MASK;
+    case LC_NUMERIC: return LC_NUMERIC_MASK;
+    case LC_TIME: return LC_TIME_MASK;
+#ifdef LC_MESSAGES
+    case LC_MESSAGES: return LC_MESSAGES_MASK;
+#endif
+    default: return 0;
+    }
+}
+
+/* The name of the locale this thread uses for `cat` (LC_CTYPE's for LC_ALL). */
+static const char *current_name(zend_long cat)
+{
+    int named = cat == LC_ALL ? LC_CTYPE : (int) cat;
+    if (!thread_locale) {
+        return setlocale((int) cat, NULL);
+    }
+    return nl_langinfo_l(_NL_LOCALE_NAME(named), thread_locale);
+}
+
+/* Switches this thread to `name` for `cat`; returns the resulting name or NULL. */
+static const char *switch_locale(zend_long cat, const char *name)
+{
+    int mask = category_mask(cat);
+    if (!mask) {
+        return NULL;
+    }
+    locale_t base = duplocale(thread_locale ? thread_locale : LC_GLOBAL_LOCALE);
+    if (!base) {
+        return NULL;
+    }
+    locale_t next = newlocale(mask, name, base);
+    if (!next) {
+        freelocale(base);
+        return NULL;
+    }
+    locale_t old = thread_locale;
+    uselocale(next);
+    thread_locale = next;
+    if (old) {
+        freelocale(old);
+    }
+    return current_name(cat);
+}
+
+static void update_ctype_string(zend_long cat, const char *name)
+{
+    if (cat != LC_CTYPE && cat != LC_ALL) {
+        return;
+    }
+    zend_update_current_locale();
+    if (BG(ctype_string)) {
+        zend_string_release_ex(BG(ctype_string), 0);
+        BG(ctype_string) = NULL;
+    }
+    if (strcmp(name, "C") != 0) {
+        BG(ctype_string) = zend_string_init(name, strlen(name), 0);
+    }
+}
+
+/* One candidate of setlocale(); NULL if it does not exist. */
+static zend_string *try_locale(zend_long cat, zval *candidate)
+{
+    zend_string *tmp;
+    zend_string *name = zval_try_get_tmp_string(candidate, &tmp);
+    if (!name) {
+        return NULL;
+    }
+    const char *result;
+    if (zend_string_equals_literal(name, "0")) {
+        result = current_name(cat);
+    } else if (ZSTR_LEN(name) >= 255) {
+        php_error_docref(NULL, E_WARNING, "Specified locale name is too long");
+        result = NULL;
+    } else {
+        result = switch_locale(cat, ZSTR_VAL(name));
+        if (result) {
+            update_ctype_string(cat, result);
+        }
+    }
+    zend_tmp_string_release(tmp);
+    return result ? zend_string_init(result, strlen(result), 0) : NULL;
+}
+
+static ZEND_NAMED_FUNCTION(tfpm_setlocale)
+{
+    zend_long cat;
+    zval *args = NULL;
+    uint32_t count = 0;
+    ZEND_PARSE_PARAMETERS_START(2, -1)
+        Z_PARAM_LONG(cat)
+        Z_PARAM_VARIADIC('+', args, count)
+    ZEND_PARSE_PARAMETERS_END();
+    for (uint32_t i = 0; i < count; i++) {
+        zval *elem;
+        zend_string *result = NULL;
+        if (Z_TYPE(args[i]) == IS_ARRAY) {
+            ZEND_HASH_FOREACH_VAL(Z_ARRVAL(args[i]), elem) {
+                result = try_locale(cat, elem);
+                if (result || EG(exception)) {
+                    break;
+                }
+            } ZEND_HASH_FOREACH_END();
+        } else {
+            result = try_locale(cat, &args[i]);
+        }
+        if (EG(exception)) {
+            RETURN_THROWS();
+        }
+        if (result) {
+            RETURN_STR(result);
+        }
+    }
+    RETURN_FALSE;
+}
+
+/* ---- life cycle ------------------------------------------------------------ */
+
+void tfpm_isolation_startup(void)
+{
+    for (const char *const *name = process_wide; *name; name++) {
+        replace_handler(*name, tfpm_refused);
+    }
+    original_getenv = replace_handler("getenv", tfpm_getenv);
+    if (original_getenv) {
+        replace_handler("putenv", tfpm_putenv);
+    }
+    replace_handler("setlocale", tfpm_setlocale);
+}
+
+void tfpm_isolation_request_shutdown(void)
+{
+    if (env_overrides) {
+        zend_hash_destroy(env_overrides);
+        FREE_HASHTABLE(env_overrides);
+        env_overrides = NULL;
+    }
+    if (thread_locale) {
+        uselocale(LC_GLOBAL_LOCALE);
+        freelocale(thread_locale);
+        thread_locale = NULL;
+        zend_update_current_locale();
+        if (BG(ctype_string)) {
+            zend_string_release_ex(BG(ctype_string), 0);
+            BG(ctype_string) = NULL;
+        }
+    }
+}

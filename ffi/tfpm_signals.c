@@ -1,0 +1,160 @@
+/*
+ * tfpm_signals.c: interrupting a worker thread and reporting crashes.
+ *
+ * Interrupts (request_terminate_timeout): another thread stores the request
+ * number to kill, raises EG(vm_interrupt), and sends TFPM_SIG_INTERRUPT to
+ * the worker. That signal's handler does nothing; it exists so that a blocking
+ * system call (sleep, poll, read) returns EINTR, having no SA_RESTART. At its
+ * next interrupt point the VM calls tfpm_interrupt_function, which raises the
+ * fatal error. SIGRTMIN stays PHP's own (its execution timers).
+ *
+ * Crash reports: on SIGSEGV or SIGBUS in a PHP thread, one line on stderr
+ * names the script, and says whether a Fiber's stack overflowed, before the
+ * previous handler (Rust's) or the default action ends the process.
+ */
+#include <signal.h>
+#include <pthread.h>
+#include <unistd.h>
+
+#include "php.h"
+#include "zend_fibers.h"
+#include "tfpm_internal.h"
+
+#define TFPM_SIG_INTERRUPT (SIGRTMIN + 3)
+
+__thread uint64_t tfpm_current_seq;
+__thread volatile uint64_t tfpm_kill_seq;
+__thread volatile int64_t tfpm_kill_after;
+
+static void (*previous_interrupt_function)(zend_execute_data *execute_data);
+static struct sigaction previous_segv, previous_bus;
+
+int tfpm_interrupt_signal(void)
+{
+    return TFPM_SIG_INTERRUPT;
+}
+
+int tfpm_kill_requested(void)
+{
+    return tfpm_kill_seq != 0 && tfpm_kill_seq == tfpm_current_seq;
+}
+
+static void interrupt_handler(int sig)
+{
+    (void) sig; /* only here to break blocking system calls */
+}
+
+static void tfpm_interrupt_function(zend_execute_data *execute_data)
+{
+    if (tfpm_kill_requested()) {
+        int64_t after = tfpm_kill_after;
+        /* Once: shutdown functions get their own chance to finish. */
+        tfpm_kill_seq = 0;
+        zend_error_noreturn(E_ERROR,
+            "Request terminated after %" PRId64 " second%s (request_terminate_timeout)",
+            after, after == 1 ? "" : "s");
+    }
+    if (previous_interrupt_function) {
+        previous_interrupt_function(execute_data);
+    }
+}
+
+void tfpm_interrupt(const tfpm_thread_handle *handle, uint64_t seq, int64_t after_seconds)
+{
+    *handle->kill_after = after_seconds;
+    *handle->kill_seq = seq;
+    zend_atomic_bool_store((zend_atomic_bool *) handle->vm_interrupt, true);
+    pthread_kill((pthread_t) handle->thread, TFPM_SIG_INTERRUPT);
+}
+
+/* ---- crash reports ------------------------------------------------------ */
+
+/* The start of zend_fiber_stack, which zend_fibers.c keeps private. */
+typedef struct {
+    void *pointer;
+    size_t size;
+} fiber_stack_view;
+
+static void say(const char *text)
+{
+    size_t len = strlen(text);
+    while (len > 0) {
+        ssize_t n = write(STDERR_FILENO, text, len);
+        if (n <= 0) {
+            return;
+        }
+        text += n;
+        len -= (size_t) n;
+    }
+}
+
+/* Whether addr is in (or just below) the guard page of the running Fiber's stack. */
+static int fiber_overflow(uintptr_t addr)
+{
+    zend_fiber_context *fiber = EG(current_fiber_context);
+    if (!fiber || fiber == EG(main_fiber_context) || !fiber->stack) {
+        return 0;
+    }
+    const fiber_stack_view *stack = (const fiber_stack_view *) fiber->stack;
+    uintptr_t base = (uintptr_t) stack->pointer;
+    uintptr_t guard = 64 * 1024;
+    return addr < base + 4096 && addr + guard >= base;
+}
+
+static void crash_handler(int sig, siginfo_t *info, void *ucontext)
+{
+    (void) ucontext;
+    const tfpm_request *r = tfpm_current_request;
+    struct sigaction *previous = sig == SIGSEGV ? &previous_segv : &previous_bus;
+    if (r) {
+        say("tfpm: fatal: ");
+        if (fiber_overflow((uintptr_t) info->si_addr)) {
+            say("stack overflow inside a Fiber (raise fiber.stack_size, or look for runaway recursion)");
+        } else {
+            say(sig == SIGSEGV ? "segmentation fault" : "bus error");
+            say(" (a PHP 8.2 stack overflow from deep recursion looks like this; --stack-size sets the thread stack)");
+        }
+        say(" while running ");
+        say(r->script_filename ? r->script_filename : "(no script)");
+        say("; the daemon stops\n");
+    }
+    /* Let the previous handler (Rust's stack-overflow report) or the default
+     * action take it from here: the instruction faults again on return. */
+    sigaction(sig, previous, NULL);
+}
+
+static void install_crash_handler(int sig, struct sigaction *previous)
+{
+    struct sigaction act;
+    memset(&act, 0, sizeof(act));
+    act.sa_sigaction = crash_handler;
+    act.sa_flags = SA_SIGINFO | SA_ONSTACK;
+    sigemptyset(&act.sa_mask);
+    sigaction(sig, &act, previous);
+}
+
+/* A child of fork() starts with no signal blocked and no handler of ours. */
+static void child_after_fork(void)
+{
+    sigset_t none;
+    sigemptyset(&none);
+    pthread_sigmask(SIG_SETMASK, &none, NULL);
+    signal(TFPM_SIG_INTERRUPT, SIG_DFL);
+}
+
+void tfpm_signals_startup(void)
+{
+    struct sigaction act;
+    memset(&act, 0, sizeof(act));
+    act.sa_handler = interrupt_handler;
+    act.sa_flags = SA_ONSTACK; /* and no SA_RESTART: syscalls return EINTR */
+    sigemptyset(&act.sa_mask);
+    sigaction(TFPM_SIG_INTERRUPT, &act, NULL);
+
+    previous_interrupt_function = zend_interrupt_function;
+    zend_interrupt_function = tfpm_interrupt_function;
+
+    install_crash_handler(SIGSEGV, &previous_segv);
+    install_crash_handler(SIGBUS, &previous_bus);
+    pthread_atfork(NULL, NULL, child_after_fork);
+}

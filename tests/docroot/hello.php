@@ -1,0 +1,3 @@
+<?php
+// The smallest response: a fixed line of text.
+echo "Hello, world!\n";

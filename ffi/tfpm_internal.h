@@ -16,7 +16,7 @@ extern __thread volatile uint64_t tfpm_kill_seq;
 extern __thread volatile int64_t tfpm_kill_after;
 
 /* tfpm_isolation.c: per-request copies of process-wide state. */
-void tfpm_isolation_startup(void);
+void tfpm_isolation_thread_init(void);
 void tfpm_isolation_request_shutdown(void);
 
 /* tfpm_signals.c: interrupts and crash reports. */

@@ -11,8 +11,8 @@
  *   - setlocale() sets a per-thread locale (uselocale), undone at request end;
  *   - pcntl's process-wide calls (signal handlers, masks, fork, exec, alarm)
  *     are refused with a warning.
- * The replacement functions are swapped into the function table once, at
- * start-up, before any worker thread exists.
+ * The replacement handlers are swapped into each worker thread's own copy of
+ * the function table (ZTS gives every thread one) when the thread starts.
  */
 #include <locale.h>
 #include <langinfo.h>
@@ -46,11 +46,10 @@ static const char *const process_wide[] = {
 
 static ZEND_NAMED_FUNCTION(tfpm_refused)
 {
-    (void) execute_data;
+    /* php_error_docref names the function. */
     php_error_docref(NULL, E_WARNING,
-        "%s() is not available under tfpm: PHP runs on threads that share one process, "
-        "so signals, signal masks, fork and exec would affect every request",
-        ZSTR_VAL(EX(func)->common.function_name));
+        "Not available under tfpm: PHP runs on threads that share one process, "
+        "so signals, signal masks, fork and exec would affect every request");
     RETURN_FALSE;
 }
 
@@ -271,13 +270,15 @@ static ZEND_NAMED_FUNCTION(tfpm_setlocale)
 
 /* ---- life cycle ------------------------------------------------------------ */
 
-void tfpm_isolation_startup(void)
+void tfpm_isolation_thread_init(void)
 {
     for (const char *const *name = process_wide; *name; name++) {
         replace_handler(*name, tfpm_refused);
     }
-    original_getenv = replace_handler("getenv", tfpm_getenv);
-    if (original_getenv) {
+    zif_handler getenv_handler = replace_handler("getenv", tfpm_getenv);
+    if (getenv_handler && getenv_handler != tfpm_getenv) {
+        /* The same built-in handler on every thread. */
+        original_getenv = getenv_handler;
         replace_handler("putenv", tfpm_putenv);
     }
     replace_handler("setlocale", tfpm_setlocale);

@@ -32,6 +32,52 @@ static __thread int input_timed_out;
 
 static sapi_module_struct tfpm_sapi_module;
 
+/* php-fpm's own ini settings, so that php.ini files written for it load
+ * unchanged and ini_get() answers the same. */
+ZEND_BEGIN_MODULE_GLOBALS(tfpm)
+    bool rfc2616_headers;
+    bool nph;
+    bool force_redirect;
+    char *redirect_status_env;
+    bool fix_pathinfo;
+    bool discard_path;
+    bool fcgi_logging;
+    char *error_header;
+    char *fpm_config;
+ZEND_END_MODULE_GLOBALS(tfpm)
+
+ZEND_DECLARE_MODULE_GLOBALS(tfpm)
+#define TFPM_G(v) ZEND_MODULE_GLOBALS_ACCESSOR(tfpm, v)
+
+PHP_INI_BEGIN()
+    STD_PHP_INI_BOOLEAN("cgi.rfc2616_headers", "0", PHP_INI_ALL, OnUpdateBool, rfc2616_headers, zend_tfpm_globals, tfpm_globals)
+    STD_PHP_INI_BOOLEAN("cgi.nph", "0", PHP_INI_ALL, OnUpdateBool, nph, zend_tfpm_globals, tfpm_globals)
+    STD_PHP_INI_BOOLEAN("cgi.force_redirect", "1", PHP_INI_SYSTEM, OnUpdateBool, force_redirect, zend_tfpm_globals, tfpm_globals)
+    STD_PHP_INI_ENTRY("cgi.redirect_status_env", NULL, PHP_INI_SYSTEM, OnUpdateString, redirect_status_env, zend_tfpm_globals, tfpm_globals)
+    STD_PHP_INI_BOOLEAN("cgi.fix_pathinfo", "1", PHP_INI_SYSTEM, OnUpdateBool, fix_pathinfo, zend_tfpm_globals, tfpm_globals)
+    STD_PHP_INI_BOOLEAN("cgi.discard_path", "0", PHP_INI_SYSTEM, OnUpdateBool, discard_path, zend_tfpm_globals, tfpm_globals)
+    STD_PHP_INI_BOOLEAN("fastcgi.logging", "1", PHP_INI_SYSTEM, OnUpdateBool, fcgi_logging, zend_tfpm_globals, tfpm_globals)
+    STD_PHP_INI_ENTRY("fastcgi.error_header", NULL, PHP_INI_SYSTEM, OnUpdateString, error_header, zend_tfpm_globals, tfpm_globals)
+    STD_PHP_INI_ENTRY("fpm.config", NULL, PHP_INI_SYSTEM, OnUpdateString, fpm_config, zend_tfpm_globals, tfpm_globals)
+PHP_INI_END()
+
+static PHP_GINIT_FUNCTION(tfpm)
+{
+    memset(tfpm_globals, 0, sizeof(*tfpm_globals));
+}
+
+static PHP_MINIT_FUNCTION(tfpm)
+{
+    REGISTER_INI_ENTRIES();
+    return SUCCESS;
+}
+
+static PHP_MSHUTDOWN_FUNCTION(tfpm)
+{
+    UNREGISTER_INI_ENTRIES();
+    return SUCCESS;
+}
+
 static void *current_ctx(void)
 {
     return tfpm_current_request ? tfpm_current_request->ctx : NULL;
@@ -138,7 +184,15 @@ static int tfpm_send_headers(sapi_headers_struct *headers)
     smart_str out = {0};
     int status = SG(sapi_headers).http_response_code;
     int status_written = 0;
-    if (status != 200) {
+    if (TFPM_G(rfc2616_headers) && SG(sapi_headers).http_status_line) {
+        /* cgi.rfc2616_headers: the script's own "HTTP/1.1 ..." line, as is. */
+        const char *line = SG(sapi_headers).http_status_line;
+        const char *space = strchr(line, ' ');
+        smart_str_appends(&out, line);
+        smart_str_appendl(&out, "\r\n", 2);
+        status = space ? atoi(space + 1) : status;
+        status_written = 1;
+    } else if (status != 200 || TFPM_G(nph)) {
         status_written = append_status_line(&out, headers, &status);
         if (status_written) {
             smart_str_appendl(&out, "\r\n", 2);
@@ -239,12 +293,14 @@ static void register_param(const tfpm_param *p, zval *track_vars_array)
     }
 }
 
-/* PHP_SELF is SCRIPT_NAME followed by PATH_INFO (cgi.fix_pathinfo=1, php-fpm's default). */
+/* PHP_SELF is SCRIPT_NAME, followed by PATH_INFO when cgi.fix_pathinfo=1 (php-fpm's default). */
 static void register_php_self(const tfpm_request *r, zval *track_vars_array)
 {
     smart_str self = {0};
     smart_str_appends(&self, r->script_name ? r->script_name : "");
-    smart_str_appends(&self, r->path_info ? r->path_info : "");
+    if (TFPM_G(fix_pathinfo)) {
+        smart_str_appends(&self, r->path_info ? r->path_info : "");
+    }
     smart_str_0(&self);
     char *value = self.s ? ZSTR_VAL(self.s) : "";
     size_t len = self.s ? ZSTR_LEN(self.s) : 0;
@@ -271,7 +327,9 @@ static void tfpm_log_message(const char *message, int syslog_type)
 {
     (void) syslog_type;
     void *ctx = current_ctx();
-    tfpm_rs_log(ctx, 1, message, strlen(message));
+    /* fastcgi.logging=0 keeps PHP's messages out of the web server's log. */
+    int kind = TFPM_G(fcgi_logging) ? TFPM_LOG_PHP : TFPM_LOG_PHP_HOST_ONLY;
+    tfpm_rs_log(ctx, kind, message, strlen(message));
 }
 
 static int tfpm_deactivate(void)
@@ -371,9 +429,17 @@ static zend_module_entry tfpm_module_entry = {
     STANDARD_MODULE_HEADER,
     "tfpm",
     tfpm_functions,
-    NULL, NULL, NULL, PHP_RSHUTDOWN(tfpm), NULL,
+    PHP_MINIT(tfpm),
+    PHP_MSHUTDOWN(tfpm),
+    NULL,
+    PHP_RSHUTDOWN(tfpm),
+    NULL,
     PHP_VERSION,
-    STANDARD_MODULE_PROPERTIES
+    PHP_MODULE_GLOBALS(tfpm),
+    PHP_GINIT(tfpm),
+    NULL,
+    NULL,
+    STANDARD_MODULE_PROPERTIES_EX
 };
 
 /* ---- module ------------------------------------------------------------ */
@@ -385,7 +451,7 @@ static int tfpm_module_startup(sapi_module_struct *module)
 
 static sapi_module_struct tfpm_sapi_module = {
     "fpm-fcgi",                    /* name: opcache and apps look for it */
-    "tfpm (FastCGI, threads)",     /* pretty name */
+    "FPM/FastCGI",                 /* pretty name, as php-fpm reports it in phpinfo() */
     tfpm_module_startup,
     php_module_shutdown_wrapper,
     NULL,                          /* activate */
@@ -423,7 +489,6 @@ int tfpm_startup(const tfpm_startup_config *config)
         return -1;
     }
     tfpm_signals_startup();
-    tfpm_isolation_startup();
     return 0;
 }
 
@@ -445,6 +510,7 @@ void tfpm_shutdown(void)
 void tfpm_thread_init(tfpm_thread_handle *handle)
 {
     (void) ts_resource(0);
+    tfpm_isolation_thread_init();
     handle->thread = (uint64_t) pthread_self();
     handle->vm_interrupt = &EG(vm_interrupt);
     handle->kill_seq = &tfpm_kill_seq;
@@ -510,7 +576,7 @@ static void run_script(const tfpm_request *r)
 {
     if (r->disposition == TFPM_NOT_FOUND || !SG(request_info).path_translated) {
         static const char msg[] = "Primary script unknown";
-        tfpm_rs_log(r->ctx, 0, msg, sizeof(msg) - 1);
+        tfpm_rs_log(r->ctx, TFPM_LOG_SAPI, msg, sizeof(msg) - 1);
         respond_plain(404, "File not found.\n");
         return;
     }
@@ -539,6 +605,18 @@ static void run_script(const tfpm_request *r)
     }
 }
 
+/* fastcgi.error_header: replaces the status after a fatal error, if still possible. */
+static void send_error_header(void)
+{
+    const char *header = TFPM_G(error_header);
+    if (header && *header && !SG(headers_sent)) {
+        sapi_header_line line = {0};
+        line.line = header;
+        line.line_len = strlen(header);
+        sapi_header_op(SAPI_HEADER_REPLACE, &line);
+    }
+}
+
 int tfpm_execute(const tfpm_request *request, uint64_t seq)
 {
     volatile int started = 0;
@@ -562,6 +640,9 @@ int tfpm_execute(const tfpm_request *request, uint64_t seq)
     zend_first_try {
         if (started) {
             status = EG(exit_status);
+            if (status == 255) {
+                send_error_header();
+            }
         }
         free_path_translated();
         if (started) {

@@ -117,12 +117,15 @@ int tfpm_rs_flush(void *ctx);
  * a timeout and calls again).
  */
 size_t tfpm_rs_read_body(void *ctx, char *buf, size_t len);
-/*
- * A log line. php_message is 1 for PHP's own messages (errors, warnings),
- * which php-fpm prefixes with "PHP message: ", and 0 for the SAPI's notes.
- * ctx is NULL outside a request.
- */
-void tfpm_rs_log(void *ctx, int php_message, const char *msg, size_t len);
+/* What a log line is, for tfpm_rs_log. */
+typedef enum tfpm_log_kind {
+    TFPM_LOG_SAPI = 0,           /* a note of the SAPI's ("Primary script unknown"); to the web server */
+    TFPM_LOG_PHP = 1,            /* PHP's own message; to the web server as "PHP message: ..." */
+    TFPM_LOG_PHP_HOST_ONLY = 2   /* PHP's message with fastcgi.logging=0: tfpm's log only */
+} tfpm_log_kind;
+
+/* A log line of the given tfpm_log_kind. ctx is NULL outside a request. */
+void tfpm_rs_log(void *ctx, int kind, const char *msg, size_t len);
 /* fastcgi_finish_request(): ends the response now. Returns 1 if it did, 0 if already ended. */
 int tfpm_rs_finish(void *ctx);
 

@@ -9,6 +9,7 @@ use std::ffi::{c_char, c_int, c_void};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use super::request::RequestCtx;
+use super::sys;
 
 /// Runs `f` on the request behind `ctx`, or returns `fallback` if `ctx` is
 /// NULL or `f` panics.
@@ -59,24 +60,24 @@ extern "C" fn tfpm_rs_read_body(ctx: *mut c_void, buf: *mut c_char, len: usize) 
 }
 
 #[no_mangle]
-extern "C" fn tfpm_rs_log(ctx: *mut c_void, php_message: c_int, msg: *const c_char, len: usize) {
+extern "C" fn tfpm_rs_log(ctx: *mut c_void, kind: c_int, msg: *const c_char, len: usize) {
     let text = String::from_utf8_lossy(bytes(msg, len));
-    let text = if php_message != 0 {
-        format!("PHP message: {text}")
-    } else {
-        text.into_owned()
-    };
+    let php = kind != sys::tfpm_log_kind_TFPM_LOG_SAPI as c_int;
+    let text = if php { format!("PHP message: {text}") } else { text.into_owned() };
+    let to_web_server = kind != sys::tfpm_log_kind_TFPM_LOG_PHP_HOST_ONLY as c_int;
     if ctx.is_null() {
         tracing::warn!(target: "php", "{text}");
         return;
     }
     with_ctx(ctx, (), |r| {
-        if php_message != 0 {
+        if php {
             tracing::warn!(target: "php", script = %r.script, "{text}");
         } else {
             tracing::debug!(target: "php", script = %r.script, "{text}");
         }
-        r.log(&text);
+        if to_web_server {
+            r.log(&text);
+        }
     });
 }
 

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use super::request::{PreparedRequest, Request, RequestPolicy};
+use super::request::{PreparedRequest, Request, RequestPolicy, ResponseSink};
 use super::sys;
 use super::watchdog;
 
@@ -82,6 +82,8 @@ pub(super) struct Current {
     pub(super) started: Option<Instant>,
     pub(super) script: String,
     pub(super) interrupted: Option<Instant>,
+    /// The request's output, which the watchdog ends if the thread is stuck.
+    pub(super) sink: Option<Arc<dyn ResponseSink>>,
 }
 
 /// One worker thread, as the pool and the watchdog see it.
@@ -241,6 +243,7 @@ fn run(req: Request, seq: u64, me: &Worker, policy: &RequestPolicy) {
         started: Some(Instant::now()),
         script: prepared.ctx.script.clone(),
         interrupted: None,
+        sink: Some(prepared.ctx.sink.clone()),
     };
     let c_req = prepared.as_c();
     // SAFETY: c_req points into `prepared`, which outlives the call and is not
@@ -249,5 +252,7 @@ fn run(req: Request, seq: u64, me: &Worker, policy: &RequestPolicy) {
     unsafe { sys::tfpm_execute(&c_req, seq) };
     // Normally PHP ended the response in its deactivate hook; make sure.
     prepared.ctx.finish();
-    me.current().started = None;
+    let mut current = me.current();
+    current.started = None;
+    current.sink = None;
 }

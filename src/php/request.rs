@@ -19,15 +19,19 @@ const OUT_CHUNK: usize = 32 * 1024;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SinkGone;
 
-/// Where a request's output goes. Methods block the PHP thread when the
+/// Where a request's output goes. The PHP thread's calls block when the
 /// client is slow: that is the backpressure.
-pub trait ResponseSink: Send {
+pub trait ResponseSink: Send + Sync {
     /// Response bytes (CGI headers, then body).
-    fn stdout(&mut self, data: Bytes) -> Result<(), SinkGone>;
+    fn stdout(&self, data: Bytes) -> Result<(), SinkGone>;
     /// Log text for the web server (FastCGI STDERR).
-    fn stderr(&mut self, data: Bytes) -> Result<(), SinkGone>;
-    /// The response is complete. Called exactly once.
-    fn end(&mut self, app_status: u32, stderr_used: bool);
+    fn stderr(&self, data: Bytes) -> Result<(), SinkGone>;
+    /// The response is complete. Only the first call counts.
+    fn end(&self, app_status: u32, stderr_used: bool);
+    /// From another thread, when the request's own thread is stuck: ends the
+    /// response with an error, without blocking. Later output is refused.
+    /// Returns false if that was not possible right now.
+    fn abandon(&self) -> bool;
 }
 
 /// What [`BodySource::next_chunk`] found.
@@ -56,7 +60,7 @@ pub(super) const BODY_PENDING: usize = usize::MAX;
 pub struct Request {
     pub params: Params,
     pub body: Box<dyn BodySource>,
-    pub sink: Box<dyn ResponseSink>,
+    pub sink: Arc<dyn ResponseSink>,
     /// Set by the server when the client aborts or disconnects.
     pub aborted: Arc<AtomicBool>,
 }
@@ -81,7 +85,7 @@ impl Default for RequestPolicy {
 
 /// The per-request state the C callbacks reach through `ctx`.
 pub(super) struct RequestCtx {
-    sink: Box<dyn ResponseSink>,
+    pub(super) sink: Arc<dyn ResponseSink>,
     body: Option<Box<dyn BodySource>>,
     body_chunk: Bytes,
     aborted: Arc<AtomicBool>,

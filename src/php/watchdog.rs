@@ -56,7 +56,12 @@ fn check(worker: &Worker, limit: Duration, grace: Duration) -> bool {
                 "thread did not stop {:.1} sec after being terminated; retiring it and starting a replacement",
                 grace.as_secs_f64()
             );
-            current.interrupted = None;
+            // The client gets its error now, not when (if) the thread returns.
+            if let Some(sink) = current.sink.take() {
+                if !sink.abandon() {
+                    tracing::warn!(thread = %worker.name, "could not end the stuck request's response");
+                }
+            }
             true
         }
         _ => false,

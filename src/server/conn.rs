@@ -184,7 +184,7 @@ impl Reader {
         let request = Request {
             params,
             body: Box::new(body_rx),
-            sink: Box::new(FcgiSink::new(id, self.out.clone())),
+            sink: Arc::new(FcgiSink::new(id, self.out.clone())),
             aborted,
         };
         if self.pool.submit(request).await.is_err() {

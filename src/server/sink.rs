@@ -2,7 +2,7 @@
 //! output into FastCGI records for the connection's writer, and [`BodyStream`]
 //! hands over STDIN chunks. Both block the PHP thread, never a tokio thread.
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::Thread;
 use std::time::{Duration, Instant};
 
@@ -15,53 +15,91 @@ use crate::fcgi::record::ProtocolStatus;
 use crate::php::{BodyPoll, BodySource, ResponseSink, SinkGone};
 
 /// Sends one request's output to its connection's writer task.
+///
+/// Every send happens under `ended`'s lock, so once the response has ended
+/// (normally, or abandoned by the watchdog) no record for this id can follow
+/// the END_REQUEST, even from a thread that was stuck.
 pub struct FcgiSink {
     id: u16,
     tx: mpsc::Sender<Out>,
+    state: Mutex<SinkState>,
 }
+
+#[derive(Default)]
+struct SinkState {
+    ended: bool,
+    wrote: bool,
+}
+
+/// What a client gets when its request's thread had to be abandoned.
+const ABANDONED: &[u8] = b"Status: 500 Internal Server Error\r\nContent-type: text/plain\r\n\r\n\
+Request terminated (request_terminate_timeout).\n";
 
 impl FcgiSink {
     pub fn new(id: u16, tx: mpsc::Sender<Out>) -> Self {
-        FcgiSink { id, tx }
+        FcgiSink { id, tx, state: Mutex::default() }
     }
 
-    fn send(&self, out: Out) -> Result<(), SinkGone> {
+    fn state(&self) -> MutexGuard<'_, SinkState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn send(&self, state: &mut SinkState, out: Out) -> Result<(), SinkGone> {
+        if state.ended {
+            return Err(SinkGone);
+        }
         self.tx.blocking_send(out).map_err(|_| SinkGone)
+    }
+
+    fn end_records(&self, stderr_used: bool, app_status: u32) -> [Option<Out>; 3] {
+        let id = self.id;
+        [
+            Some(Out::Stdout { id, data: Bytes::new() }),
+            stderr_used.then(|| Out::Stderr { id, data: Bytes::new() }),
+            Some(Out::EndRequest { id, app_status, protocol_status: ProtocolStatus::RequestComplete }),
+        ]
     }
 }
 
 impl ResponseSink for FcgiSink {
-    fn stdout(&mut self, data: Bytes) -> Result<(), SinkGone> {
+    fn stdout(&self, data: Bytes) -> Result<(), SinkGone> {
         if data.is_empty() {
             return Ok(()); // an empty record would end the stream
         }
-        self.send(Out::Stdout { id: self.id, data })
+        let mut state = self.state();
+        state.wrote = true;
+        self.send(&mut state, Out::Stdout { id: self.id, data })
     }
 
-    fn stderr(&mut self, data: Bytes) -> Result<(), SinkGone> {
+    fn stderr(&self, data: Bytes) -> Result<(), SinkGone> {
         if data.is_empty() {
             return Ok(());
         }
-        self.send(Out::Stderr { id: self.id, data })
+        let mut state = self.state();
+        self.send(&mut state, Out::Stderr { id: self.id, data })
     }
 
-    fn end(&mut self, app_status: u32, stderr_used: bool) {
-        let id = self.id;
-        let _ = self.send(Out::Stdout {
-            id,
-            data: Bytes::new(),
-        });
-        if stderr_used {
-            let _ = self.send(Out::Stderr {
-                id,
-                data: Bytes::new(),
-            });
+    fn end(&self, app_status: u32, stderr_used: bool) {
+        let mut state = self.state();
+        for out in self.end_records(stderr_used, app_status).into_iter().flatten() {
+            let _ = self.send(&mut state, out);
         }
-        let _ = self.send(Out::EndRequest {
-            id,
-            app_status,
-            protocol_status: ProtocolStatus::RequestComplete,
-        });
+        state.ended = true;
+    }
+
+    fn abandon(&self) -> bool {
+        let Ok(mut state) = self.state.try_lock() else { return false };
+        if state.ended {
+            return true;
+        }
+        state.ended = true;
+        let mut records = Vec::with_capacity(4);
+        if !state.wrote {
+            records.push(Out::Stdout { id: self.id, data: Bytes::from_static(ABANDONED) });
+        }
+        records.extend(self.end_records(false, 0).into_iter().flatten());
+        // try_send: the watchdog never waits on a client.
+        records.into_iter().all(|out| self.tx.try_send(out).is_ok())
     }
 }
 

@@ -1,0 +1,16 @@
+<?php
+// Process-wide pcntl calls are refused with a warning and return false.
+$results = [];
+$calls = [
+    'pcntl_signal' => [SIGUSR1, SIG_IGN],
+    'pcntl_async_signals' => [true],
+    'pcntl_sigprocmask' => [SIG_BLOCK, [SIGUSR1]],
+    'pcntl_fork' => [],
+    'pcntl_alarm' => [5],
+];
+foreach ($calls as $fn => $args) {
+    $results[$fn] = $fn(...$args);
+    $results[$fn . '_warning'] = error_get_last()['message'] ?? null;
+    error_clear_last();
+}
+echo json_encode($results);

@@ -646,6 +646,10 @@ int tfpm_execute(const tfpm_request *request, uint64_t seq)
         }
         free_path_translated();
         if (started) {
+            /* Do not drain an unread body before ending the response (php-fpm
+             * does, to stay in sync; the connection skips the rest instead),
+             * so a stalled upload cannot hold the thread. */
+            SG(post_read) = 1;
             php_request_shutdown(NULL);
         }
     } zend_end_try();

@@ -199,7 +199,7 @@ impl FcgiClient {
     }
 
     /// Reads records for this request until END_REQUEST.
-    fn read_response(&mut self) -> io::Result<FcgiResponse> {
+    pub fn read_response(&mut self) -> io::Result<FcgiResponse> {
         let mut response = FcgiResponse {
             stdout: Vec::new(),
             stderr: Vec::new(),

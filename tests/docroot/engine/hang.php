@@ -1,6 +1,9 @@
 <?php
 // Blocks in C for a long time (?how=): the hard limit (request_terminate_timeout) must end it.
-echo "hanging\n";
+if (!isset($_GET['quiet'])) {
+    echo "hanging\n";
+    flush();
+}
 switch ($_GET['how'] ?? 'sleep') {
     case 'sleep':
         sleep(100);

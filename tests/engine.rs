@@ -1,0 +1,310 @@
+//! The engine under pressure, through real FastCGI requests: execution
+//! timeouts (also inside fibers and while a body trickles in), the hard limit
+//! per request and the retirement of a thread that cannot be stopped, signal
+//! hygiene, per-request isolation (environment, locale, working directory),
+//! fibers calling back into the host, and a fiber stack overflow.
+
+use std::path::Path;
+use std::thread;
+use std::time::Duration;
+
+use fcgi_tests::cgi::{CgiRequest, CgiResponse};
+use fcgi_tests::daemon::{Signal, Tfpm};
+use fcgi_tests::fcgi_client::{encode_pair, encode_record, encode_stream, FcgiClient, FcgiResponse};
+use fcgi_tests::{docroot, md5_hex, poll_until, tempfile};
+
+const TFPM: &str = env!("CARGO_BIN_EXE_tfpm");
+/// As php.ini-production: errors go to the log (FastCGI stderr), not the page.
+const PHP_INI: [&str; 2] = ["display_errors=0", "log_errors=1"];
+const WAIT: Duration = Duration::from_secs(30);
+
+fn start(threads: &str, extra: &[&str]) -> Tfpm {
+    let mut args = vec!["--listen", "127.0.0.1:0", "--threads", threads];
+    args.extend_from_slice(extra);
+    PHP_INI.iter().for_each(|ini| args.extend(["-d", ini]));
+    Tfpm::start(Path::new(TFPM), &args)
+}
+
+fn get(script: &str, query: &str) -> CgiRequest {
+    CgiRequest::get(&docroot(), script).query(query)
+}
+
+fn send(tfpm: &Tfpm, request: &CgiRequest) -> FcgiResponse {
+    let mut client = FcgiClient::connect_tcp(tfpm.addr()).expect("connect");
+    client
+        .send(request, false)
+        .unwrap_or_else(|e| panic!("request to {} failed: {e}\n{}", request.script_name, tfpm.log()))
+}
+
+fn fetch(tfpm: &Tfpm, script: &str, query: &str) -> (CgiResponse, String) {
+    let response = send(tfpm, &get(script, query));
+    (response.cgi(), response.stderr_text())
+}
+
+/// Waits for `text` in the daemon's log (which a thread copies from its stderr).
+fn assert_logged(tfpm: &Tfpm, text: &str) {
+    let found = poll_until(WAIT, Duration::from_millis(10), || tfpm.log().contains(text).then_some(()));
+    assert!(found.is_some(), "`{text}` not logged\n{}", tfpm.log());
+}
+
+/// A request on each thread must still work: the pool lost no thread.
+fn assert_all_threads_serve(tfpm: &Tfpm, threads: usize) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let query = format!("dir={}&n={threads}", dir.path().display());
+    let handles: Vec<_> = (0..threads)
+        .map(|_| {
+            let (addr, query) = (tfpm.addr(), query.clone());
+            thread::spawn(move || {
+                let mut client = FcgiClient::connect_tcp(addr).expect("connect");
+                client.send(&get("/engine/barrier.php", &query), false).expect("barrier request").cgi()
+            })
+        })
+        .collect();
+    for handle in handles {
+        let response = handle.join().expect("client thread");
+        assert_eq!(response.text(), "all here", "not every thread is serving\n{}", tfpm.log());
+    }
+}
+
+#[test]
+fn max_execution_time_ends_a_busy_loop_and_the_thread_serves_on() {
+    let tfpm = start("1", &[]);
+    let (response, stderr) = fetch(&tfpm, "/engine/loop.php", "t=1");
+    assert_eq!(response.status, 500, "{stderr}");
+    assert!(stderr.contains("Maximum execution time of 1 second exceeded"), "{stderr}");
+    for _ in 0..3 {
+        assert_eq!(fetch(&tfpm, "/hello.php", "").0.text().trim(), "Hello, world!");
+    }
+}
+
+#[test]
+fn max_execution_time_fires_inside_a_running_and_a_suspended_fiber() {
+    let tfpm = start("1", &[]);
+    for (where_, line) in [("fiber", "line 12"), ("main", "line 18")] {
+        let (response, stderr) = fetch(&tfpm, "/engine/fiber_timeout.php", &format!("where={where_}"));
+        // The fiber flushed output before the timer fired, so the status was already sent.
+        assert_eq!(response.text(), "in fiber\n");
+        assert!(stderr.contains("Maximum execution time of 1 second exceeded"), "{stderr}");
+        assert!(stderr.contains(line), "{where_}: {stderr}");
+    }
+    assert_eq!(fetch(&tfpm, "/hello.php", "").0.text().trim(), "Hello, world!");
+}
+
+#[test]
+fn max_input_time_ends_a_request_whose_body_stalls() {
+    let tfpm = start("1", &["-d", "max_input_time=1"]);
+    let script = docroot().join("engine/slow_body.php");
+    let params = [
+        ("REQUEST_METHOD", "POST"),
+        ("SCRIPT_FILENAME", script.to_str().expect("UTF-8")),
+        ("SCRIPT_NAME", "/engine/slow_body.php"),
+        // multipart: PHP parses it after arming max_input_time (urlencoded is read before).
+        ("CONTENT_TYPE", "multipart/form-data; boundary=XyZ"),
+        ("CONTENT_LENGTH", "1000"),
+    ];
+    let mut bytes = encode_record(1, 1, &[0, 1, 0, 0, 0, 0, 0, 0]);
+    let pairs: Vec<u8> = params.iter().flat_map(|(n, v)| encode_pair(n.as_bytes(), v.as_bytes())).collect();
+    bytes.extend(encode_stream(4, 1, &pairs));
+    // Ten of the thousand promised bytes, then nothing.
+    bytes.extend(encode_record(5, 1, b"--XyZ\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\n1234"));
+    let mut client = FcgiClient::connect_tcp(tfpm.addr()).expect("connect");
+    std::io::Write::write_all(client.stream(), &bytes).expect("write");
+    let response = client
+        .read_response()
+        .unwrap_or_else(|e| panic!("no response while the body is still missing: {e}\n{}", tfpm.log()));
+    let stderr = response.stderr_text();
+    assert_eq!(response.cgi().status, 500, "{stderr}");
+    assert!(stderr.contains("Maximum execution time of 1 second exceeded"), "{stderr}");
+    drop(client);
+    assert_eq!(fetch(&tfpm, "/hello.php", "").0.text().trim(), "Hello, world!");
+}
+
+#[test]
+fn hard_limit_interrupts_sleep_and_usleep() {
+    let tfpm = start("2", &["--request-terminate-timeout", "1"]);
+    for how in ["sleep", "usleep"] {
+        let (response, stderr) = fetch(&tfpm, "/engine/hang.php", &format!("how={how}"));
+        assert!(stderr.contains("Request terminated after 1 second (request_terminate_timeout)"), "{how}: {stderr}");
+        assert_eq!(response.text(), "hanging\n", "{how}");
+    }
+    assert_logged(&tfpm, "terminating (request_terminate_timeout) thread=php-");
+    let log = tfpm.log();
+    assert!(!log.contains("retiring"), "an interruptible thread was retired\n{log}");
+    assert_all_threads_serve(&tfpm, 2);
+}
+
+#[test]
+fn a_thread_that_cannot_be_interrupted_is_retired_and_replaced() {
+    let tfpm = start("2", &["--request-terminate-timeout", "1"]);
+    // PHP retries its poll() after EINTR, so this read cannot be interrupted.
+    let (response, _) = fetch(&tfpm, "/engine/hang.php", "how=socket");
+    assert_eq!(response.status, 200, "headers were sent before the hang");
+    assert_eq!(response.text(), "hanging\n", "the response ended where the script stopped");
+    assert_logged(&tfpm, "retiring it and starting a replacement");
+    assert_all_threads_serve(&tfpm, 2);
+    // Before any output, the client gets a complete error response.
+    let (response, _) = fetch(&tfpm, "/engine/hang.php", "how=socket&quiet=1");
+    assert_eq!(response.status, 500);
+    assert!(response.text().contains("request_terminate_timeout"), "{}", response.text());
+    assert_all_threads_serve(&tfpm, 2);
+}
+
+#[test]
+fn putenv_is_per_request_and_never_leaks() {
+    let tfpm = start("2", &[]);
+    let addr = tfpm.addr();
+    let setter = thread::spawn(move || {
+        let mut client = FcgiClient::connect_tcp(addr).expect("connect");
+        client.send(&get("/engine/env.php", "set=mine&wait=600"), false).expect("request").cgi().text()
+    });
+    // While the first request holds its value, another thread must not see it.
+    let seen = poll_until(WAIT, Duration::from_millis(20), || {
+        let (response, _) = fetch(&tfpm, "/engine/env.php", "");
+        Some(response.text())
+    })
+    .expect("a response");
+    assert_eq!(seen, r#"{"getenv":false,"in_all":null,"param":"\/engine\/env.php"}"#);
+    let mine = setter.join().expect("setter");
+    assert_eq!(mine, r#"{"getenv":"mine","in_all":"mine","param":"\/engine\/env.php"}"#);
+    for _ in 0..4 {
+        let (response, _) = fetch(&tfpm, "/engine/env.php", "");
+        assert!(response.text().contains(r#""getenv":false"#), "{}", response.text());
+    }
+}
+
+#[test]
+fn setlocale_is_per_thread_and_undone_after_the_request() {
+    let tfpm = start("2", &[]);
+    let addr = tfpm.addr();
+    let setter = thread::spawn(move || {
+        let mut client = FcgiClient::connect_tcp(addr).expect("connect");
+        client.send(&get("/engine/locale.php", "set=C.UTF-8&wait=600"), false).expect("request").cgi().text()
+    });
+    let (other, _) = fetch(&tfpm, "/engine/locale.php", "");
+    assert!(other.text().contains(r#""numeric":"C""#), "{}", other.text());
+    let mine = setter.join().expect("setter");
+    assert!(mine.contains(r#""set":"C.UTF-8""#) && mine.contains(r#""numeric":"C.UTF-8""#), "{mine}");
+    for _ in 0..4 {
+        let (after, _) = fetch(&tfpm, "/engine/locale.php", "");
+        assert!(after.text().contains(r#""numeric":"C""#), "{}", after.text());
+    }
+}
+
+#[test]
+fn the_working_directory_is_the_scripts_own() {
+    let tfpm = start("2", &[]);
+    let (response, _) = fetch(&tfpm, "/engine/cwd.php", "");
+    let dir = docroot().join("engine");
+    let expected = format!(r#"{{"cwd":"{}","included":"engine"}}"#, dir.display().to_string().replace('/', "\\/"));
+    assert_eq!(response.text(), expected);
+}
+
+#[test]
+fn child_processes_start_with_no_blocked_signals() {
+    let tfpm = start("2", &[]);
+    let (response, _) = fetch(&tfpm, "/engine/spawn.php", "");
+    let text = response.text();
+    let blocked: Vec<&str> = text.lines().filter(|l| l.starts_with("SigBlk:")).collect();
+    assert_eq!(blocked.len(), 2, "{text}");
+    assert!(blocked.iter().all(|l| l.ends_with("0000000000000000")), "{text}");
+}
+
+#[test]
+fn process_wide_pcntl_calls_are_refused_with_a_warning() {
+    let tfpm = start("1", &[]);
+    let (response, _) = fetch(&tfpm, "/engine/pcntl.php", "");
+    let text = response.text();
+    for name in ["pcntl_signal", "pcntl_async_signals", "pcntl_sigprocmask", "pcntl_fork", "pcntl_alarm"] {
+        assert!(text.contains(&format!(r#""{name}":false"#)), "{name}: {text}");
+        assert!(
+            text.contains(&format!(r#""{name}_warning":"{name}(): Not available under tfpm"#)),
+            "{name}: {text}"
+        );
+    }
+}
+
+#[test]
+fn daemon_signals_work_while_every_thread_runs_php() {
+    let mut tfpm = start("2", &[]);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let query = format!("dir={}&ms=1500", dir.path().display());
+    let busy: Vec<_> = (0..2)
+        .map(|_| {
+            let (addr, query) = (tfpm.addr(), query.clone());
+            thread::spawn(move || {
+                let mut client = FcgiClient::connect_tcp(addr).expect("connect");
+                client.send(&get("/engine/busy.php", &query), false).expect("request").cgi()
+            })
+        })
+        .collect();
+    let started = poll_until(WAIT, Duration::from_millis(5), || {
+        let count = std::fs::read_dir(dir.path()).map(|d| d.count()).unwrap_or(0);
+        (count == 2).then_some(())
+    });
+    assert!(started.is_some(), "the busy requests did not start\n{}", tfpm.log());
+    tfpm.signal(Signal::SIGUSR1);
+    tfpm.signal(Signal::SIGUSR2);
+    let logged = poll_until(WAIT, Duration::from_millis(10), || {
+        let log = tfpm.log();
+        (log.contains("SIGUSR1") && log.contains("SIGUSR2")).then_some(())
+    });
+    assert!(logged.is_some(), "{}", tfpm.log());
+    // Graceful stop: the running requests finish first.
+    let (status, on_its_own) = tfpm.stop_with(Signal::SIGQUIT);
+    assert!(status.success() && on_its_own, "{status}\n{}", tfpm.log());
+    for handle in busy {
+        let response = handle.join().expect("client");
+        assert_eq!((response.status, response.text().as_str()), (200, "done\n"));
+    }
+}
+
+#[test]
+fn ten_thousand_fibers_in_one_request() {
+    let tfpm = start("1", &[]);
+    let (response, stderr) = fetch(&tfpm, "/engine/fibers.php", "n=10000");
+    let n: u64 = 10_000;
+    let expected = format!("fibers={n} sum={}\n", 3 * n * (n - 1) / 2);
+    assert_eq!(response.text(), expected, "{stderr}");
+}
+
+#[test]
+fn host_callbacks_work_from_inside_fibers() {
+    let tfpm = start("2", &[]);
+    let (r, _) = fetch(&tfpm, "/engine/fiber_ops.php", "op=echo");
+    assert_eq!(r.body.len(), 100_001 + "main done\n".len());
+    let (r, _) = fetch(&tfpm, "/engine/fiber_ops.php", "op=flush");
+    assert!(r.text().starts_with("chunk 0\n") && r.text().ends_with("chunk 49\nmain done\n"));
+    let (r, _) = fetch(&tfpm, "/engine/fiber_ops.php", "op=header");
+    assert_eq!((r.status, r.header("X-From-Fiber")), (201, Some("yes")));
+    let body = vec![b'z'; 300_000];
+    let post = CgiRequest::post(&docroot(), "/engine/fiber_ops.php", "application/octet-stream", &body).query("op=input");
+    let r = send(&tfpm, &post).cgi();
+    assert_eq!(r.text(), format!("input={}\nmain done\n", md5_hex(&body)));
+    let (r, stderr) = fetch(&tfpm, "/engine/fiber_ops.php", "op=warning");
+    assert_eq!(r.text(), "after warning\nmain done\n");
+    assert!(stderr.contains("PHP message: PHP Warning:  warning from a fiber"), "{stderr}");
+    let (r, stderr) = fetch(&tfpm, "/engine/fiber_ops.php", "op=fatal");
+    assert_eq!(r.status, 500);
+    assert!(stderr.contains("undefined_function_in_fiber"), "{stderr}");
+    let (r, _) = fetch(&tfpm, "/engine/fiber_ops.php", "op=exit");
+    assert_eq!((r.status, r.text().as_str()), (200, "exiting\n"));
+    let (r, stderr) = fetch(&tfpm, "/engine/fiber_ops.php", "op=throw");
+    assert_eq!(r.status, 500);
+    assert!(stderr.contains("thrown in a fiber"), "{stderr}");
+    let (r, _) = fetch(&tfpm, "/engine/fiber_ops.php", "op=getenv");
+    assert_eq!(r.text(), "script=/engine/fiber_ops.php\nmain done\n");
+    assert_eq!(fetch(&tfpm, "/hello.php", "").0.text().trim(), "Hello, world!");
+}
+
+#[test]
+fn a_fiber_stack_overflow_is_reported_before_the_process_dies() {
+    let mut tfpm = start("1", &[]);
+    let mut client = FcgiClient::connect_tcp(tfpm.addr()).expect("connect");
+    // The daemon dies mid-request: the connection closes without a response.
+    assert!(client.send(&get("/engine/recurse_fiber.php", ""), false).is_err());
+    let (status, _) = tfpm.stop_with(Signal::SIGTERM);
+    assert!(!status.success(), "{status}");
+    let log = tfpm.log();
+    assert!(log.contains("tfpm: fatal: stack overflow inside a Fiber"), "{log}");
+    assert!(log.contains("recurse_fiber.php"), "{log}");
+}

@@ -11,7 +11,11 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 const DEFAULT_CACHE: &str = "/var/cache/tfpm/php";
-const SHIM_SOURCES: &[&str] = &["ffi/tfpm_shim.c", "ffi/tfpm_signals.c", "ffi/tfpm_isolation.c"];
+const SHIM_SOURCES: &[&str] = &[
+    "ffi/tfpm_shim.c",
+    "ffi/tfpm_signals.c",
+    "ffi/tfpm_isolation.c",
+];
 const SHIM_HEADERS: &[&str] = &["ffi/tfpm_shim.h", "ffi/tfpm_internal.h"];
 
 fn main() {
@@ -40,7 +44,11 @@ fn find_php_config() -> PathBuf {
         .map(|dir| dir.flatten().map(|e| e.path()).collect())
         .unwrap_or_default();
     builds.retain(|d| d.join(".tfpm-complete").is_file() && d.join("bin/php-config").is_file());
-    builds.sort_by_key(|d| fs::metadata(d.join(".tfpm-complete")).and_then(|m| m.modified()).ok());
+    builds.sort_by_key(|d| {
+        fs::metadata(d.join(".tfpm-complete"))
+            .and_then(|m| m.modified())
+            .ok()
+    });
     match builds.pop() {
         Some(dir) => dir.join("bin/php-config"),
         None => fail(&format!(

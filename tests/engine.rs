@@ -10,7 +10,9 @@ use std::time::Duration;
 
 use fcgi_tests::cgi::{CgiRequest, CgiResponse};
 use fcgi_tests::daemon::{Signal, Tfpm};
-use fcgi_tests::fcgi_client::{encode_pair, encode_record, encode_stream, FcgiClient, FcgiResponse};
+use fcgi_tests::fcgi_client::{
+    encode_pair, encode_record, encode_stream, FcgiClient, FcgiResponse,
+};
 use fcgi_tests::{docroot, md5_hex, poll_until, tempfile};
 
 const TFPM: &str = env!("CARGO_BIN_EXE_tfpm");
@@ -31,9 +33,13 @@ fn get(script: &str, query: &str) -> CgiRequest {
 
 fn send(tfpm: &Tfpm, request: &CgiRequest) -> FcgiResponse {
     let mut client = FcgiClient::connect_tcp(tfpm.addr()).expect("connect");
-    client
-        .send(request, false)
-        .unwrap_or_else(|e| panic!("request to {} failed: {e}\n{}", request.script_name, tfpm.log()))
+    client.send(request, false).unwrap_or_else(|e| {
+        panic!(
+            "request to {} failed: {e}\n{}",
+            request.script_name,
+            tfpm.log()
+        )
+    })
 }
 
 fn fetch(tfpm: &Tfpm, script: &str, query: &str) -> (CgiResponse, String) {
@@ -43,7 +49,9 @@ fn fetch(tfpm: &Tfpm, script: &str, query: &str) -> (CgiResponse, String) {
 
 /// Waits for `text` in the daemon's log (which a thread copies from its stderr).
 fn assert_logged(tfpm: &Tfpm, text: &str) {
-    let found = poll_until(WAIT, Duration::from_millis(10), || tfpm.log().contains(text).then_some(()));
+    let found = poll_until(WAIT, Duration::from_millis(10), || {
+        tfpm.log().contains(text).then_some(())
+    });
     assert!(found.is_some(), "`{text}` not logged\n{}", tfpm.log());
 }
 
@@ -56,13 +64,21 @@ fn assert_all_threads_serve(tfpm: &Tfpm, threads: usize) {
             let (addr, query) = (tfpm.addr(), query.clone());
             thread::spawn(move || {
                 let mut client = FcgiClient::connect_tcp(addr).expect("connect");
-                client.send(&get("/engine/barrier.php", &query), false).expect("barrier request").cgi()
+                client
+                    .send(&get("/engine/barrier.php", &query), false)
+                    .expect("barrier request")
+                    .cgi()
             })
         })
         .collect();
     for handle in handles {
         let response = handle.join().expect("client thread");
-        assert_eq!(response.text(), "all here", "not every thread is serving\n{}", tfpm.log());
+        assert_eq!(
+            response.text(),
+            "all here",
+            "not every thread is serving\n{}",
+            tfpm.log()
+        );
     }
 }
 
@@ -71,9 +87,15 @@ fn max_execution_time_ends_a_busy_loop_and_the_thread_serves_on() {
     let tfpm = start("1", &[]);
     let (response, stderr) = fetch(&tfpm, "/engine/loop.php", "t=1");
     assert_eq!(response.status, 500, "{stderr}");
-    assert!(stderr.contains("Maximum execution time of 1 second exceeded"), "{stderr}");
+    assert!(
+        stderr.contains("Maximum execution time of 1 second exceeded"),
+        "{stderr}"
+    );
     for _ in 0..3 {
-        assert_eq!(fetch(&tfpm, "/hello.php", "").0.text().trim(), "Hello, world!");
+        assert_eq!(
+            fetch(&tfpm, "/hello.php", "").0.text().trim(),
+            "Hello, world!"
+        );
     }
 }
 
@@ -81,13 +103,23 @@ fn max_execution_time_ends_a_busy_loop_and_the_thread_serves_on() {
 fn max_execution_time_fires_inside_a_running_and_a_suspended_fiber() {
     let tfpm = start("1", &[]);
     for (where_, line) in [("fiber", "line 12"), ("main", "line 18")] {
-        let (response, stderr) = fetch(&tfpm, "/engine/fiber_timeout.php", &format!("where={where_}"));
+        let (response, stderr) = fetch(
+            &tfpm,
+            "/engine/fiber_timeout.php",
+            &format!("where={where_}"),
+        );
         // The fiber flushed output before the timer fired, so the status was already sent.
         assert_eq!(response.text(), "in fiber\n");
-        assert!(stderr.contains("Maximum execution time of 1 second exceeded"), "{stderr}");
+        assert!(
+            stderr.contains("Maximum execution time of 1 second exceeded"),
+            "{stderr}"
+        );
         assert!(stderr.contains(line), "{where_}: {stderr}");
     }
-    assert_eq!(fetch(&tfpm, "/hello.php", "").0.text().trim(), "Hello, world!");
+    assert_eq!(
+        fetch(&tfpm, "/hello.php", "").0.text().trim(),
+        "Hello, world!"
+    );
 }
 
 #[test]
@@ -103,20 +135,36 @@ fn max_input_time_ends_a_request_whose_body_stalls() {
         ("CONTENT_LENGTH", "1000"),
     ];
     let mut bytes = encode_record(1, 1, &[0, 1, 0, 0, 0, 0, 0, 0]);
-    let pairs: Vec<u8> = params.iter().flat_map(|(n, v)| encode_pair(n.as_bytes(), v.as_bytes())).collect();
+    let pairs: Vec<u8> = params
+        .iter()
+        .flat_map(|(n, v)| encode_pair(n.as_bytes(), v.as_bytes()))
+        .collect();
     bytes.extend(encode_stream(4, 1, &pairs));
     // Ten of the thousand promised bytes, then nothing.
-    bytes.extend(encode_record(5, 1, b"--XyZ\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\n1234"));
+    bytes.extend(encode_record(
+        5,
+        1,
+        b"--XyZ\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\n1234",
+    ));
     let mut client = FcgiClient::connect_tcp(tfpm.addr()).expect("connect");
     std::io::Write::write_all(client.stream(), &bytes).expect("write");
-    let response = client
-        .read_response()
-        .unwrap_or_else(|e| panic!("no response while the body is still missing: {e}\n{}", tfpm.log()));
+    let response = client.read_response().unwrap_or_else(|e| {
+        panic!(
+            "no response while the body is still missing: {e}\n{}",
+            tfpm.log()
+        )
+    });
     let stderr = response.stderr_text();
     assert_eq!(response.cgi().status, 500, "{stderr}");
-    assert!(stderr.contains("Maximum execution time of 1 second exceeded"), "{stderr}");
+    assert!(
+        stderr.contains("Maximum execution time of 1 second exceeded"),
+        "{stderr}"
+    );
     drop(client);
-    assert_eq!(fetch(&tfpm, "/hello.php", "").0.text().trim(), "Hello, world!");
+    assert_eq!(
+        fetch(&tfpm, "/hello.php", "").0.text().trim(),
+        "Hello, world!"
+    );
 }
 
 #[test]
@@ -124,12 +172,18 @@ fn hard_limit_interrupts_sleep_and_usleep() {
     let tfpm = start("2", &["--request-terminate-timeout", "1"]);
     for how in ["sleep", "usleep"] {
         let (response, stderr) = fetch(&tfpm, "/engine/hang.php", &format!("how={how}"));
-        assert!(stderr.contains("Request terminated after 1 second (request_terminate_timeout)"), "{how}: {stderr}");
+        assert!(
+            stderr.contains("Request terminated after 1 second (request_terminate_timeout)"),
+            "{how}: {stderr}"
+        );
         assert_eq!(response.text(), "hanging\n", "{how}");
     }
     assert_logged(&tfpm, "terminating (request_terminate_timeout) thread=php-");
     let log = tfpm.log();
-    assert!(!log.contains("retiring"), "an interruptible thread was retired\n{log}");
+    assert!(
+        !log.contains("retiring"),
+        "an interruptible thread was retired\n{log}"
+    );
     assert_all_threads_serve(&tfpm, 2);
 }
 
@@ -139,13 +193,21 @@ fn a_thread_that_cannot_be_interrupted_is_retired_and_replaced() {
     // PHP retries its poll() after EINTR, so this read cannot be interrupted.
     let (response, _) = fetch(&tfpm, "/engine/hang.php", "how=socket");
     assert_eq!(response.status, 200, "headers were sent before the hang");
-    assert_eq!(response.text(), "hanging\n", "the response ended where the script stopped");
+    assert_eq!(
+        response.text(),
+        "hanging\n",
+        "the response ended where the script stopped"
+    );
     assert_logged(&tfpm, "retiring it and starting a replacement");
     assert_all_threads_serve(&tfpm, 2);
     // Before any output, the client gets a complete error response.
     let (response, _) = fetch(&tfpm, "/engine/hang.php", "how=socket&quiet=1");
     assert_eq!(response.status, 500);
-    assert!(response.text().contains("request_terminate_timeout"), "{}", response.text());
+    assert!(
+        response.text().contains("request_terminate_timeout"),
+        "{}",
+        response.text()
+    );
     assert_all_threads_serve(&tfpm, 2);
 }
 
@@ -155,7 +217,11 @@ fn putenv_is_per_request_and_never_leaks() {
     let addr = tfpm.addr();
     let setter = thread::spawn(move || {
         let mut client = FcgiClient::connect_tcp(addr).expect("connect");
-        client.send(&get("/engine/env.php", "set=mine&wait=600"), false).expect("request").cgi().text()
+        client
+            .send(&get("/engine/env.php", "set=mine&wait=600"), false)
+            .expect("request")
+            .cgi()
+            .text()
     });
     // While the first request holds its value, another thread must not see it.
     let seen = poll_until(WAIT, Duration::from_millis(20), || {
@@ -163,12 +229,22 @@ fn putenv_is_per_request_and_never_leaks() {
         Some(response.text())
     })
     .expect("a response");
-    assert_eq!(seen, r#"{"getenv":false,"in_all":null,"param":"\/engine\/env.php"}"#);
+    assert_eq!(
+        seen,
+        r#"{"getenv":false,"in_all":null,"param":"\/engine\/env.php"}"#
+    );
     let mine = setter.join().expect("setter");
-    assert_eq!(mine, r#"{"getenv":"mine","in_all":"mine","param":"\/engine\/env.php"}"#);
+    assert_eq!(
+        mine,
+        r#"{"getenv":"mine","in_all":"mine","param":"\/engine\/env.php"}"#
+    );
     for _ in 0..4 {
         let (response, _) = fetch(&tfpm, "/engine/env.php", "");
-        assert!(response.text().contains(r#""getenv":false"#), "{}", response.text());
+        assert!(
+            response.text().contains(r#""getenv":false"#),
+            "{}",
+            response.text()
+        );
     }
 }
 
@@ -178,15 +254,30 @@ fn setlocale_is_per_thread_and_undone_after_the_request() {
     let addr = tfpm.addr();
     let setter = thread::spawn(move || {
         let mut client = FcgiClient::connect_tcp(addr).expect("connect");
-        client.send(&get("/engine/locale.php", "set=C.UTF-8&wait=600"), false).expect("request").cgi().text()
+        client
+            .send(&get("/engine/locale.php", "set=C.UTF-8&wait=600"), false)
+            .expect("request")
+            .cgi()
+            .text()
     });
     let (other, _) = fetch(&tfpm, "/engine/locale.php", "");
-    assert!(other.text().contains(r#""numeric":"C""#), "{}", other.text());
+    assert!(
+        other.text().contains(r#""numeric":"C""#),
+        "{}",
+        other.text()
+    );
     let mine = setter.join().expect("setter");
-    assert!(mine.contains(r#""set":"C.UTF-8""#) && mine.contains(r#""numeric":"C.UTF-8""#), "{mine}");
+    assert!(
+        mine.contains(r#""set":"C.UTF-8""#) && mine.contains(r#""numeric":"C.UTF-8""#),
+        "{mine}"
+    );
     for _ in 0..4 {
         let (after, _) = fetch(&tfpm, "/engine/locale.php", "");
-        assert!(after.text().contains(r#""numeric":"C""#), "{}", after.text());
+        assert!(
+            after.text().contains(r#""numeric":"C""#),
+            "{}",
+            after.text()
+        );
     }
 }
 
@@ -195,7 +286,10 @@ fn the_working_directory_is_the_scripts_own() {
     let tfpm = start("2", &[]);
     let (response, _) = fetch(&tfpm, "/engine/cwd.php", "");
     let dir = docroot().join("engine");
-    let expected = format!(r#"{{"cwd":"{}","included":"engine"}}"#, dir.display().to_string().replace('/', "\\/"));
+    let expected = format!(
+        r#"{{"cwd":"{}","included":"engine"}}"#,
+        dir.display().to_string().replace('/', "\\/")
+    );
     assert_eq!(response.text(), expected);
 }
 
@@ -206,7 +300,10 @@ fn child_processes_start_with_no_blocked_signals() {
     let text = response.text();
     let blocked: Vec<&str> = text.lines().filter(|l| l.starts_with("SigBlk:")).collect();
     assert_eq!(blocked.len(), 2, "{text}");
-    assert!(blocked.iter().all(|l| l.ends_with("0000000000000000")), "{text}");
+    assert!(
+        blocked.iter().all(|l| l.ends_with("0000000000000000")),
+        "{text}"
+    );
 }
 
 #[test]
@@ -214,10 +311,21 @@ fn process_wide_pcntl_calls_are_refused_with_a_warning() {
     let tfpm = start("1", &[]);
     let (response, _) = fetch(&tfpm, "/engine/pcntl.php", "");
     let text = response.text();
-    for name in ["pcntl_signal", "pcntl_async_signals", "pcntl_sigprocmask", "pcntl_fork", "pcntl_alarm"] {
-        assert!(text.contains(&format!(r#""{name}":false"#)), "{name}: {text}");
+    for name in [
+        "pcntl_signal",
+        "pcntl_async_signals",
+        "pcntl_sigprocmask",
+        "pcntl_fork",
+        "pcntl_alarm",
+    ] {
         assert!(
-            text.contains(&format!(r#""{name}_warning":"{name}(): Not available under tfpm"#)),
+            text.contains(&format!(r#""{name}":false"#)),
+            "{name}: {text}"
+        );
+        assert!(
+            text.contains(&format!(
+                r#""{name}_warning":"{name}(): Not available under tfpm"#
+            )),
             "{name}: {text}"
         );
     }
@@ -233,15 +341,24 @@ fn daemon_signals_work_while_every_thread_runs_php() {
             let (addr, query) = (tfpm.addr(), query.clone());
             thread::spawn(move || {
                 let mut client = FcgiClient::connect_tcp(addr).expect("connect");
-                client.send(&get("/engine/busy.php", &query), false).expect("request").cgi()
+                client
+                    .send(&get("/engine/busy.php", &query), false)
+                    .expect("request")
+                    .cgi()
             })
         })
         .collect();
     let started = poll_until(WAIT, Duration::from_millis(5), || {
-        let count = std::fs::read_dir(dir.path()).map(|d| d.count()).unwrap_or(0);
+        let count = std::fs::read_dir(dir.path())
+            .map(|d| d.count())
+            .unwrap_or(0);
         (count == 2).then_some(())
     });
-    assert!(started.is_some(), "the busy requests did not start\n{}", tfpm.log());
+    assert!(
+        started.is_some(),
+        "the busy requests did not start\n{}",
+        tfpm.log()
+    );
     tfpm.signal(Signal::SIGUSR1);
     tfpm.signal(Signal::SIGUSR2);
     let logged = poll_until(WAIT, Duration::from_millis(10), || {
@@ -277,12 +394,21 @@ fn host_callbacks_work_from_inside_fibers() {
     let (r, _) = fetch(&tfpm, "/engine/fiber_ops.php", "op=header");
     assert_eq!((r.status, r.header("X-From-Fiber")), (201, Some("yes")));
     let body = vec![b'z'; 300_000];
-    let post = CgiRequest::post(&docroot(), "/engine/fiber_ops.php", "application/octet-stream", &body).query("op=input");
+    let post = CgiRequest::post(
+        &docroot(),
+        "/engine/fiber_ops.php",
+        "application/octet-stream",
+        &body,
+    )
+    .query("op=input");
     let r = send(&tfpm, &post).cgi();
     assert_eq!(r.text(), format!("input={}\nmain done\n", md5_hex(&body)));
     let (r, stderr) = fetch(&tfpm, "/engine/fiber_ops.php", "op=warning");
     assert_eq!(r.text(), "after warning\nmain done\n");
-    assert!(stderr.contains("PHP message: PHP Warning:  warning from a fiber"), "{stderr}");
+    assert!(
+        stderr.contains("PHP message: PHP Warning:  warning from a fiber"),
+        "{stderr}"
+    );
     let (r, stderr) = fetch(&tfpm, "/engine/fiber_ops.php", "op=fatal");
     assert_eq!(r.status, 500);
     assert!(stderr.contains("undefined_function_in_fiber"), "{stderr}");
@@ -293,7 +419,10 @@ fn host_callbacks_work_from_inside_fibers() {
     assert!(stderr.contains("thrown in a fiber"), "{stderr}");
     let (r, _) = fetch(&tfpm, "/engine/fiber_ops.php", "op=getenv");
     assert_eq!(r.text(), "script=/engine/fiber_ops.php\nmain done\n");
-    assert_eq!(fetch(&tfpm, "/hello.php", "").0.text().trim(), "Hello, world!");
+    assert_eq!(
+        fetch(&tfpm, "/hello.php", "").0.text().trim(),
+        "Hello, world!"
+    );
 }
 
 #[test]
@@ -301,10 +430,15 @@ fn a_fiber_stack_overflow_is_reported_before_the_process_dies() {
     let mut tfpm = start("1", &[]);
     let mut client = FcgiClient::connect_tcp(tfpm.addr()).expect("connect");
     // The daemon dies mid-request: the connection closes without a response.
-    assert!(client.send(&get("/engine/recurse_fiber.php", ""), false).is_err());
+    assert!(client
+        .send(&get("/engine/recurse_fiber.php", ""), false)
+        .is_err());
     let (status, _) = tfpm.stop_with(Signal::SIGTERM);
     assert!(!status.success(), "{status}");
     let log = tfpm.log();
-    assert!(log.contains("tfpm: fatal: stack overflow inside a Fiber"), "{log}");
+    assert!(
+        log.contains("tfpm: fatal: stack overflow inside a Fiber"),
+        "{log}"
+    );
     assert!(log.contains("recurse_fiber.php"), "{log}");
 }

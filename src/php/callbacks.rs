@@ -63,7 +63,11 @@ extern "C" fn tfpm_rs_read_body(ctx: *mut c_void, buf: *mut c_char, len: usize) 
 extern "C" fn tfpm_rs_log(ctx: *mut c_void, kind: c_int, msg: *const c_char, len: usize) {
     let text = String::from_utf8_lossy(bytes(msg, len));
     let php = kind != sys::tfpm_log_kind_TFPM_LOG_SAPI as c_int;
-    let text = if php { format!("PHP message: {text}") } else { text.into_owned() };
+    let text = if php {
+        format!("PHP message: {text}")
+    } else {
+        text.into_owned()
+    };
     let to_web_server = kind != sys::tfpm_log_kind_TFPM_LOG_PHP_HOST_ONLY as c_int;
     if ctx.is_null() {
         tracing::warn!(target: "php", "{text}");

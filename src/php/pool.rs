@@ -32,7 +32,10 @@ pub struct Pool {
 impl Pool {
     /// Queues a request, waiting while the queue is full.
     pub async fn submit(&self, req: Request) -> Result<(), SubmitError> {
-        self.queue.send(req).await.map_err(|e| SubmitError(e.into_inner()))
+        self.queue
+            .send(req)
+            .await
+            .map_err(|e| SubmitError(e.into_inner()))
     }
 
     /// Requests waiting for a thread.
@@ -103,7 +106,9 @@ impl Worker {
     /// Asks PHP to end request `seq` with a fatal error. The caller holds the
     /// `current` lock and has seen that request running.
     pub(super) fn interrupt(&self, seq: u64, after: Duration) {
-        let Some(handle) = self.handle.get() else { return };
+        let Some(handle) = self.handle.get() else {
+            return;
+        };
         let secs = i64::try_from(after.as_secs()).unwrap_or(i64::MAX);
         // SAFETY: the worker is alive and inside request `seq` (the caller
         // holds `current`, which the worker takes before it ends a request
@@ -126,7 +131,10 @@ pub(super) struct Shared {
 impl Shared {
     /// The live (not retired) workers.
     pub(super) fn workers(&self) -> Vec<Arc<Worker>> {
-        self.workers.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.workers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     fn workers_mut(&self) -> MutexGuard<'_, Vec<Arc<Worker>>> {
@@ -161,7 +169,11 @@ impl Workers {
             Some(limit) => Some(watchdog::spawn(shared.clone(), limit)?),
             None => None,
         };
-        let pool = Pool { queue: tx, busy, threads: config.threads };
+        let pool = Pool {
+            queue: tx,
+            busy,
+            threads: config.threads,
+        };
         Ok((pool, Workers { shared, watchdog }))
     }
 
@@ -222,7 +234,9 @@ fn worker_main(shared: &Shared, me: &Worker) {
     let _ = me.handle.set(ThreadHandle(handle));
     let mut seq = 0u64;
     while !me.retired.load(Ordering::Relaxed) {
-        let Ok(req) = shared.rx.recv_blocking() else { break };
+        let Ok(req) = shared.rx.recv_blocking() else {
+            break;
+        };
         seq += 1;
         shared.busy.fetch_add(1, Ordering::Relaxed);
         run(req, seq, me, &shared.policy);

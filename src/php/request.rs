@@ -159,7 +159,9 @@ impl RequestCtx {
     /// [`BODY_PENDING`] when none came within [`BODY_WAIT`].
     pub(super) fn read_body(&mut self, buf: &mut [u8]) -> usize {
         while self.body_chunk.is_empty() {
-            let Some(body) = self.body.as_mut() else { return 0 };
+            let Some(body) = self.body.as_mut() else {
+                return 0;
+            };
             match body.next_chunk(BODY_WAIT) {
                 BodyPoll::Chunk(chunk) => self.body_chunk = chunk,
                 BodyPoll::Pending => return BODY_PENDING,

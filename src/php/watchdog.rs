@@ -36,7 +36,9 @@ fn run(shared: &Arc<Shared>, limit: Duration) {
 fn check(worker: &Worker, limit: Duration, grace: Duration) -> bool {
     let now = Instant::now();
     let mut current = worker.current();
-    let Some(started) = current.started else { return false };
+    let Some(started) = current.started else {
+        return false;
+    };
     match current.interrupted {
         None if now.duration_since(started) >= limit => {
             tracing::warn!(

@@ -37,7 +37,11 @@ Request terminated (request_terminate_timeout).\n";
 
 impl FcgiSink {
     pub fn new(id: u16, tx: mpsc::Sender<Out>) -> Self {
-        FcgiSink { id, tx, state: Mutex::default() }
+        FcgiSink {
+            id,
+            tx,
+            state: Mutex::default(),
+        }
     }
 
     fn state(&self) -> MutexGuard<'_, SinkState> {
@@ -54,9 +58,19 @@ impl FcgiSink {
     fn end_records(&self, stderr_used: bool, app_status: u32) -> [Option<Out>; 3] {
         let id = self.id;
         [
-            Some(Out::Stdout { id, data: Bytes::new() }),
-            stderr_used.then(|| Out::Stderr { id, data: Bytes::new() }),
-            Some(Out::EndRequest { id, app_status, protocol_status: ProtocolStatus::RequestComplete }),
+            Some(Out::Stdout {
+                id,
+                data: Bytes::new(),
+            }),
+            stderr_used.then(|| Out::Stderr {
+                id,
+                data: Bytes::new(),
+            }),
+            Some(Out::EndRequest {
+                id,
+                app_status,
+                protocol_status: ProtocolStatus::RequestComplete,
+            }),
         ]
     }
 }
@@ -81,21 +95,30 @@ impl ResponseSink for FcgiSink {
 
     fn end(&self, app_status: u32, stderr_used: bool) {
         let mut state = self.state();
-        for out in self.end_records(stderr_used, app_status).into_iter().flatten() {
+        for out in self
+            .end_records(stderr_used, app_status)
+            .into_iter()
+            .flatten()
+        {
             let _ = self.send(&mut state, out);
         }
         state.ended = true;
     }
 
     fn abandon(&self) -> bool {
-        let Ok(mut state) = self.state.try_lock() else { return false };
+        let Ok(mut state) = self.state.try_lock() else {
+            return false;
+        };
         if state.ended {
             return true;
         }
         state.ended = true;
         let mut records = Vec::with_capacity(4);
         if !state.wrote {
-            records.push(Out::Stdout { id: self.id, data: Bytes::from_static(ABANDONED) });
+            records.push(Out::Stdout {
+                id: self.id,
+                data: Bytes::from_static(ABANDONED),
+            });
         }
         records.extend(self.end_records(false, 0).into_iter().flatten());
         // try_send: the watchdog never waits on a client.
@@ -111,7 +134,12 @@ struct Waker {
 
 impl Waker {
     fn wake(&self) {
-        if let Some(t) = self.thread.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+        if let Some(t) = self
+            .thread
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+        {
             t.unpark();
         }
     }
@@ -143,7 +171,13 @@ impl Drop for BodySender {
 pub fn body_channel(capacity: usize) -> (BodySender, BodyStream) {
     let (tx, rx) = mpsc::channel(capacity);
     let waker = Arc::new(Waker::default());
-    (BodySender { tx, waker: waker.clone() }, BodyStream { rx, waker })
+    (
+        BodySender {
+            tx,
+            waker: waker.clone(),
+        },
+        BodyStream { rx, waker },
+    )
 }
 
 /// The PHP thread's end of a request body.

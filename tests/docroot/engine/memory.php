@@ -1,0 +1,6 @@
+<?php
+// Allocates until memory_limit stops it.
+$blocks = [];
+while (true) {
+    $blocks[] = str_repeat('m', 1 << 20);
+}

@@ -24,4 +24,18 @@ void tfpm_signals_startup(void);
 /* Whether this request was told to terminate. */
 int tfpm_kill_requested(void);
 
+/* tfpm_stack.c: measuring the callbacks' stack use (TFPM_MEASURE_CALLBACK_STACK). */
+extern int tfpm_measure_stack;
+void tfpm_stack_measure_startup(void);
+void tfpm_stack_paint(unsigned char *top);
+void tfpm_stack_record(int slot, unsigned char *top);
+
+/* Runs `call` (a Rust callback), measuring its stack use in `slot` when asked. */
+#define TFPM_MEASURED(slot, call) do { \
+        unsigned char tfpm_top_; \
+        if (tfpm_measure_stack) { tfpm_stack_paint(&tfpm_top_); } \
+        call; \
+        if (tfpm_measure_stack) { tfpm_stack_record((slot), &tfpm_top_); } \
+    } while (0)
+
 #endif

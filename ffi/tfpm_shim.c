@@ -92,7 +92,8 @@ static size_t tfpm_ub_write(const char *str, size_t len)
         /* Outside a request (start-up messages): plain stderr. */
         return fwrite(str, 1, len, stderr);
     }
-    size_t written = tfpm_rs_write(ctx, str, len);
+    size_t written;
+    TFPM_MEASURED(TFPM_STACK_WRITE, written = tfpm_rs_write(ctx, str, len));
     if (written < len) {
         /* The client is gone: PHP decides (bails out unless ignore_user_abort). */
         php_handle_aborted_connection();
@@ -103,7 +104,12 @@ static size_t tfpm_ub_write(const char *str, size_t len)
 static void tfpm_flush(void *server_context)
 {
     void *ctx = current_ctx();
-    if (ctx && server_context && tfpm_rs_flush(ctx) != 0) {
+    if (!ctx || !server_context) {
+        return;
+    }
+    int status;
+    TFPM_MEASURED(TFPM_STACK_FLUSH, status = tfpm_rs_flush(ctx));
+    if (status != 0) {
         php_handle_aborted_connection();
     }
 }
@@ -219,7 +225,10 @@ static int tfpm_send_headers(sapi_headers_struct *headers)
     /* Headers go out through the same path as the body. */
     void *ctx = current_ctx();
     size_t len = ZSTR_LEN(out.s);
-    size_t written = ctx ? tfpm_rs_write(ctx, ZSTR_VAL(out.s), len) : len;
+    size_t written = len;
+    if (ctx) {
+        TFPM_MEASURED(TFPM_STACK_WRITE, written = tfpm_rs_write(ctx, ZSTR_VAL(out.s), len));
+    }
     smart_str_free(&out);
     if (written < len) {
         php_handle_aborted_connection();
@@ -263,7 +272,8 @@ static size_t tfpm_read_post(char *buf, size_t count)
     }
     size_t done = 0;
     while (done < count) {
-        size_t n = tfpm_rs_read_body(r->ctx, buf + done, count - done);
+        size_t n;
+        TFPM_MEASURED(TFPM_STACK_READ_BODY, n = tfpm_rs_read_body(r->ctx, buf + done, count - done));
         if (n == TFPM_BODY_WAIT) {
             if (body_wait_expired()) {
                 break;
@@ -329,7 +339,7 @@ static void tfpm_log_message(const char *message, int syslog_type)
     void *ctx = current_ctx();
     /* fastcgi.logging=0 keeps PHP's messages out of the web server's log. */
     int kind = TFPM_G(fcgi_logging) ? TFPM_LOG_PHP : TFPM_LOG_PHP_HOST_ONLY;
-    tfpm_rs_log(ctx, kind, message, strlen(message));
+    TFPM_MEASURED(TFPM_STACK_LOG, tfpm_rs_log(ctx, kind, message, strlen(message)));
 }
 
 static int tfpm_deactivate(void)
@@ -337,7 +347,7 @@ static int tfpm_deactivate(void)
     /* End the response as soon as PHP is done with it, as php-fpm does. */
     void *ctx = current_ctx();
     if (ctx && SG(sapi_started)) {
-        tfpm_rs_finish(ctx);
+        TFPM_MEASURED(TFPM_STACK_FINISH, tfpm_rs_finish(ctx));
     }
     return SUCCESS;
 }
@@ -353,7 +363,9 @@ PHP_FUNCTION(fastcgi_finish_request)
     }
     php_output_end_all();
     php_header();
-    RETURN_BOOL(tfpm_rs_finish(ctx));
+    int finished;
+    TFPM_MEASURED(TFPM_STACK_FINISH, finished = tfpm_rs_finish(ctx));
+    RETURN_BOOL(finished);
 }
 
 /* "HTTP_ACCEPT_ENCODING" becomes "Accept-Encoding"; returns 0 for non-header params. */
@@ -489,6 +501,7 @@ int tfpm_startup(const tfpm_startup_config *config)
         return -1;
     }
     tfpm_signals_startup();
+    tfpm_stack_measure_startup();
     return 0;
 }
 

@@ -98,6 +98,23 @@ int tfpm_interrupt_signal(void);
 /* What tfpm_rs_read_body returns when no body bytes came within its wait. */
 #define TFPM_BODY_WAIT ((size_t) -1)
 
+/* The callbacks whose stack use tfpm_callback_stack_use reports, in order. */
+enum {
+    TFPM_STACK_WRITE = 0,
+    TFPM_STACK_FLUSH = 1,
+    TFPM_STACK_READ_BODY = 2,
+    TFPM_STACK_LOG = 3,
+    TFPM_STACK_FINISH = 4,
+    TFPM_STACK_SLOTS = 5
+};
+
+/*
+ * The deepest stack use, in bytes, seen in each callback since start-up, when
+ * TFPM_MEASURE_CALLBACK_STACK=1 was set; fills up to n slots and returns
+ * TFPM_STACK_SLOTS, or 0 when not measuring.
+ */
+size_t tfpm_callback_stack_use(size_t *out, size_t n);
+
 /* The SAPI name and PHP version, for logs. */
 const char *tfpm_sapi_name(void);
 const char *tfpm_php_version(void);

@@ -426,6 +426,57 @@ fn host_callbacks_work_from_inside_fibers() {
 }
 
 #[test]
+fn fiber_stack_size_comes_from_ini_and_callbacks_stay_shallow_on_fiber_stacks() {
+    let args = [
+        "--listen",
+        "127.0.0.1:0",
+        "--threads",
+        "1",
+        "-d",
+        "fiber.stack_size=512K",
+        "-d",
+        "log_errors=1",
+    ];
+    let env = [("TFPM_MEASURE_CALLBACK_STACK", "1")];
+    let mut tfpm = Tfpm::start_with_env(Path::new(TFPM), &args, &env);
+    assert_eq!(
+        fetch(&tfpm, "/engine/ini.php", "name=fiber.stack_size")
+            .0
+            .text(),
+        "512K"
+    );
+    for op in ["echo", "flush", "header", "warning", "getenv", "exit"] {
+        let (r, _) = fetch(&tfpm, "/engine/fiber_ops.php", &format!("op={op}"));
+        assert!(r.status < 500, "{op}: {}", r.text());
+    }
+    let post = CgiRequest::post(&docroot(), "/engine/fiber_ops.php", "text/plain", b"body")
+        .query("op=input");
+    assert!(send(&tfpm, &post).cgi().text().starts_with("input="));
+    let finish = fetch(&tfpm, "/finish.php", "");
+    assert!(finish.0.status < 500);
+    let (status, on_its_own) = tfpm.stop_with(Signal::SIGTERM);
+    assert!(status.success() && on_its_own);
+    let log = tfpm.log();
+    let line = log
+        .lines()
+        .find(|l| l.contains("callback stack use"))
+        .unwrap_or_else(|| panic!("{log}"));
+    println!("{line}");
+    for name in ["write", "flush", "read_body", "log", "finish"] {
+        let bytes: usize = line
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix(&format!("{name}=")))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in {line}"));
+        // Inside a 512 KiB fiber stack, a callback must take a small fraction.
+        assert!(
+            bytes > 0 && bytes < 32 * 1024,
+            "{name} used {bytes} bytes: {line}"
+        );
+    }
+}
+
+#[test]
 fn a_fiber_stack_overflow_is_reported_before_the_process_dies() {
     let mut tfpm = start("1", &[]);
     let mut client = FcgiClient::connect_tcp(tfpm.addr()).expect("connect");

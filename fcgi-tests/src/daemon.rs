@@ -59,8 +59,14 @@ impl Tfpm {
     ///
     /// Panics, with the captured log, if it exits or is not ready within 30 s.
     pub fn start(bin: &Path, args: &[&str]) -> Tfpm {
+        Tfpm::start_with_env(bin, args, &[])
+    }
+
+    /// As [`Tfpm::start`], with extra environment variables for the daemon.
+    pub fn start_with_env(bin: &Path, args: &[&str], env: &[(&str, &str)]) -> Tfpm {
         let mut child = Command::new(bin)
             .args(args)
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

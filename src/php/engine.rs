@@ -116,6 +116,7 @@ fn php_main(config: EngineConfig, ready: Ready, stop: mpsc::Receiver<()>) {
     let _ = stop.recv();
     pool.close();
     workers.join();
+    log_callback_stack_use();
     // SAFETY: same thread as tfpm_startup, and every worker has freed its
     // context and exited.
     unsafe { sys::tfpm_shutdown() };
@@ -146,6 +147,25 @@ fn startup(config: &EngineConfig) -> Result<(), EngineError> {
     } else {
         Err(EngineError::Startup)
     }
+}
+
+/// With TFPM_MEASURE_CALLBACK_STACK=1: how deep the host callbacks went.
+fn log_callback_stack_use() {
+    let mut deepest = [0usize; sys::TFPM_STACK_SLOTS as usize];
+    // SAFETY: the shim fills at most `deepest.len()` slots of the array.
+    let slots = unsafe { sys::tfpm_callback_stack_use(deepest.as_mut_ptr(), deepest.len()) };
+    if slots == 0 {
+        return;
+    }
+    let [write, flush, read_body, log, finish] = deepest;
+    tracing::info!(
+        write,
+        flush,
+        read_body,
+        log,
+        finish,
+        "callback stack use in bytes (deepest seen)"
+    );
 }
 
 /// `-d` entries in php.ini syntax, one per line.

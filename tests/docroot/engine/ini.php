@@ -1,0 +1,3 @@
+<?php
+// Prints one ini setting (?name=).
+echo ini_get($_GET['name'] ?? '');

@@ -56,6 +56,15 @@ pub struct Cli {
     #[arg(long)]
     pub multiplex: bool,
 
+    /// Benchmark floor: run this script --bench-requests times in-process (no
+    /// FastCGI, no I/O), print the time per request as JSON, and exit.
+    #[arg(long, value_name = "SCRIPT")]
+    pub bench_floor: Option<PathBuf>,
+
+    /// Requests for --bench-floor.
+    #[arg(long, value_name = "N", default_value_t = 10_000)]
+    pub bench_requests: u64,
+
     /// Log filter, as in RUST_LOG (e.g. info, debug, tfpm=trace).
     #[arg(long, value_name = "FILTER", default_value = "info")]
     pub log_level: String,
@@ -130,6 +139,9 @@ pub fn init_logging(filter: &str) {
 
 /// Runs the daemon to completion; returns the process exit code.
 pub async fn run(cli: Cli) -> i32 {
+    if let Some(script) = &cli.bench_floor {
+        return bench_floor(&cli, script);
+    }
     let mut listeners = Vec::new();
     for addr in &cli.listen {
         match Listener::bind(addr).await {
@@ -174,6 +186,36 @@ pub async fn run(cli: Cli) -> i32 {
     let _ = stop_tx.send(true);
     let _ = serving.await;
     stop_engine(engine, kind).await
+}
+
+/// `--bench-floor`: the engine's own cost per request.
+fn bench_floor(cli: &Cli, script: &std::path::Path) -> i32 {
+    let mut config = cli.engine_config();
+    config.threads = 0;
+    let engine = match Engine::start(config) {
+        Ok(engine) => engine,
+        Err(e) => {
+            tracing::error!("{e}");
+            return 70;
+        }
+    };
+    let result = engine.floor(script, cli.bench_requests.max(1));
+    engine.shutdown();
+    match result {
+        Ok(total) => {
+            let per_request = total.as_secs_f64() * 1e6 / cli.bench_requests.max(1) as f64;
+            println!(
+                r#"{{"requests":{},"seconds":{:.6},"per_request_us":{per_request:.2}}}"#,
+                cli.bench_requests,
+                total.as_secs_f64()
+            );
+            0
+        }
+        Err(e) => {
+            tracing::error!("bench floor failed: {e}");
+            70
+        }
+    }
 }
 
 /// Lets running requests finish (long for a graceful stop, briefly for a fast

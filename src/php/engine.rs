@@ -46,6 +46,7 @@ pub enum EngineError {
 /// The running engine: php-main plus its workers.
 pub struct Engine {
     pool: Pool,
+    stack_size: usize,
     stop: mpsc::Sender<()>,
     main: JoinHandle<()>,
 }
@@ -53,6 +54,7 @@ pub struct Engine {
 impl Engine {
     /// Starts PHP and the worker threads; returns once they are ready.
     pub fn start(config: EngineConfig) -> Result<Engine, EngineError> {
+        let stack_size = config.stack_size;
         let (ready_tx, ready_rx) = mpsc::channel();
         let (stop_tx, stop_rx) = mpsc::channel();
         let main = std::thread::Builder::new()
@@ -62,6 +64,7 @@ impl Engine {
         match ready_rx.recv() {
             Ok(Ok(pool)) => Ok(Engine {
                 pool,
+                stack_size,
                 stop: stop_tx,
                 main,
             }),
@@ -78,6 +81,12 @@ impl Engine {
 
     pub fn pool(&self) -> &Pool {
         &self.pool
+    }
+
+    /// Runs `script` `requests` times on a thread of its own, with no I/O,
+    /// and returns the total time: the engine's floor cost per request.
+    pub fn floor(&self, script: &std::path::Path, requests: u64) -> std::io::Result<Duration> {
+        super::floor::run(script, requests, self.stack_size)
     }
 
     /// Lets queued requests finish, stops the threads and shuts PHP down.

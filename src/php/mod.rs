@@ -14,6 +14,7 @@
 
 mod callbacks;
 mod engine;
+mod floor;
 mod pool;
 mod request;
 mod sys;

@@ -1,0 +1,127 @@
+//! The engine's own cost per request, with no FastCGI and no I/O: one thread
+//! runs the same script over and over, output discarded. The benchmark
+//! compares the daemon's cost per request against this floor.
+
+use std::path::Path;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+
+use super::request::{
+    BodyPoll, BodySource, PreparedRequest, Request, RequestPolicy, ResponseSink, SinkGone,
+};
+use super::sys;
+use crate::fcgi::Params;
+
+/// Discards output.
+struct NullSink;
+
+impl ResponseSink for NullSink {
+    fn stdout(&self, _: Bytes) -> Result<(), SinkGone> {
+        Ok(())
+    }
+    fn stderr(&self, _: Bytes) -> Result<(), SinkGone> {
+        Ok(())
+    }
+    fn end(&self, _: u32, _: bool) {}
+    fn abandon(&self) -> bool {
+        true
+    }
+}
+
+/// No body.
+struct NoBody;
+
+impl BodySource for NoBody {
+    fn next_chunk(&mut self, _: Duration) -> BodyPoll {
+        BodyPoll::End
+    }
+}
+
+/// The params nginx's fastcgi.conf would send for a GET of `script`.
+fn params(script: &Path) -> Params {
+    let file = script.to_string_lossy().into_owned();
+    let name = format!(
+        "/{}",
+        script
+            .file_name()
+            .map(|n| n.to_string_lossy())
+            .unwrap_or_default()
+    );
+    let dir = script
+        .parent()
+        .map(|d| d.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let pairs = [
+        ("SCRIPT_FILENAME", file.as_str()),
+        ("SCRIPT_NAME", name.as_str()),
+        ("REQUEST_URI", name.as_str()),
+        ("DOCUMENT_URI", name.as_str()),
+        ("DOCUMENT_ROOT", dir.as_str()),
+        ("QUERY_STRING", ""),
+        ("REQUEST_METHOD", "GET"),
+        ("SERVER_PROTOCOL", "HTTP/1.1"),
+        ("GATEWAY_INTERFACE", "CGI/1.1"),
+        ("SERVER_SOFTWARE", "nginx"),
+        ("REMOTE_ADDR", "127.0.0.1"),
+        ("REMOTE_PORT", "50000"),
+        ("SERVER_ADDR", "127.0.0.1"),
+        ("SERVER_PORT", "80"),
+        ("SERVER_NAME", "localhost"),
+        ("REDIRECT_STATUS", "200"),
+        ("HTTP_HOST", "localhost"),
+    ];
+    Params::from_pairs(
+        pairs
+            .iter()
+            .map(|(n, v)| {
+                (
+                    Bytes::copy_from_slice(n.as_bytes()),
+                    Bytes::copy_from_slice(v.as_bytes()),
+                )
+            })
+            .collect(),
+    )
+}
+
+/// Runs `script` `requests` times on a fresh PHP thread; returns the total
+/// time. PHP must have started (see `Engine::start`).
+pub(super) fn run(script: &Path, requests: u64, stack_size: usize) -> std::io::Result<Duration> {
+    let script = script.to_path_buf();
+    let handle = std::thread::Builder::new()
+        .name("php-floor".into())
+        .stack_size(stack_size)
+        .spawn(move || on_thread(&script, requests))?;
+    handle
+        .join()
+        .map_err(|_| std::io::Error::other("the floor thread panicked"))
+}
+
+fn on_thread(script: &Path, requests: u64) -> Duration {
+    let mut handle = sys::tfpm_thread_handle::default();
+    // SAFETY: a fresh thread, after module start-up; fills `handle`.
+    unsafe { sys::tfpm_thread_init(&mut handle) };
+    let policy = RequestPolicy::default();
+    let params = params(script);
+    let started = Instant::now();
+    for seq in 1..=requests {
+        let request = Request {
+            params: params.clone(),
+            body: Box::new(NoBody),
+            sink: Arc::new(NullSink),
+            aborted: Arc::new(AtomicBool::new(false)),
+        };
+        let mut prepared = PreparedRequest::new(request, &policy);
+        let c_req = prepared.as_c();
+        // SAFETY: as in the worker loop: `prepared` outlives the call and this
+        // thread was set up by tfpm_thread_init.
+        unsafe { sys::tfpm_execute(&c_req, seq) };
+        prepared.ctx.finish();
+    }
+    let elapsed = started.elapsed();
+    // SAFETY: same thread as tfpm_thread_init; no request is running.
+    unsafe { sys::tfpm_thread_shutdown() };
+    elapsed
+}

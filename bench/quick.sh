@@ -33,13 +33,17 @@ pm = static
 pm.max_children = $workers
 CONF
 
+# php-fpm without kept connections, its usual setup: a kept connection holds a
+# php-fpm child even while idle.
 server_block() { # name port socket
+  local keep="" keep_conn=off
+  [[ "$1" == tfpm ]] && { keep="keepalive 32;"; keep_conn=on; }
   cat <<CONF
-    upstream $1 { server unix:$3; keepalive 32; }
+    upstream $1 { server unix:$3; $keep }
     server {
         listen 127.0.0.1:$2;
         root $run/www;
-        location ~ \.php(/|\$) { include snippets/fastcgi-php.conf; fastcgi_keep_conn on; fastcgi_pass $1; }
+        location ~ \.php(/|\$) { include snippets/fastcgi-php.conf; fastcgi_keep_conn $keep_conn; fastcgi_pass $1; }
     }
 CONF
 }

@@ -62,14 +62,19 @@ pm.max_children = $3
 CONF
 }
 
+# tfpm gets kept connections (nginx-conf/tfpm-php.conf). php-fpm gets its usual
+# setup without them: a kept connection holds a php-fpm child even while idle,
+# so with more kept connections than children requests stall.
 server_block() { # name port socket
+  local keep="" keep_conn=off
+  [[ "$1" == tfpm ]] && { keep="keepalive 32;"; keep_conn=on; }
   cat <<CONF
-    upstream $1 { server unix:$3; keepalive 32; }
+    upstream $1 { server unix:$3; $keep }
     server {
         listen 127.0.0.1:$2;
         root $www;
         client_max_body_size 16m;
-        location ~ \.php(/|\$) { include snippets/fastcgi-php.conf; fastcgi_keep_conn on; fastcgi_pass $1; }
+        location ~ \.php(/|\$) { include snippets/fastcgi-php.conf; fastcgi_keep_conn $keep_conn; fastcgi_pass $1; }
     }
 CONF
 }

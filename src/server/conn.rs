@@ -8,7 +8,6 @@
 //! body chunks) carry backpressure to the socket on one side and to the PHP
 //! thread on the other.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -45,10 +44,39 @@ struct Entry {
     dispatched: bool,
 }
 
+/// The active requests of one connection. Web servers keep one at a time
+/// (nginx always uses id 1), so a short list beats a hash map.
+#[derive(Default)]
+struct Requests(Vec<(u16, Entry)>);
+
+impl Requests {
+    fn insert(&mut self, id: u16, entry: Entry) {
+        self.remove(&id);
+        self.0.push((id, entry));
+    }
+
+    fn get(&self, id: &u16) -> Option<&Entry> {
+        self.0.iter().find(|(i, _)| i == id).map(|(_, e)| e)
+    }
+
+    fn get_mut(&mut self, id: &u16) -> Option<&mut Entry> {
+        self.0.iter_mut().find(|(i, _)| i == id).map(|(_, e)| e)
+    }
+
+    fn remove(&mut self, id: &u16) -> Option<Entry> {
+        let at = self.0.iter().position(|(i, _)| i == id)?;
+        Some(self.0.swap_remove(at).1)
+    }
+
+    fn values_mut(&mut self) -> impl Iterator<Item = &mut Entry> {
+        self.0.iter_mut().map(|(_, e)| e)
+    }
+}
+
 /// State shared by the reader and the writer.
 struct Shared {
     state: ConnState,
-    requests: HashMap<u16, Entry>,
+    requests: Requests,
 }
 
 #[derive(Clone)]
@@ -70,7 +98,7 @@ where
     let (rd, wr) = tokio::io::split(stream);
     let shared = SharedRef(Arc::new(Mutex::new(Shared {
         state: ConnState::new(cfg),
-        requests: HashMap::new(),
+        requests: Requests::default(),
     })));
     let (out_tx, out_rx) = mpsc::channel(OUT_QUEUE);
     let (closing_tx, closing_rx) = watch::channel(false);

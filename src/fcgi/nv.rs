@@ -160,6 +160,9 @@ pub fn encode_pair(name: &[u8], value: &[u8], dst: &mut BytesMut) {
     dst.put_slice(value);
 }
 
+/// Up to this many pairs are folded without a hash map.
+const SMALL: usize = 64;
+
 /// The parameters of one request, one entry per distinct name.
 ///
 /// A repeated name keeps the **last** value (as php-fpm does) at the
@@ -173,6 +176,9 @@ pub struct Params {
 impl Params {
     /// Builds the collection from pairs in arrival order, folding duplicates.
     pub fn from_pairs(pairs: Vec<(Bytes, Bytes)>) -> Self {
+        if pairs.len() <= SMALL {
+            return Params::fold_small(pairs);
+        }
         let mut slot_of: HashMap<Bytes, usize> = HashMap::new();
         let mut unique: Vec<(Bytes, Bytes)> = Vec::with_capacity(pairs.len());
         for (name, value) in pairs {
@@ -182,6 +188,19 @@ impl Params {
                     slot_of.insert(name.clone(), unique.len());
                     unique.push((name, value));
                 }
+            }
+        }
+        Params { pairs: unique }
+    }
+
+    /// Folding by linear search: for the few dozen params of a normal
+    /// request this beats hashing every name.
+    fn fold_small(pairs: Vec<(Bytes, Bytes)>) -> Self {
+        let mut unique: Vec<(Bytes, Bytes)> = Vec::with_capacity(pairs.len());
+        for (name, value) in pairs {
+            match unique.iter_mut().find(|(seen, _)| *seen == name) {
+                Some(slot) => slot.1 = value,
+                None => unique.push((name, value)),
             }
         }
         Params { pairs: unique }
@@ -213,6 +232,21 @@ impl Params {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn small_and_large_folding_agree() {
+        for n in [3usize, SMALL, SMALL + 1, 500] {
+            let pairs: Vec<(Bytes, Bytes)> = (0..n)
+                .map(|i| (Bytes::from(format!("N{}", i % 7)), Bytes::from(format!("v{i}"))))
+                .collect();
+            let params = Params::from_pairs(pairs);
+            assert_eq!(params.len(), n.min(7));
+            let last = (0..n).filter(|i| i % 7 == 0).last().unwrap();
+            assert_eq!(params.get(b"N0"), Some(&Bytes::from(format!("v{last}"))));
+            let names: Vec<&[u8]> = params.iter().map(|(k, _)| k.as_ref()).collect();
+            assert_eq!(names[0], b"N0");
+        }
+    }
 
     fn b(s: &[u8]) -> Bytes {
         Bytes::copy_from_slice(s)

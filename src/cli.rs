@@ -52,6 +52,11 @@ pub struct Cli {
     #[arg(long, value_name = "TIME", value_parser = parse_duration, default_value = "0")]
     pub request_terminate_timeout: Duration,
 
+    /// Close a connection that has no request in flight after this long; longer than
+    /// nginx's 60 s keepalive_timeout by default, so that nginx closes first. 0 never.
+    #[arg(long, value_name = "TIME", value_parser = parse_duration, default_value = "75s")]
+    pub idle_timeout: Duration,
+
     /// Let several requests share one connection (FCGI_MPXS_CONNS).
     #[arg(long)]
     pub multiplex: bool,
@@ -96,6 +101,7 @@ impl Cli {
                 max_conns: threads,
                 max_params_bytes: 1024 * 1024,
             },
+            idle_timeout: Some(self.idle_timeout).filter(|d| !d.is_zero()),
         }
     }
 }

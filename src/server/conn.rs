@@ -22,7 +22,7 @@ use super::sink::{body_channel, BodySender, FcgiSink};
 use crate::fcgi::codec::{FcgiError, Out, RecordCodec};
 use crate::fcgi::conn::{ConnConfig, ConnState, Event};
 use crate::fcgi::nv::Params;
-use crate::fcgi::record::ProtocolStatus;
+use crate::fcgi::record::{ProtocolStatus, Record};
 use crate::php::{Pool, Request};
 
 /// Output records queued per connection before PHP threads block.
@@ -91,7 +91,7 @@ impl SharedRef {
 }
 
 /// Serves one connection until the peer closes it or a protocol error.
-pub async fn serve_connection<S>(stream: S, pool: Pool, cfg: ConnConfig)
+pub async fn serve_connection<S>(stream: S, pool: Pool, cfg: ConnConfig, idle: Option<Duration>)
 where
     S: AsyncRead + AsyncWrite + Send + 'static,
 {
@@ -108,6 +108,7 @@ where
         pool,
         shared: shared.clone(),
         out: out_tx,
+        idle,
     };
     reader.run(rd, closing_rx).await;
     // EOF or a protocol error: running scripts are aborted, and nothing more
@@ -129,6 +130,8 @@ struct Reader {
     pool: Pool,
     shared: SharedRef,
     out: mpsc::Sender<Out>,
+    /// Close a connection with no request in flight after this long.
+    idle: Option<Duration>,
 }
 
 impl Reader {
@@ -141,7 +144,7 @@ impl Reader {
                     linger(frames.into_inner()).await;
                     return;
                 }
-                next = frames.next() => next,
+                next = self.next_record(&mut frames) => next,
             };
             let record = match next {
                 None => return,
@@ -169,6 +172,22 @@ impl Reader {
                     tracing::warn!("closing connection after a protocol error: {e}");
                     return;
                 }
+            }
+        }
+    }
+
+    /// The next record, or None at EOF or when an idle connection times out.
+    async fn next_record<S: AsyncRead>(
+        &self,
+        frames: &mut FramedRead<ReadHalf<S>, RecordCodec>,
+    ) -> Option<Result<Record, FcgiError>> {
+        let idle = self.idle.filter(|_| self.shared.lock().state.active() == 0);
+        let Some(idle) = idle else { return frames.next().await };
+        match tokio::time::timeout(idle, frames.next()).await {
+            Ok(next) => next,
+            Err(_) => {
+                tracing::debug!("closing a connection idle for {idle:?}");
+                None
             }
         }
     }

@@ -23,6 +23,8 @@ use crate::php::Pool;
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
     pub conn: ConnConfig,
+    /// A connection with no request in flight is closed after this long.
+    pub idle_timeout: Option<std::time::Duration>,
 }
 
 /// Accepts connections on every listener until `stop` turns true.
@@ -54,8 +56,8 @@ async fn accept_loop(
             _ = stop.changed() => break,
             accepted = listener.accept() => match accepted {
                 Ok(stream) => {
-                    let (pool, config) = (pool.clone(), config.conn);
-                    tokio::spawn(conn::serve_connection(stream, pool, config));
+                    let (pool, conn, idle) = (pool.clone(), config.conn, config.idle_timeout);
+                    tokio::spawn(conn::serve_connection(stream, pool, conn, idle));
                 }
                 Err(e) => {
                     tracing::warn!(listener = %listener.addr(), "accept failed: {e}");

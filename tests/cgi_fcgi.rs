@@ -516,13 +516,28 @@ fn sigquit_stops_with_exit_0() {
 
 #[test]
 fn idle_kept_connections_close_after_the_idle_timeout_but_busy_ones_do_not() {
-    let tfpm = start_tfpm(&["--listen", "127.0.0.1:0", "--threads", "2", "--idle-timeout", "1"]);
+    let tfpm = start_tfpm(&[
+        "--listen",
+        "127.0.0.1:0",
+        "--threads",
+        "2",
+        "--idle-timeout",
+        "1",
+    ]);
     let mut client = FcgiClient::connect_tcp(tfpm.addr()).expect("connect");
     // A request longer than the idle timeout completes on a kept connection.
-    let slow = client.send(&get("/sleep.php").query("ms=1500"), true).expect("slow request");
+    let slow = client
+        .send(&get("/sleep.php").query("ms=1500"), true)
+        .expect("slow request");
     assert_eq!(slow.cgi().text(), "slept 1500");
-    let hello = client.send(&get("/hello.php"), true).expect("second request");
+    let hello = client
+        .send(&get("/hello.php"), true)
+        .expect("second request");
     assert_eq!(hello.cgi().text(), "Hello, world!\n");
     // Then, with nothing in flight, tfpm closes it.
-    assert!(client.peer_closed(Duration::from_secs(10)).expect("read"), "{}", tfpm.log());
+    assert!(
+        client.peer_closed(Duration::from_secs(10)).expect("read"),
+        "{}",
+        tfpm.log()
+    );
 }

@@ -237,7 +237,12 @@ mod tests {
     fn small_and_large_folding_agree() {
         for n in [3usize, SMALL, SMALL + 1, 500] {
             let pairs: Vec<(Bytes, Bytes)> = (0..n)
-                .map(|i| (Bytes::from(format!("N{}", i % 7)), Bytes::from(format!("v{i}"))))
+                .map(|i| {
+                    (
+                        Bytes::from(format!("N{}", i % 7)),
+                        Bytes::from(format!("v{i}")),
+                    )
+                })
                 .collect();
             let params = Params::from_pairs(pairs);
             assert_eq!(params.len(), n.min(7));

@@ -10,7 +10,7 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
@@ -77,6 +77,20 @@ impl Requests {
 struct Shared {
     state: ConnState,
     requests: Requests,
+    /// When the last request ended (or the connection opened).
+    quiet_since: Instant,
+}
+
+impl Shared {
+    /// How long until the connection has been idle for `idle`: None if it
+    /// already has; `idle` itself while a request is in flight.
+    fn idle_left(&self, idle: Duration) -> Option<Duration> {
+        if self.state.active() > 0 {
+            return Some(idle);
+        }
+        let left = (self.quiet_since + idle).saturating_duration_since(Instant::now());
+        (!left.is_zero()).then_some(left)
+    }
 }
 
 #[derive(Clone)]
@@ -99,6 +113,7 @@ where
     let shared = SharedRef(Arc::new(Mutex::new(Shared {
         state: ConnState::new(cfg),
         requests: Requests::default(),
+        quiet_since: Instant::now(),
     })));
     let (out_tx, out_rx) = mpsc::channel(OUT_QUEUE);
     let (closing_tx, closing_rx) = watch::channel(false);
@@ -176,18 +191,24 @@ impl Reader {
         }
     }
 
-    /// The next record, or None at EOF or when an idle connection times out.
+    /// The next record, or None at EOF or once the connection has had no
+    /// request in flight for the idle timeout.
     async fn next_record<S: AsyncRead>(
         &self,
         frames: &mut FramedRead<ReadHalf<S>, RecordCodec>,
     ) -> Option<Result<Record, FcgiError>> {
-        let idle = self.idle.filter(|_| self.shared.lock().state.active() == 0);
-        let Some(idle) = idle else { return frames.next().await };
-        match tokio::time::timeout(idle, frames.next()).await {
-            Ok(next) => next,
-            Err(_) => {
+        let Some(idle) = self.idle else {
+            return frames.next().await;
+        };
+        loop {
+            let left = self.shared.lock().idle_left(idle);
+            let Some(left) = left else {
                 tracing::debug!("closing a connection idle for {idle:?}");
-                None
+                return None;
+            };
+            // FramedRead::next is cancel-safe: nothing read is lost on timeout.
+            if let Ok(next) = tokio::time::timeout(left, frames.next()).await {
+                return next;
             }
         }
     }
@@ -367,6 +388,7 @@ fn note_end(out: &Out, shared: &SharedRef) -> bool {
     };
     let mut shared = shared.lock();
     shared.state.end(*id);
+    shared.quiet_since = Instant::now();
     let keep = shared.requests.remove(id).is_none_or(|e| e.keep_conn);
     !keep && shared.state.active() == 0
 }

@@ -246,7 +246,7 @@ mod tests {
                 .collect();
             let params = Params::from_pairs(pairs);
             assert_eq!(params.len(), n.min(7));
-            let last = (0..n).filter(|i| i % 7 == 0).last().unwrap();
+            let last = (0..n).rev().find(|i| i % 7 == 0).unwrap();
             assert_eq!(params.get(b"N0"), Some(&Bytes::from(format!("v{last}"))));
             let names: Vec<&[u8]> = params.iter().map(|(k, _)| k.as_ref()).collect();
             assert_eq!(names[0], b"N0");

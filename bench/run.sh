@@ -22,9 +22,9 @@ done
 
 ./scripts/install-deps.sh
 . ./scripts/env.sh
-cargo build --release --locked -q --bin tfpm -p tfpm-loadgen
+cargo build --release --locked -q --bin tfpm -p fcgi-load
 tfpm_bin="$root/target/release/tfpm"
-loadgen="$root/target/release/tfpm-loadgen"
+loadgen="$root/target/release/fcgi-load"
 
 run="$(mktemp -d /tmp/tfpm-bench.XXXXXX)"
 pids=()

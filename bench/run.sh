@@ -22,7 +22,7 @@ done
 
 ./scripts/install-deps.sh
 . ./scripts/env.sh
-cargo build --release --locked -q --bin tfpm -p fcgi-load
+cargo build --release --locked -q -p tfpm -p fcgi-load
 tfpm_bin="$root/target/release/tfpm"
 loadgen="$root/target/release/fcgi-load"
 

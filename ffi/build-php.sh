@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Builds PHP 8.2 (ZTS, embed, fpm) from Debian's own source package and
-# installs it into a cache outside the clone, keyed by version and flags.
+# Builds PHP 8.2 (ZTS, embed, fpm) from Debian's own source package, with
+# tfpm's small patches (ffi/php-patches: thread scalability fixes), and
+# installs it into a cache outside the clone, keyed by version, flags and
+# patches.
 #
 # Usage: ffi/build-php.sh            # build if needed, print the php-config path
 # Env:   TFPM_PHP_CACHE   cache root (default /var/cache/tfpm/php)
@@ -59,13 +61,27 @@ FLAGS
 }
 
 build_deps=(
-  build-essential autoconf bison re2c pkg-config dpkg-dev file
+  build-essential autoconf bison re2c pkg-config dpkg-dev file patch
   libxml2-dev libsqlite3-dev libssl-dev libcurl4-openssl-dev libonig-dev
   libicu-dev libpng-dev libjpeg-dev libwebp-dev libfreetype-dev libzip-dev
   libsodium-dev libgmp-dev libxslt1-dev libpq-dev zlib1g-dev
 )
 
-flags_key() { configure_flags | sha256sum | cut -c1-12; }
+# tfpm's own patches to PHP (ffi/php-patches/*.patch), applied in name order.
+patches() { find "$here/php-patches" -name '*.patch' 2>/dev/null | sort; }
+
+# The cache key: the configure flags and the patches' contents.
+flags_key() {
+  { configure_flags; patches | while read -r p; do cat "$p"; done; } | sha256sum | cut -c1-12
+}
+
+apply_patches() {
+  local p
+  for p in $(patches); do
+    log "applying $(basename "$p")"
+    patch -p1 --forward --quiet < "$p" >&2 || { log "patch $(basename "$p") does not apply to this PHP source"; exit 1; }
+  done
+}
 
 # A finished build for these flags, whatever its version, is reused as it is.
 cached_build() {
@@ -166,6 +182,7 @@ build() {
   log "building PHP $version into $prefix with $jobs jobs"
   rm -rf "$prefix"; mkdir -p "$prefix/etc/conf.d"
   cd "$srcdir"
+  apply_patches
   ./buildconf --force >&2
   mapfile -t flags < <(configure_flags)
   CFLAGS="-O2 -g" ./configure --prefix="$prefix" \

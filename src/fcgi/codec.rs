@@ -137,6 +137,42 @@ impl Encoder<Out> for RecordCodec {
     }
 }
 
+/// Zero bytes for padding.
+static PADDING: [u8; 8] = [0; 8];
+
+/// Encodes `item` as a list of pieces to write with one vectored write:
+/// headers and small records go into `scratch` (and out as frozen slices),
+/// while STDOUT/STDERR data is sliced, never copied. The pieces, joined,
+/// are exactly what the [`Encoder`] writes.
+pub fn encode_segments(
+    item: Out,
+    scratch: &mut BytesMut,
+    out: &mut Vec<Bytes>,
+) -> Result<(), FcgiError> {
+    let (kind, id, data) = match item {
+        Out::Stdout { id, data } if !data.is_empty() => (RecordType::Stdout, id, data),
+        Out::Stderr { id, data } if !data.is_empty() => (RecordType::Stderr, id, data),
+        other => {
+            RecordCodec::new().encode(other, scratch)?;
+            out.push(scratch.split().freeze());
+            return Ok(());
+        }
+    };
+    let mut start = 0;
+    while start < data.len() {
+        let end = (start + MAX_STREAM_CHUNK).min(data.len());
+        put_header(kind, id, end - start, scratch);
+        out.push(scratch.split().freeze());
+        out.push(data.slice(start..end));
+        let padding = usize::from(padding_for(end - start));
+        if padding > 0 {
+            out.push(Bytes::from_static(&PADDING[..padding]));
+        }
+        start = end;
+    }
+    Ok(())
+}
+
 /// Writes one record as given, padded to 8 (what a web server sends).
 impl Encoder<Record> for RecordCodec {
     type Error = FcgiError;
@@ -239,6 +275,42 @@ fn put_unknown_type(kind: u8, dst: &mut BytesMut) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn segments_join_to_the_encoder_output() {
+        let items = || {
+            vec![
+                Out::Stdout {
+                    id: 1,
+                    data: Bytes::from(vec![7u8; 200_003]),
+                },
+                Out::Stdout {
+                    id: 1,
+                    data: Bytes::new(),
+                },
+                Out::Stderr {
+                    id: 1,
+                    data: Bytes::from_static(b"warn"),
+                },
+                Out::EndRequest {
+                    id: 1,
+                    app_status: 0,
+                    protocol_status: ProtocolStatus::RequestComplete,
+                },
+                Out::UnknownType(42),
+            ]
+        };
+        let mut expected = BytesMut::new();
+        for item in items() {
+            RecordCodec::new().encode(item, &mut expected).unwrap();
+        }
+        let (mut scratch, mut pieces) = (BytesMut::new(), Vec::new());
+        for item in items() {
+            encode_segments(item, &mut scratch, &mut pieces).unwrap();
+        }
+        let joined: Vec<u8> = pieces.iter().flat_map(|b| b.iter().copied()).collect();
+        assert_eq!(joined, expected.to_vec());
+    }
     use crate::fcgi::nv::NvParser;
 
     /// A record written by hand, with any version and padding.

@@ -12,14 +12,16 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use futures_util::{SinkExt, StreamExt};
+use std::io::IoSlice;
+
+use bytes::{Buf, Bytes, BytesMut};
+use futures_util::StreamExt;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf};
 use tokio::sync::{mpsc, watch};
-use tokio_util::codec::{FramedRead, FramedWrite};
+use tokio_util::codec::FramedRead;
 
 use super::sink::{body_channel, BodySender, FcgiSink};
-use crate::fcgi::codec::{FcgiError, Out, RecordCodec};
+use crate::fcgi::codec::{encode_segments, FcgiError, Out, RecordCodec};
 use crate::fcgi::conn::{ConnConfig, ConnState, Event};
 use crate::fcgi::nv::Params;
 use crate::fcgi::record::{ProtocolStatus, Record};
@@ -338,45 +340,84 @@ async fn linger<S: AsyncRead>(mut rd: ReadHalf<S>) {
 }
 
 async fn write_loop<S: AsyncWrite>(
-    wr: WriteHalf<S>,
+    mut wr: WriteHalf<S>,
     mut rx: mpsc::Receiver<Out>,
     shared: SharedRef,
     closing: watch::Sender<bool>,
     mut gone: watch::Receiver<bool>,
 ) {
-    let mut sink = FramedWrite::new(wr, RecordCodec::default());
     tokio::select! {
-        result = write_records(&mut sink, &mut rx, &shared) => {
+        result = write_records(&mut wr, &mut rx, &shared) => {
             if let Err(e) = result {
                 tracing::debug!("connection write failed: {e}");
             }
         }
         _ = gone.wait_for(|gone| *gone) => {}
     }
-    let _ = sink.get_mut().shutdown().await;
+    let _ = wr.shutdown().await;
     let _ = closing.send(true);
     // Dropping rx here makes every PHP thread still writing see a gone client.
 }
 
-/// Writes queued records, batching whatever is ready into one flush. Returns
+/// Stop gathering ready records into one write past this many bytes.
+const BATCH_BYTES: usize = 256 * 1024;
+/// The most pieces handed to one vectored write.
+const MAX_IOVECS: usize = 64;
+
+/// Writes queued records, gathering whatever is ready into one vectored
+/// write; response bodies go out from PHP's own buffers, uncopied. Returns
 /// when a request without FCGI_KEEP_CONN has ended, or the queue closes.
 async fn write_records<S: AsyncWrite>(
-    sink: &mut FramedWrite<WriteHalf<S>, RecordCodec>,
+    wr: &mut WriteHalf<S>,
     rx: &mut mpsc::Receiver<Out>,
     shared: &SharedRef,
 ) -> Result<(), FcgiError> {
+    let mut scratch = BytesMut::with_capacity(4096);
+    let mut pieces = Vec::with_capacity(MAX_IOVECS);
     while let Some(out) = rx.recv().await {
         let mut close = note_end(&out, shared);
-        sink.feed(out).await?;
-        while let Ok(more) = rx.try_recv() {
+        encode_segments(out, &mut scratch, &mut pieces)?;
+        while pieces.iter().map(Bytes::len).sum::<usize>() < BATCH_BYTES {
+            let Ok(more) = rx.try_recv() else { break };
             close |= note_end(&more, shared);
-            sink.feed(more).await?;
+            encode_segments(more, &mut scratch, &mut pieces)?;
         }
-        SinkExt::<Out>::flush(sink).await?;
+        write_pieces(wr, &mut pieces).await?;
         if close {
             return Ok(());
         }
     }
+    Ok(())
+}
+
+/// Writes every piece, in order, with as few system calls as it can.
+async fn write_pieces<W: AsyncWrite + Unpin>(
+    wr: &mut W,
+    pieces: &mut Vec<Bytes>,
+) -> std::io::Result<()> {
+    let mut first = 0;
+    while first < pieces.len() {
+        let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
+        let count = pieces.len().saturating_sub(first).min(MAX_IOVECS);
+        for (slot, piece) in slices.iter_mut().zip(&pieces[first..first + count]) {
+            *slot = IoSlice::new(piece);
+        }
+        let mut written = wr.write_vectored(&slices[..count]).await?;
+        if written == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        while written > 0 {
+            let len = pieces[first].len();
+            if written >= len {
+                written -= len;
+                first += 1;
+            } else {
+                pieces[first].advance(written);
+                written = 0;
+            }
+        }
+    }
+    pieces.clear();
     Ok(())
 }
 

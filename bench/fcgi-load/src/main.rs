@@ -72,10 +72,25 @@ async fn connect(addr: &str) -> std::io::Result<Box<dyn Conn>> {
 /// The params nginx's fastcgi.conf sends, for this script.
 fn params(cli: &Cli) -> Vec<(String, String)> {
     let script = cli.script.display().to_string();
-    let name = format!("/{}", cli.script.file_name().map(|n| n.to_string_lossy()).unwrap_or_default());
-    let root = cli.script.parent().unwrap_or(Path::new("/")).display().to_string();
+    let name = format!(
+        "/{}",
+        cli.script
+            .file_name()
+            .map(|n| n.to_string_lossy())
+            .unwrap_or_default()
+    );
+    let root = cli
+        .script
+        .parent()
+        .unwrap_or(Path::new("/"))
+        .display()
+        .to_string();
     let method = if cli.body_bytes > 0 { "POST" } else { "GET" };
-    let uri = if cli.query.is_empty() { name.clone() } else { format!("{name}?{}", cli.query) };
+    let uri = if cli.query.is_empty() {
+        name.clone()
+    } else {
+        format!("{name}?{}", cli.query)
+    };
     let mut p: Vec<(String, String)> = [
         ("SCRIPT_FILENAME", script.as_str()),
         ("SCRIPT_NAME", &name),
@@ -146,7 +161,9 @@ impl Plan {
 
     /// Counts a measured request; false once the total is reached.
     fn count(&self) -> bool {
-        let Some(left) = &self.remaining else { return true };
+        let Some(left) = &self.remaining else {
+            return true;
+        };
         let before = left.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
         match before {
             Ok(1) | Err(_) => {
@@ -180,7 +197,9 @@ async fn worker(addr: String, request: Arc<Vec<u8>>, keep: bool, plan: Arc<Plan>
         match result {
             Ok(r) if r.status < 500 => {
                 if sent >= plan.measure_from && plan.count() {
-                    tally.latencies_us.push(u32::try_from(took.as_micros()).unwrap_or(u32::MAX));
+                    tally
+                        .latencies_us
+                        .push(u32::try_from(took.as_micros()).unwrap_or(u32::MAX));
                     tally.stdout_bytes += r.stdout_bytes;
                 }
             }
@@ -215,18 +234,32 @@ fn percentile(sorted: &[u32], p: f64) -> f64 {
 }
 
 async fn load(cli: Cli) -> i32 {
-    let request = Arc::new(record::encode_request(&params(&cli), &body(cli.body_bytes), !cli.no_keep_conn));
+    let request = Arc::new(record::encode_request(
+        &params(&cli),
+        &body(cli.body_bytes),
+        !cli.no_keep_conn,
+    ));
     let start = Instant::now();
     let measure_from = start + Duration::from_secs_f64(cli.warmup);
     let plan = Arc::new(Plan {
         start,
         measure_from,
-        stop_at: cli.requests.is_none().then(|| measure_from + Duration::from_secs_f64(cli.duration)),
+        stop_at: cli
+            .requests
+            .is_none()
+            .then(|| measure_from + Duration::from_secs_f64(cli.duration)),
         remaining: cli.requests.map(std::sync::atomic::AtomicU64::new),
         done: AtomicBool::new(false),
     });
     let tasks: Vec<_> = (0..cli.concurrency.max(1))
-        .map(|_| tokio::spawn(worker(cli.connect.clone(), request.clone(), !cli.no_keep_conn, plan.clone())))
+        .map(|_| {
+            tokio::spawn(worker(
+                cli.connect.clone(),
+                request.clone(),
+                !cli.no_keep_conn,
+                plan.clone(),
+            ))
+        })
         .collect();
     let mut all = Tally::default();
     for t in tasks {
@@ -236,7 +269,11 @@ async fn load(cli: Cli) -> i32 {
         all.stdout_bytes += tally.stdout_bytes;
         all.reasons.extend(tally.reasons);
     }
-    let measured = plan.start.elapsed().saturating_sub(measure_from - plan.start).as_secs_f64();
+    let measured = plan
+        .start
+        .elapsed()
+        .saturating_sub(measure_from - plan.start)
+        .as_secs_f64();
     report(&mut all, measured);
     0
 }
@@ -244,7 +281,11 @@ async fn load(cli: Cli) -> i32 {
 fn report(all: &mut Tally, seconds: f64) {
     all.latencies_us.sort_unstable();
     let n = all.latencies_us.len();
-    let rps = if seconds > 0.0 { n as f64 / seconds } else { 0.0 };
+    let rps = if seconds > 0.0 {
+        n as f64 / seconds
+    } else {
+        0.0
+    };
     let l = &all.latencies_us;
     println!(
         r#"{{"requests":{n},"errors":{},"seconds":{seconds:.3},"rps":{rps:.1},"p50_ms":{:.3},"p90_ms":{:.3},"p99_ms":{:.3},"max_ms":{:.3},"stdout_bytes":{}}}"#,

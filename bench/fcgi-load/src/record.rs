@@ -73,7 +73,10 @@ pub struct Response {
 
 /// Reads one response to its END_REQUEST, keeping only the first bytes of
 /// STDOUT (for the status) and counting the rest.
-pub async fn read_response<R: AsyncRead + Unpin>(rd: &mut R, scratch: &mut Vec<u8>) -> io::Result<Response> {
+pub async fn read_response<R: AsyncRead + Unpin>(
+    rd: &mut R,
+    scratch: &mut Vec<u8>,
+) -> io::Result<Response> {
     let mut head = Vec::with_capacity(256);
     let mut stdout_bytes = 0u64;
     loop {
@@ -91,8 +94,18 @@ pub async fn read_response<R: AsyncRead + Unpin>(rd: &mut R, scratch: &mut Vec<u
                 head.extend_from_slice(&scratch[..len.min(room)]);
             }
             STDERR => {}
-            END_REQUEST => return Ok(Response { status: status_of(&head), stdout_bytes }),
-            other => return Err(io::Error::new(io::ErrorKind::InvalidData, format!("record type {other}"))),
+            END_REQUEST => {
+                return Ok(Response {
+                    status: status_of(&head),
+                    stdout_bytes,
+                })
+            }
+            other => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("record type {other}"),
+                ))
+            }
         }
     }
 }
@@ -106,9 +119,15 @@ pub fn status_of(head: &[u8]) -> u16 {
         if line.is_empty() {
             break;
         }
-        let Some((name, value)) = line.split_once(':') else { continue };
+        let Some((name, value)) = line.split_once(':') else {
+            continue;
+        };
         if name.eq_ignore_ascii_case("status") {
-            return value.split_whitespace().next().and_then(|c| c.parse().ok()).unwrap_or(0);
+            return value
+                .split_whitespace()
+                .next()
+                .and_then(|c| c.parse().ok())
+                .unwrap_or(0);
         }
         location |= name.eq_ignore_ascii_case("location");
     }
@@ -141,7 +160,10 @@ mod tests {
     #[test]
     fn status_from_cgi_headers() {
         assert_eq!(status_of(b"Status: 404 Not Found\r\nX: y\r\n\r\nbody"), 404);
-        assert_eq!(status_of(b"Content-type: text/html\r\n\r\nStatus: 500"), 200);
+        assert_eq!(
+            status_of(b"Content-type: text/html\r\n\r\nStatus: 500"),
+            200
+        );
         assert_eq!(status_of(b"Location: /x\r\n\r\n"), 302);
     }
 
@@ -154,8 +176,16 @@ mod tests {
         push_record(&mut wire, STDOUT, 1, &[]);
         push_record(&mut wire, END_REQUEST, 1, &[0; 8]);
         let mut scratch = Vec::new();
-        let response = read_response(&mut wire.as_slice(), &mut scratch).await.unwrap();
-        assert_eq!(response, Response { status: 201, stdout_bytes: 1023 });
+        let response = read_response(&mut wire.as_slice(), &mut scratch)
+            .await
+            .unwrap();
+        assert_eq!(
+            response,
+            Response {
+                status: 201,
+                stdout_bytes: 1023
+            }
+        );
     }
 
     #[test]

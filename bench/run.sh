@@ -200,14 +200,30 @@ floor_us="$("$tfpm_bin" --bench-floor "$www/hello.php" --bench-requests 50000 -c
   python3 -c 'import json,sys; print(json.load(sys.stdin)["per_request_us"])')"
 "$loadgen" --connect "$(sock_of tfpm)" --script "$www/hello.php" --concurrency 1 --duration "$secs" > "$run/lg1.out" 2>/dev/null
 one_conn_us="$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print("%.2f" % (1e6 / d["rps"]))' "$run/lg1.out")"
+# CPU time (user + system, all threads or processes) spent per request under load.
+cpu_ticks() { # pid and its children
+  local all=("$1") p
+  while read -r p; do all+=("$p"); done < <(pgrep -P "$1" || true)
+  for p in "${all[@]}"; do awk '{ print $14 + $15 }' "/proc/$p/stat" 2>/dev/null; done | awk '{ t += $1 } END { print t }'
+}
+cpu_per_request() { # server
+  local before after
+  before="$(cpu_ticks "${pid_of[$1]}")"
+  "$loadgen" --connect "$(sock_of "$1")" --script "$www/hello.php" --concurrency 32 --duration "$secs" --warmup 0 > "$run/cpu.out" 2>/dev/null
+  after="$(cpu_ticks "${pid_of[$1]}")"
+  python3 -c 'import json,os,sys; d=json.load(open(sys.argv[1])); t=(int(sys.argv[3])-int(sys.argv[2]))/os.sysconf("SC_CLK_TCK"); print("%.2f" % (t*1e6/max(d["requests"],1)))' "$run/cpu.out" "$before" "$after"
+}
+tfpm_cpu_us="$(cpu_per_request tfpm)"
+fpm_cpu_us="$(cpu_per_request php-fpm)"
 say ""
 say "## Cost per request (hello world)"
 say ""
 say "| measure | µs per request |"
 say "|---|---:|"
 say "| engine floor: startup, execute, shutdown in-process, no I/O (\`tfpm --bench-floor\`) | $floor_us |"
-say "| tfpm over FastCGI, one keep-conn connection, sequential | $one_conn_us |"
-say "| daemon overhead over the floor | $(awk -v a="$one_conn_us" -v b="$floor_us" 'BEGIN { printf "%.0f%%", (a - b) / b * 100 }') |"
+say "| tfpm over FastCGI, one keep-conn connection, sequential (latency, not CPU) | $one_conn_us |"
+say "| tfpm CPU time per request at saturation (32 keep-conn connections): $tfpm_cpu_us µs; over the floor | $(awk -v a="$tfpm_cpu_us" -v b="$floor_us" 'BEGIN { printf "%.0f%%", (a - b) / b * 100 }') |"
+say "| php-fpm CPU time per request at saturation (all its processes), for reference | $fpm_cpu_us |"
 
 # ---- memory ---------------------------------------------------------------------
 for s in "${servers[@]}"; do stop_server "$s"; done

@@ -153,7 +153,9 @@ struct Reader {
 
 impl Reader {
     async fn run<S: AsyncRead>(self, rd: ReadHalf<S>, mut closing: watch::Receiver<bool>) {
-        let mut frames = FramedRead::new(rd, RecordCodec::default());
+        // Small at first: an idle kept connection should cost little; the
+        // codec reserves what a record needs.
+        let mut frames = FramedRead::with_capacity(rd, RecordCodec::default(), READ_BUFFER);
         loop {
             let next = tokio::select! {
                 biased;
@@ -359,6 +361,8 @@ async fn write_loop<S: AsyncWrite>(
     // Dropping rx here makes every PHP thread still writing see a gone client.
 }
 
+/// The read buffer a connection starts with.
+const READ_BUFFER: usize = 1024;
 /// Stop gathering ready records into one write past this many bytes.
 const BATCH_BYTES: usize = 256 * 1024;
 /// The most pieces handed to one vectored write.
@@ -372,7 +376,7 @@ async fn write_records<S: AsyncWrite>(
     rx: &mut mpsc::Receiver<Out>,
     shared: &SharedRef,
 ) -> Result<(), FcgiError> {
-    let mut scratch = BytesMut::with_capacity(4096);
+    let mut scratch = BytesMut::new();
     let mut pieces = Vec::with_capacity(MAX_IOVECS);
     while let Some(out) = rx.recv().await {
         let mut close = note_end(&out, shared);

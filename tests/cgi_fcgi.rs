@@ -17,7 +17,7 @@ use fcgi_tests::http::{escape, urlencode, Multipart};
 use fcgi_tests::pattern::{self, BigCheck};
 use fcgi_tests::shared::{self, Diagnose, Lease};
 use fcgi_tests::tempfile::{self, TempDir};
-use fcgi_tests::{docroot, md5_hex, poll_until};
+use fcgi_tests::{assert_script_runs_on_after_finish, docroot, md5_hex};
 
 const TFPM: &str = env!("CARGO_BIN_EXE_tfpm");
 const MIB: usize = 1024 * 1024;
@@ -253,22 +253,7 @@ fn fastcgi_finish_request_ends_the_response() {
         waited < Duration::from_secs(5),
         "cgi-fcgi took {waited:?}: END_REQUEST held until the script ended?"
     );
-    assert!(
-        !marker.exists(),
-        "the script ended before it was told to go"
-    );
-    std::fs::write(&go, "").expect("write go file");
-    let read = || {
-        std::fs::read_to_string(&marker)
-            .ok()
-            .filter(|c| !c.is_empty())
-    };
-    let content = poll_until(Duration::from_secs(10), Duration::from_millis(10), read);
-    assert_eq!(
-        content.as_deref(),
-        Some("go"),
-        "marker file after fastcgi_finish_request()"
-    );
+    assert_script_runs_on_after_finish(&marker, &go);
 }
 
 #[test]

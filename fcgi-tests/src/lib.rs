@@ -26,7 +26,7 @@ pub mod pattern;
 pub mod php;
 pub mod shared;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 pub use php::php_prefix;
@@ -79,4 +79,26 @@ pub fn tail(log: &str, max: usize) -> &str {
         start += 1;
     }
     &log[start..]
+}
+
+/// The second half of a `fastcgi_finish_request()` test against
+/// `tests/docroot/finish.php`: the script must still be running (no
+/// `marker`), and once `go` exists it must finish and write "go" to `marker`.
+pub fn assert_script_runs_on_after_finish(marker: &Path, go: &Path) {
+    assert!(
+        !marker.exists(),
+        "the script ended before it was told to go"
+    );
+    std::fs::write(go, "").expect("write go file");
+    let read = || {
+        std::fs::read_to_string(marker)
+            .ok()
+            .filter(|c| !c.is_empty())
+    };
+    let content = poll_until(Duration::from_secs(10), Duration::from_millis(10), read);
+    assert_eq!(
+        content.as_deref(),
+        Some("go"),
+        "marker file after fastcgi_finish_request()"
+    );
 }

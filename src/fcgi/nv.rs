@@ -193,6 +193,12 @@ impl Params {
         Params { pairs: unique }
     }
 
+    /// From text pairs, for tools and tests.
+    pub fn from_text(pairs: &[(&str, &str)]) -> Self {
+        let copy = |s: &str| Bytes::copy_from_slice(s.as_bytes());
+        Params::from_pairs(pairs.iter().map(|(n, v)| (copy(n), copy(v))).collect())
+    }
+
     /// Folding by linear search: for the few dozen params of a normal
     /// request this beats hashing every name.
     fn fold_small(pairs: Vec<(Bytes, Bytes)>) -> Self {

@@ -73,17 +73,7 @@ fn params(script: &Path) -> Params {
         ("REDIRECT_STATUS", "200"),
         ("HTTP_HOST", "localhost"),
     ];
-    Params::from_pairs(
-        pairs
-            .iter()
-            .map(|(n, v)| {
-                (
-                    Bytes::copy_from_slice(n.as_bytes()),
-                    Bytes::copy_from_slice(v.as_bytes()),
-                )
-            })
-            .collect(),
-    )
+    Params::from_text(&pairs)
 }
 
 /// Runs `script` `requests` times on a fresh PHP thread; returns the total

@@ -400,17 +400,7 @@ mod tests {
     use super::*;
 
     fn params(pairs: &[(&str, &str)]) -> Params {
-        Params::from_pairs(
-            pairs
-                .iter()
-                .map(|(n, v)| {
-                    (
-                        Bytes::copy_from_slice(n.as_bytes()),
-                        Bytes::copy_from_slice(v.as_bytes()),
-                    )
-                })
-                .collect(),
-        )
+        Params::from_text(pairs)
     }
 
     #[test]

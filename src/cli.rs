@@ -245,7 +245,8 @@ async fn stop_engine(engine: Engine, kind: StopKind) -> i32 {
                 busy = pool.busy(),
                 "requests still running after {deadline:?}; exiting without PHP shutdown"
             );
-            0
+            // Exit handlers (OpenSSL's, for one) must not run under live PHP threads.
+            crate::php::exit_with_threads_running(0)
         }
     }
 }

@@ -33,3 +33,12 @@ pub fn sapi_name() -> String {
 pub fn php_version() -> String {
     sys::php_version()
 }
+
+/// Ends the process at once, without exit handlers or destructors, for when
+/// PHP threads are still running and PHP cannot be shut down: library
+/// clean-up run under them could crash the process on its way out.
+pub fn exit_with_threads_running(code: i32) -> ! {
+    // SAFETY: _exit ends the process immediately; it touches no Rust or PHP
+    // state, so it is sound whatever other threads are doing.
+    unsafe { libc::_exit(code) }
+}

@@ -493,3 +493,20 @@ fn a_fiber_stack_overflow_is_reported_before_the_process_dies() {
     );
     assert!(log.contains("recurse_fiber.php"), "{log}");
 }
+
+#[test]
+fn one_huge_echo_streams_without_a_second_copy() {
+    let tfpm = start("1", &["-d", "memory_limit=256M"]);
+    assert_eq!(fetch(&tfpm, "/hello.php", "").0.status, 200);
+    tfpm.reset_peak();
+    let base = tfpm.mem().rss_kib;
+    let (response, _) = fetch(&tfpm, "/huge_echo.php", "mb=64");
+    assert_eq!(response.body.len(), 64 << 20);
+    let peak = tfpm.mem().hwm_kib;
+    // PHP's own 64 MiB string is in there; a second whole copy would add 64 MiB more.
+    let growth_mib = peak.saturating_sub(base) / 1024;
+    assert!(
+        growth_mib < 96,
+        "RSS grew by {growth_mib} MiB for a 64 MiB echo"
+    );
+}

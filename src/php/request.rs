@@ -129,9 +129,13 @@ impl RequestCtx {
             return 0;
         }
         self.wrote_any = true;
-        self.pending.extend_from_slice(data);
-        if self.pending.len() >= OUT_CHUNK && self.send_pending().is_err() {
-            return 0;
+        // In chunks, so that one huge echo is never copied whole: memory stays
+        // bounded by the connection's output queue.
+        for piece in data.chunks(OUT_CHUNK) {
+            self.pending.extend_from_slice(piece);
+            if self.pending.len() >= OUT_CHUNK && self.send_pending().is_err() {
+                return 0;
+            }
         }
         data.len()
     }

@@ -1,0 +1,223 @@
+//! The FastCGI protocol through the real daemon, record by record: management
+//! records between requests, rejections, ABORT_REQUEST, oversized params and
+//! protocol errors, each answered as the spec says while the connection (or
+//! at least every other connection) goes on working.
+
+use std::io::Write;
+use std::path::Path;
+use std::time::Duration;
+
+use fcgi_tests::cgi::CgiRequest;
+use fcgi_tests::daemon::Tfpm;
+use fcgi_tests::docroot;
+use fcgi_tests::fcgi_client::{
+    begin_body, decode_pairs, encode_pair, encode_record, encode_request, encode_stream,
+    read_record, FcgiClient, Record, ABORT_REQUEST, BEGIN_REQUEST, END_REQUEST, GET_VALUES,
+    GET_VALUES_RESULT, KEEP_CONN, PARAMS, RESPONDER, STDIN, STDOUT, UNKNOWN_TYPE,
+};
+
+const TFPM: &str = env!("CARGO_BIN_EXE_tfpm");
+
+fn start() -> Tfpm {
+    Tfpm::start(
+        Path::new(TFPM),
+        &["--listen", "127.0.0.1:0", "--threads", "2"],
+    )
+}
+
+fn connect(tfpm: &Tfpm) -> FcgiClient {
+    FcgiClient::connect_tcp(tfpm.addr()).expect("connect")
+}
+
+/// The params of a GET of `script` (under tests/docroot), as nginx sends them.
+fn params(script: &str, query: &str) -> Vec<(String, String)> {
+    CgiRequest::get(&docroot(), script).query(query).params()
+}
+
+fn request_bytes(id: u16, script: &str, query: &str, keep: bool) -> Vec<u8> {
+    let params = params(script, query);
+    let borrowed: Vec<(&str, &str)> = params
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    encode_request(id, &borrowed, b"", keep)
+}
+
+fn send(client: &mut FcgiClient, bytes: &[u8]) {
+    client.stream().write_all(bytes).expect("write");
+}
+
+/// Reads records until END_REQUEST for `id`; returns (stdout, records seen).
+fn read_until_end(client: &mut FcgiClient, id: u16) -> (Vec<u8>, Vec<Record>) {
+    let (mut stdout, mut seen) = (Vec::new(), Vec::new());
+    loop {
+        let record = read_record(client.stream()).expect("a record");
+        if record.kind == STDOUT && record.id == id {
+            stdout.extend_from_slice(&record.content);
+        }
+        let done = record.kind == END_REQUEST && record.id == id;
+        seen.push(record);
+        if done {
+            return (stdout, seen);
+        }
+    }
+}
+
+fn get_values(client: &mut FcgiClient) -> Vec<(String, String)> {
+    let mut body = Vec::new();
+    for name in [
+        "FCGI_MAX_CONNS",
+        "FCGI_MAX_REQS",
+        "FCGI_MPXS_CONNS",
+        "FCGI_NOT_A_THING",
+    ] {
+        body.extend(encode_pair(name.as_bytes(), b""));
+    }
+    send(client, &encode_record(GET_VALUES, 0, &body));
+    let record = read_record(client.stream()).expect("GET_VALUES_RESULT");
+    assert_eq!((record.kind, record.id), (GET_VALUES_RESULT, 0));
+    let pairs = decode_pairs(&record.content).expect("pairs");
+    pairs
+        .into_iter()
+        .map(|(n, v)| {
+            (
+                String::from_utf8_lossy(&n).into_owned(),
+                String::from_utf8_lossy(&v).into_owned(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn get_values_before_and_between_requests_on_a_kept_connection() {
+    let tfpm = start();
+    let mut client = connect(&tfpm);
+    for _ in 0..2 {
+        let values = get_values(&mut client);
+        let names: Vec<&str> = values.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(
+            names,
+            ["FCGI_MAX_CONNS", "FCGI_MAX_REQS", "FCGI_MPXS_CONNS"],
+            "unknown names are left out"
+        );
+        assert!(values.contains(&("FCGI_MPXS_CONNS".into(), "0".into())));
+        send(&mut client, &request_bytes(1, "/hello.php", "", true));
+        let (stdout, _) = read_until_end(&mut client, 1);
+        assert!(String::from_utf8_lossy(&stdout).ends_with("Hello, world!\n"));
+    }
+    assert!(
+        !client
+            .peer_closed(Duration::from_millis(200))
+            .expect("read"),
+        "the kept connection closed"
+    );
+}
+
+#[test]
+fn an_unknown_management_type_gets_unknown_type_and_the_connection_goes_on() {
+    let tfpm = start();
+    let mut client = connect(&tfpm);
+    send(&mut client, &encode_record(99, 0, b""));
+    let record = read_record(client.stream()).expect("UNKNOWN_TYPE");
+    assert_eq!((record.kind, record.id), (UNKNOWN_TYPE, 0));
+    assert_eq!(record.content, [99, 0, 0, 0, 0, 0, 0, 0]);
+    send(&mut client, &request_bytes(1, "/hello.php", "", true));
+    let (stdout, _) = read_until_end(&mut client, 1);
+    assert!(String::from_utf8_lossy(&stdout).ends_with("Hello, world!\n"));
+}
+
+#[test]
+fn unknown_role_and_a_second_request_are_rejected_without_harm() {
+    let tfpm = start();
+    let mut client = connect(&tfpm);
+    // An unknown role: END_REQUEST with FCGI_UNKNOWN_ROLE (3), nothing else.
+    send(
+        &mut client,
+        &encode_record(BEGIN_REQUEST, 5, &begin_body(9, KEEP_CONN)),
+    );
+    let record = read_record(client.stream()).expect("END_REQUEST");
+    assert_eq!(
+        (record.kind, record.id, record.content[4]),
+        (END_REQUEST, 5, 3)
+    );
+    // A second request while one runs, on a connection that does not
+    // multiplex: FCGI_CANT_MPX_CONN (1) for it, and the first completes.
+    let mut bytes = request_bytes(1, "/sleep.php", "ms=200", true);
+    bytes.extend(encode_record(
+        BEGIN_REQUEST,
+        2,
+        &begin_body(RESPONDER, KEEP_CONN),
+    ));
+    send(&mut client, &bytes);
+    let (stdout, seen) = read_until_end(&mut client, 1);
+    let rejected = seen
+        .iter()
+        .find(|r| r.id == 2)
+        .expect("an answer for request 2");
+    assert_eq!((rejected.kind, rejected.content[4]), (END_REQUEST, 1));
+    assert!(String::from_utf8_lossy(&stdout).ends_with("slept 200"));
+}
+
+#[test]
+fn abort_request_gets_exactly_one_end_request() {
+    let tfpm = start();
+    let mut client = connect(&tfpm);
+    let mut bytes = request_bytes(1, "/sleep.php", "ms=300", true);
+    bytes.extend(encode_record(ABORT_REQUEST, 1, b""));
+    send(&mut client, &bytes);
+    let (_, seen) = read_until_end(&mut client, 1);
+    assert_eq!(seen.iter().filter(|r| r.kind == END_REQUEST).count(), 1);
+    // Nothing follows it, and the connection serves the next request.
+    assert!(!client
+        .peer_closed(Duration::from_millis(500))
+        .expect("nothing after END_REQUEST"));
+    send(&mut client, &request_bytes(1, "/hello.php", "", true));
+    let (stdout, _) = read_until_end(&mut client, 1);
+    assert!(String::from_utf8_lossy(&stdout).ends_with("Hello, world!\n"));
+}
+
+#[test]
+fn oversized_params_get_a_431_and_the_connection_stays_usable() {
+    let tfpm = start();
+    let mut client = connect(&tfpm);
+    let big = "x".repeat(1100 * 1024);
+    let mut pairs = Vec::new();
+    for (name, value) in params("/hello.php", "") {
+        pairs.extend(encode_pair(name.as_bytes(), value.as_bytes()));
+    }
+    pairs.extend(encode_pair(b"HTTP_X_HUGE", big.as_bytes()));
+    let mut bytes = encode_record(BEGIN_REQUEST, 1, &begin_body(RESPONDER, KEEP_CONN));
+    bytes.extend(encode_stream(PARAMS, 1, &pairs));
+    bytes.extend(encode_stream(STDIN, 1, b""));
+    send(&mut client, &bytes);
+    let (stdout, _) = read_until_end(&mut client, 1);
+    assert!(
+        String::from_utf8_lossy(&stdout).starts_with("Status: 431"),
+        "{}",
+        String::from_utf8_lossy(&stdout)
+    );
+    send(&mut client, &request_bytes(1, "/hello.php", "", true));
+    let (stdout, _) = read_until_end(&mut client, 1);
+    assert!(String::from_utf8_lossy(&stdout).ends_with("Hello, world!\n"));
+}
+
+#[test]
+fn a_protocol_error_closes_only_its_own_connection() {
+    let tfpm = start();
+    let mut bad = connect(&tfpm);
+    let mut good = connect(&tfpm);
+    // FastCGI version 2 does not exist: the framing can't be trusted.
+    send(
+        &mut bad,
+        &[2, BEGIN_REQUEST, 0, 1, 0, 8, 0, 0, 0, 1, 1, 0, 0, 0, 0, 0],
+    );
+    assert!(
+        bad.peer_closed(Duration::from_secs(10)).expect("read"),
+        "the bad connection stayed open"
+    );
+    send(&mut good, &request_bytes(1, "/hello.php", "", true));
+    let (stdout, _) = read_until_end(&mut good, 1);
+    assert!(String::from_utf8_lossy(&stdout).ends_with("Hello, world!\n"));
+    let log = tfpm.log();
+    assert!(log.contains("closing connection"), "{log}");
+}

@@ -70,6 +70,10 @@ pub struct Cli {
     #[arg(long, value_name = "N", default_value_t = 10_000)]
     pub bench_requests: u64,
 
+    /// Log format: text, or json for log shippers.
+    #[arg(long, value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+
     /// Log filter, as in RUST_LOG (e.g. info, debug, tfpm=trace).
     #[arg(long, value_name = "FILTER", default_value = "info")]
     pub log_level: String,
@@ -133,14 +137,25 @@ fn split_define(d: &str) -> (String, String) {
 }
 
 /// Logs to stderr, without colours unless stderr is a terminal.
-pub fn init_logging(filter: &str) {
+pub fn init_logging(filter: &str, format: LogFormat) {
     use std::io::IsTerminal;
     let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| filter.to_string());
-    tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// For people: one readable line per event.
+    Text,
+    /// For log shippers: one JSON object per line.
+    Json,
 }
 
 /// Runs the daemon to completion; returns the process exit code.

@@ -4,7 +4,7 @@ use clap::Parser;
 
 fn main() {
     let cli = tfpm::cli::Cli::parse();
-    tfpm::cli::init_logging(&cli.log_level);
+    tfpm::cli::init_logging(&cli.log_level, cli.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("tfpm-io")

@@ -526,3 +526,28 @@ fn idle_kept_connections_close_after_the_idle_timeout_but_busy_ones_do_not() {
         tfpm.log()
     );
 }
+
+#[test]
+fn json_logs_are_one_object_per_line() {
+    let tfpm = start_tfpm(&[
+        "--listen",
+        "127.0.0.1:0",
+        "--threads",
+        "1",
+        "--log-format",
+        "json",
+    ]);
+    let mut client = FcgiClient::connect_tcp(tfpm.addr()).expect("connect");
+    let fatal = client.send(&get("/fatal.php"), false).expect("request");
+    assert_eq!(fatal.cgi().status, 500);
+    let logged = fcgi_tests::poll_until(Duration::from_secs(10), Duration::from_millis(10), || {
+        tfpm.log().contains("PHP Fatal error").then_some(())
+    });
+    assert!(logged.is_some(), "{}", tfpm.log());
+    for line in tfpm.log().lines() {
+        assert!(
+            line.starts_with("{\"timestamp\":") && line.ends_with('}'),
+            "not a JSON log line: {line}"
+        );
+    }
+}

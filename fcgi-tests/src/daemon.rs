@@ -272,8 +272,11 @@ fn drain(
 /// The address in a line containing `listening on <addr>`.
 pub fn parse_listening(line: &str) -> Option<Listener> {
     let rest = &line[line.find(LISTEN_MARK)? + LISTEN_MARK.len()..];
-    let word = rest.split_whitespace().next()?;
-    let word = word.trim_matches(|c: char| matches!(c, '"' | '\'' | ',' | '`'));
+    // The address ends at white space or at JSON/quoting punctuation.
+    let end = rest
+        .find(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | ',' | '`' | '}'))
+        .unwrap_or(rest.len());
+    let word = &rest[..end];
     if let Some(path) = word.strip_prefix("unix:") {
         return Some(Listener::Unix(PathBuf::from(path)));
     }

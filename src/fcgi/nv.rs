@@ -47,7 +47,8 @@ impl NvParser {
     pub fn new(max_total: usize) -> Self {
         NvParser {
             pending: BytesMut::new(),
-            pairs: Vec::new(),
+            // What nginx's fastcgi.conf sends, give or take: one allocation.
+            pairs: Vec::with_capacity(TYPICAL_PAIRS),
             received: 0,
             max_total,
         }
@@ -160,6 +161,9 @@ pub fn encode_pair(name: &[u8], value: &[u8], dst: &mut BytesMut) {
     dst.put_slice(value);
 }
 
+/// About how many params a web server sends per request.
+const TYPICAL_PAIRS: usize = 48;
+
 /// Up to this many pairs are folded without a hash map.
 const SMALL: usize = 64;
 
@@ -201,15 +205,20 @@ impl Params {
 
     /// Folding by linear search: for the few dozen params of a normal
     /// request this beats hashing every name.
-    fn fold_small(pairs: Vec<(Bytes, Bytes)>) -> Self {
-        let mut unique: Vec<(Bytes, Bytes)> = Vec::with_capacity(pairs.len());
-        for (name, value) in pairs {
-            match unique.iter_mut().find(|(seen, _)| *seen == name) {
-                Some(slot) => slot.1 = value,
-                None => unique.push((name, value)),
+    /// It works in place: the first `kept` entries are the distinct names so far.
+    fn fold_small(mut pairs: Vec<(Bytes, Bytes)>) -> Self {
+        let mut kept = 0;
+        for i in 0..pairs.len() {
+            match pairs[..kept].iter().position(|(seen, _)| *seen == pairs[i].0) {
+                Some(slot) => pairs[slot].1 = std::mem::take(&mut pairs[i].1),
+                None => {
+                    pairs.swap(kept, i);
+                    kept += 1;
+                }
             }
         }
-        Params { pairs: unique }
+        pairs.truncate(kept);
+        Params { pairs }
     }
 
     /// The value for `name` (exact, case-sensitive bytes).

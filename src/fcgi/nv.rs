@@ -209,7 +209,10 @@ impl Params {
     fn fold_small(mut pairs: Vec<(Bytes, Bytes)>) -> Self {
         let mut kept = 0;
         for i in 0..pairs.len() {
-            match pairs[..kept].iter().position(|(seen, _)| *seen == pairs[i].0) {
+            match pairs[..kept]
+                .iter()
+                .position(|(seen, _)| *seen == pairs[i].0)
+            {
                 Some(slot) => pairs[slot].1 = std::mem::take(&mut pairs[i].1),
                 None => {
                     pairs.swap(kept, i);

@@ -4,6 +4,9 @@
 //! PHP is found through `PHP_CONFIG` (a path to `php-config`), else in the
 //! cache that `ffi/build-php.sh` fills (`TFPM_PHP_CACHE`, default
 //! `/var/cache/tfpm/php`).
+//!
+//! Without the `php` feature (the lib is then only the FastCGI protocol layer,
+//! e.g. for the fuzz targets) it does nothing: no PHP is needed or linked.
 
 use std::env;
 use std::fs;
@@ -20,6 +23,9 @@ const SHIM_SOURCES: &[&str] = &[
 const SHIM_HEADERS: &[&str] = &["ffi/tfpm_shim.h", "ffi/tfpm_internal.h"];
 
 fn main() {
+    if env::var_os("CARGO_FEATURE_PHP").is_none() {
+        return;
+    }
     println!("cargo:rerun-if-env-changed=PHP_CONFIG");
     println!("cargo:rerun-if-env-changed=TFPM_PHP_CACHE");
     for file in SHIM_SOURCES.iter().chain(SHIM_HEADERS) {

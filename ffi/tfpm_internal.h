@@ -13,6 +13,7 @@ extern __thread const tfpm_request *tfpm_current_request;
 /* This thread's request number, and the one to terminate (0: none). */
 extern __thread uint64_t tfpm_current_seq;
 extern __thread volatile uint64_t tfpm_kill_seq;
+extern __thread volatile uint64_t tfpm_abort_seq;
 extern __thread volatile int64_t tfpm_kill_after;
 
 /* tfpm_isolation.c: per-request copies of process-wide state. */
@@ -21,8 +22,9 @@ void tfpm_isolation_request_shutdown(void);
 
 /* tfpm_signals.c: interrupts and crash reports. */
 void tfpm_signals_startup(void);
-/* Whether this request was told to terminate. */
+/* Whether this request was told to terminate; whether its client is gone. */
 int tfpm_kill_requested(void);
+int tfpm_abort_requested(void);
 
 /* tfpm_stack.c: measuring the callbacks' stack use (TFPM_MEASURE_CALLBACK_STACK). */
 extern int tfpm_measure_stack;

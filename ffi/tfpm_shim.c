@@ -528,6 +528,16 @@ void tfpm_thread_init(tfpm_thread_handle *handle)
     handle->vm_interrupt = &EG(vm_interrupt);
     handle->kill_seq = &tfpm_kill_seq;
     handle->kill_after = &tfpm_kill_after;
+    handle->abort_seq = &tfpm_abort_seq;
+}
+
+tfpm_cgi_settings tfpm_cgi_settings_now(void)
+{
+    tfpm_cgi_settings settings;
+    settings.fix_pathinfo = TFPM_G(fix_pathinfo);
+    settings.discard_path = TFPM_G(discard_path);
+    settings.doc_root = PG(doc_root) && *PG(doc_root) ? PG(doc_root) : NULL;
+    return settings;
 }
 
 void tfpm_thread_shutdown(void)
@@ -611,6 +621,10 @@ static void run_script(const tfpm_request *r)
         respond_plain(denied ? 403 : 404, denied ? "Access denied.\n" : "No input file specified.\n");
     } else {
         EG(exit_status) = 0;
+        if (tfpm_abort_requested()) {
+            /* The client left during start-up, which cleared the flag. */
+            zend_atomic_bool_store(&EG(vm_interrupt), true);
+        }
         php_execute_script(&file_handle);
     }
     if (!file_handle.in_list) {

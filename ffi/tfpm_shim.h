@@ -72,7 +72,18 @@ typedef struct tfpm_thread_handle {
     void *vm_interrupt;          /* &EG(vm_interrupt) */
     volatile uint64_t *kill_seq; /* the request number to terminate */
     volatile int64_t *kill_after;/* seconds, for the error message */
+    volatile uint64_t *abort_seq;/* the request whose client is gone */
 } tfpm_thread_handle;
+
+/* The ini settings that decide which script a request runs. */
+typedef struct tfpm_cgi_settings {
+    int fix_pathinfo;            /* cgi.fix_pathinfo */
+    int discard_path;            /* cgi.discard_path */
+    const char *doc_root;        /* doc_root, or NULL; owned by PHP */
+} tfpm_cgi_settings;
+
+/* This thread's view of them (they are PHP_INI_SYSTEM: the same everywhere). */
+tfpm_cgi_settings tfpm_cgi_settings_now(void);
 
 /* Per worker thread. */
 void tfpm_thread_init(tfpm_thread_handle *handle);
@@ -92,7 +103,15 @@ int tfpm_execute(const tfpm_request *request, uint64_t seq);
  */
 void tfpm_interrupt(const tfpm_thread_handle *handle, uint64_t seq, int64_t after_seconds);
 
-/* The signal tfpm_interrupt sends. */
+/*
+ * From any thread: the client of request `seq` is gone. At its next interrupt
+ * point (woken from a blocking system call as above) the request sees
+ * connection_aborted(), and ends unless ignore_user_abort is on, as it would
+ * on its next output.
+ */
+void tfpm_abort(const tfpm_thread_handle *handle, uint64_t seq);
+
+/* The signal tfpm_interrupt and tfpm_abort send. */
 int tfpm_interrupt_signal(void);
 
 /* What tfpm_rs_read_body returns when no body bytes came within its wait. */

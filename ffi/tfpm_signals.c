@@ -6,7 +6,8 @@
  * the worker. That signal's handler does nothing; it exists so that a blocking
  * system call (sleep, poll, read) returns EINTR, having no SA_RESTART. At its
  * next interrupt point the VM calls tfpm_interrupt_function, which raises the
- * fatal error. SIGRTMIN stays PHP's own (its execution timers).
+ * fatal error. SIGRTMIN stays PHP's own (its execution timers). Aborts (the
+ * client went away) take the same path and end as a failed write would.
  *
  * Crash reports: on SIGSEGV or SIGBUS in a PHP thread, one line on stderr
  * names the script, and says whether a Fiber's stack overflowed, before the
@@ -18,6 +19,7 @@
 
 #include "php.h"
 #include "zend_fibers.h"
+#include "php_main.h"
 #include "tfpm_internal.h"
 
 #define TFPM_SIG_INTERRUPT (SIGRTMIN + 3)
@@ -25,6 +27,7 @@
 __thread uint64_t tfpm_current_seq;
 __thread volatile uint64_t tfpm_kill_seq;
 __thread volatile int64_t tfpm_kill_after;
+__thread volatile uint64_t tfpm_abort_seq;
 
 static void (*previous_interrupt_function)(zend_execute_data *execute_data);
 static struct sigaction previous_segv, previous_bus;
@@ -37,6 +40,11 @@ int tfpm_interrupt_signal(void)
 int tfpm_kill_requested(void)
 {
     return tfpm_kill_seq != 0 && tfpm_kill_seq == tfpm_current_seq;
+}
+
+int tfpm_abort_requested(void)
+{
+    return tfpm_abort_seq != 0 && tfpm_abort_seq == tfpm_current_seq;
 }
 
 static void interrupt_handler(int sig)
@@ -54,6 +62,11 @@ static void tfpm_interrupt_function(zend_execute_data *execute_data)
             "Request terminated after %" PRId64 " second%s (request_terminate_timeout)",
             after, after == 1 ? "" : "s");
     }
+    if (tfpm_abort_requested()) {
+        tfpm_abort_seq = 0;
+        /* Marks the connection aborted; bails out unless ignore_user_abort. */
+        php_handle_aborted_connection();
+    }
     if (previous_interrupt_function) {
         previous_interrupt_function(execute_data);
     }
@@ -63,6 +76,13 @@ void tfpm_interrupt(const tfpm_thread_handle *handle, uint64_t seq, int64_t afte
 {
     *handle->kill_after = after_seconds;
     *handle->kill_seq = seq;
+    zend_atomic_bool_store((zend_atomic_bool *) handle->vm_interrupt, true);
+    pthread_kill((pthread_t) handle->thread, TFPM_SIG_INTERRUPT);
+}
+
+void tfpm_abort(const tfpm_thread_handle *handle, uint64_t seq)
+{
+    *handle->abort_seq = seq;
     zend_atomic_bool_store((zend_atomic_bool *) handle->vm_interrupt, true);
     pthread_kill((pthread_t) handle->thread, TFPM_SIG_INTERRUPT);
 }

@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
 # Installs the Debian packages that building and testing tfpm need, when
-# missing: libclang (bindgen), nginx, cgi-fcgi, curl and wrk. PHP's own build
-# dependencies are installed by ffi/build-php.sh. Needs root on Debian 12.
+# missing: libclang (bindgen), nginx, cgi-fcgi, curl, wrk, and the web
+# servers of the interop tests (HAProxy, Apache, lighttpd, Caddy). PHP's own
+# build dependencies are installed by ffi/build-php.sh. Needs root on Debian 12.
 set -euo pipefail
 
-packages=(clang libclang-dev pkg-config nginx libfcgi-bin curl wrk ca-certificates)
+packages=(clang libclang-dev pkg-config nginx libfcgi-bin curl wrk ca-certificates
+  haproxy apache2 lighttpd caddy)
+# Debian starts these on port 80 when they are installed; the tests start their own.
+services=(nginx haproxy apache2 lighttpd caddy)
 
 missing=()
 for p in "${packages[@]}"; do
@@ -12,13 +16,26 @@ for p in "${packages[@]}"; do
 done
 if ((${#missing[@]})); then
   echo "install-deps: installing ${missing[*]}" >&2
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+  # Keep the postinst scripts from starting the services (invoke-rc.d asks
+  # policy-rc.d; 101 means "not allowed"). An existing policy is left alone.
+  policy=/usr/sbin/policy-rc.d
+  if [[ ! -e "$policy" ]]; then
+    printf '#!/bin/sh\nexit 101\n' >"$policy"
+    chmod 755 "$policy"
+    trap 'rm -f "$policy"' EXIT
+  fi
+  apt-get -o DPkg::Lock::Timeout=900 update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=900 install -y -qq \
+    --no-install-recommends "${missing[@]}" >&2
 fi
-# Debian starts nginx on port 80 when it is installed; the tests start their own.
-if command -v systemctl >/dev/null && systemctl is-active --quiet nginx 2>/dev/null; then
-  systemctl stop nginx || true
-fi
+# Whatever started them anyway (an earlier install, systemd), stop them.
+for s in "${services[@]}"; do
+  if command -v systemctl >/dev/null && systemctl is-active --quiet "$s" 2>/dev/null; then
+    systemctl stop "$s" >/dev/null 2>&1 || true
+  elif [[ -x "/etc/init.d/$s" ]] && "/etc/init.d/$s" status >/dev/null 2>&1; then
+    "/etc/init.d/$s" stop >/dev/null 2>&1 || true
+  fi
+done
 
 if ! command -v cargo >/dev/null; then
   echo "install-deps: cargo not found; install Rust (rustup) first" >&2

@@ -9,7 +9,7 @@ use tokio::sync::watch;
 
 use crate::fcgi::conn::ConnConfig;
 use crate::php::{Engine, EngineConfig, RequestPolicy};
-use crate::server::{self, ListenAddr, Listener, ServerConfig, StopKind};
+use crate::server::{self, ListenAddr, Listener, ServerConfig, StopKind, Timeouts};
 
 /// tfpm: a FastCGI server for PHP, with threads instead of processes.
 #[derive(Debug, Parser)]
@@ -61,6 +61,38 @@ pub struct Cli {
     #[arg(long)]
     pub multiplex: bool,
 
+    /// Open connections at most (FCGI_MAX_CONNS); past it, new connections
+    /// wait in the listen backlog.
+    #[arg(long, value_name = "N", default_value_t = 1024,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: u32,
+
+    /// Requests in flight at most (FCGI_MAX_REQS), running or queued; past
+    /// it a request gets OVERLOADED. Default: threads + queue.
+    #[arg(long, value_name = "N")]
+    pub max_requests: Option<usize>,
+
+    /// Close a connection that sends nothing for this long after accept. 0 never.
+    #[arg(long, value_name = "TIME", value_parser = parse_duration, default_value = "10s")]
+    pub first_byte_timeout: Duration,
+
+    /// Answer 408 to a request whose PARAMS are not complete this long after
+    /// its BEGIN_REQUEST. 0 never.
+    #[arg(long, value_name = "TIME", value_parser = parse_duration, default_value = "30s")]
+    pub params_timeout: Duration,
+
+    /// Abort a request whose body stops arriving for this long. 0 never.
+    #[arg(long, value_name = "TIME", value_parser = parse_duration, default_value = "75s")]
+    pub stdin_timeout: Duration,
+
+    /// Largest PARAMS stream of one request, in bytes; past it, a 431.
+    #[arg(long, value_name = "BYTES", default_value_t = 1024 * 1024)]
+    pub max_params_bytes: usize,
+
+    /// Most name-value pairs in one request's PARAMS; past it, a 431.
+    #[arg(long, value_name = "N", default_value_t = 10_000)]
+    pub max_params_pairs: usize,
+
     /// Benchmark floor: run this script --bench-requests times in-process (no
     /// FastCGI, no I/O), print the time per request as JSON, and exit.
     #[arg(long, value_name = "SCRIPT")]
@@ -97,15 +129,25 @@ impl Cli {
     }
 
     fn server_config(&self) -> ServerConfig {
-        let threads = self.threads as usize;
+        let max_requests = self
+            .max_requests
+            .unwrap_or(self.threads as usize + self.queue);
+        let nonzero = |d: Duration| Some(d).filter(|d| !d.is_zero());
         ServerConfig {
             conn: ConnConfig {
-                max_reqs: if self.multiplex { threads } else { 1 },
+                max_reqs: max_requests,
                 mpxs_conns: self.multiplex,
-                max_conns: threads,
-                max_params_bytes: 1024 * 1024,
+                max_conns: self.max_connections as usize,
+                max_params_bytes: self.max_params_bytes,
+                max_params_pairs: self.max_params_pairs,
             },
-            idle_timeout: Some(self.idle_timeout).filter(|d| !d.is_zero()),
+            max_requests,
+            timeouts: Timeouts {
+                first_byte: nonzero(self.first_byte_timeout),
+                params: nonzero(self.params_timeout),
+                stdin: nonzero(self.stdin_timeout),
+                idle: nonzero(self.idle_timeout),
+            },
         }
     }
 }

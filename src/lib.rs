@@ -7,8 +7,13 @@
 //! - [`php`]: the safe Rust face of the embedded engine; the only place with `unsafe`.
 //!
 //! See ARCHITECTURE.md for how a request travels through them.
+//!
+//! Only [`fcgi`] is built without the `php` feature (on by default).
 
+#[cfg(feature = "php")]
 pub mod cli;
 pub mod fcgi;
+#[cfg(feature = "php")]
 pub mod php;
+#[cfg(feature = "php")]
 pub mod server;

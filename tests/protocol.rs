@@ -5,18 +5,20 @@
 
 use std::io::Write;
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use fcgi_tests::cgi::CgiRequest;
 use fcgi_tests::daemon::Tfpm;
-use fcgi_tests::docroot;
 use fcgi_tests::fcgi_client::{
     begin_body, decode_pairs, encode_pair, encode_record, encode_request, encode_stream,
     read_record, FcgiClient, Record, ABORT_REQUEST, BEGIN_REQUEST, END_REQUEST, GET_VALUES,
     GET_VALUES_RESULT, KEEP_CONN, PARAMS, RESPONDER, STDIN, STDOUT, UNKNOWN_TYPE,
 };
+use fcgi_tests::{docroot, poll_until};
 
 const TFPM: &str = env!("CARGO_BIN_EXE_tfpm");
+/// How often to look again while waiting for something to happen.
+const POLL: Duration = Duration::from_millis(20);
 
 fn start() -> Tfpm {
     Tfpm::start(
@@ -174,6 +176,64 @@ fn abort_request_gets_exactly_one_end_request() {
     send(&mut client, &request_bytes(1, "/hello.php", "", true));
     let (stdout, _) = read_until_end(&mut client, 1);
     assert!(String::from_utf8_lossy(&stdout).ends_with("Hello, world!\n"));
+}
+
+/// Starts abort_wait.php, waits until it runs, then lets `abort` end the
+/// client side; returns what the script noted.
+fn abort_while_sleeping(ignore: bool, abort: impl FnOnce(FcgiClient)) -> String {
+    let tfpm = start();
+    let dir = fcgi_tests::tempfile::tempdir().expect("temp dir");
+    let marker = dir.path().join("marker");
+    let query = format!("ignore={}&marker={}", u8::from(ignore), marker.display());
+    let mut client = connect(&tfpm);
+    send(
+        &mut client,
+        &request_bytes(1, "/abort_wait.php", &query, true),
+    );
+    let started = poll_until(Duration::from_secs(10), POLL, || {
+        std::fs::read_to_string(&marker)
+            .ok()
+            .filter(|s| !s.is_empty())
+    });
+    assert!(started.is_some(), "{}", tfpm.log());
+    let asked = Instant::now();
+    abort(client);
+    // The script sleeps 30 s: only the abort can end it this early.
+    let done = poll_until(Duration::from_secs(10), POLL, || {
+        let noted = std::fs::read_to_string(&marker).ok()?;
+        noted.contains("shutdown").then_some(noted)
+    });
+    let noted = done.unwrap_or_else(|| panic!("the abort did not wake the script\n{}", tfpm.log()));
+    assert!(asked.elapsed() < Duration::from_secs(10));
+    noted
+}
+
+#[test]
+fn abort_request_wakes_a_sleeping_script_and_ends_it() {
+    let noted = abort_while_sleeping(false, |mut client| {
+        send(&mut client, &encode_record(ABORT_REQUEST, 1, b""));
+        let (_, seen) = read_until_end(&mut client, 1);
+        assert_eq!(seen.iter().filter(|r| r.kind == END_REQUEST).count(), 1);
+    });
+    assert_eq!(noted, "started\nshutdown aborted=1\n");
+}
+
+#[test]
+fn with_ignore_user_abort_the_script_sees_the_abort_and_runs_on() {
+    let noted = abort_while_sleeping(true, |mut client| {
+        send(&mut client, &encode_record(ABORT_REQUEST, 1, b""));
+        read_until_end(&mut client, 1);
+    });
+    assert_eq!(
+        noted,
+        "started\nwoke early=1 aborted=1\nshutdown aborted=1\n"
+    );
+}
+
+#[test]
+fn a_web_server_hanging_up_aborts_its_sleeping_script() {
+    let noted = abort_while_sleeping(false, drop);
+    assert_eq!(noted, "started\nshutdown aborted=1\n");
 }
 
 #[test]

@@ -6,6 +6,9 @@
 //! - [`daemon`]: start tfpm, capture its log, wait for readiness, read its memory use, stop it.
 //! - [`nginx`]: start nginx in the foreground with a throw-away config that includes
 //!   the repository's `nginx-conf/tfpm-php.conf`.
+//! - [`frontends`]: start HAProxy, Apache, lighttpd or Caddy in front of tfpm, each
+//!   on its commented config in `fcgi-tests/interop/`.
+//! - [`tap`]: a relay between a web server and tfpm that notes every FastCGI record.
 //! - [`http`]: a tiny HTTP/1.1 client (blocking and tokio) plus form and multipart encoders.
 //! - [`fcgi_client`]: a minimal FastCGI client, written from the spec, over TCP or Unix sockets.
 //! - [`cgi_fcgi`]: run the real `cgi-fcgi` binary (libfcgi) against a listener.
@@ -13,6 +16,8 @@
 //! - [`shared`]: one daemon per test binary, shared by the tests that overlap in time.
 //! - [`pattern`]: the deterministic byte patterns that the test scripts produce and check.
 //! - [`php`]: locate the PHP build (php-fpm and the CLI) used as an oracle.
+//! - [`raw`]: the raw-record client: arbitrary bytes in, exact records and close state out.
+//! - [`fpm`]: run that php-fpm on a throw-away config, to compare tfpm with.
 //!
 //! Nothing here sleeps to wait for readiness: every wait is a poll with a deadline.
 
@@ -20,11 +25,15 @@ pub mod cgi;
 pub mod cgi_fcgi;
 pub mod daemon;
 pub mod fcgi_client;
+pub mod fpm;
+pub mod frontends;
 pub mod http;
 pub mod nginx;
 pub mod pattern;
 pub mod php;
+pub mod raw;
 pub mod shared;
+pub mod tap;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};

@@ -28,6 +28,21 @@ pub struct ConnConfig {
     pub max_conns: usize,
     /// Cap on the PARAMS stream of one request, in bytes.
     pub max_params_bytes: usize,
+    /// Cap on the number of name-value pairs in one request's PARAMS.
+    pub max_params_pairs: usize,
+}
+
+impl Default for ConnConfig {
+    /// One request at a time, 1 MiB and 10,000 pairs of params.
+    fn default() -> Self {
+        ConnConfig {
+            max_reqs: 1,
+            mpxs_conns: false,
+            max_conns: 1024,
+            max_params_bytes: 1024 * 1024,
+            max_params_pairs: 10_000,
+        }
+    }
 }
 
 /// What the connection has to act on after a record.
@@ -75,6 +90,8 @@ pub enum ProtocolError {
     ParamsTooLarge { id: u16, max: usize },
     #[error("PARAMS stream for request {id} ends inside a name-value pair")]
     ParamsTruncated { id: u16 },
+    #[error("PARAMS for request {id} hold more than {max} name-value pairs")]
+    TooManyParams { id: u16, max: usize },
     #[error("{kind} for request {id} before its PARAMS stream ended")]
     BeforeParamsEnd { kind: RecordType, id: u16 },
     #[error("{kind} for request {id} after its {kind} stream ended")]
@@ -92,7 +109,9 @@ impl ProtocolError {
     /// (`ParamsTooLarge`, `ParamsTruncated`); `None` for the others.
     pub fn failed_request(&self) -> Option<u16> {
         match *self {
-            Self::ParamsTooLarge { id, .. } | Self::ParamsTruncated { id } => Some(id),
+            Self::ParamsTooLarge { id, .. }
+            | Self::ParamsTruncated { id }
+            | Self::TooManyParams { id, .. } => Some(id),
             _ => None,
         }
     }
@@ -159,6 +178,26 @@ impl ConnState {
         if let Some(index) = self.requests.iter().position(|req| req.id == id) {
             self.requests.swap_remove(index);
         }
+    }
+
+    /// Stops all input for an active request without an event (the server
+    /// gave up on it: a timeout, an overload): its further records, ABORT
+    /// included, are skipped until the application ends it.
+    pub fn cancel(&mut self, id: u16) {
+        if let Some(req) = self.find_mut(id) {
+            req.params = None;
+            req.aborted = true;
+            req.ignore_input = true;
+        }
+    }
+
+    /// Whether request `id` has all its input: PARAMS and STDIN ended (DATA
+    /// is optional), or the rest is being ignored.
+    pub fn input_complete(&self, id: u16) -> bool {
+        self.requests
+            .iter()
+            .find(|req| req.id == id)
+            .is_some_and(|req| req.ignore_input || (req.params.is_none() && !req.stdin_open))
     }
 
     /// Number of active requests.
@@ -228,7 +267,10 @@ impl ConnState {
         self.requests.push(Request {
             id,
             role,
-            params: Some(NvParser::new(self.cfg.max_params_bytes)),
+            params: Some(NvParser::with_limits(
+                self.cfg.max_params_bytes,
+                self.cfg.max_params_pairs,
+            )),
             stdin_open: true,
             data_open: true,
             aborted: false,
@@ -264,7 +306,7 @@ impl ConnState {
     }
 
     fn params(&mut self, id: u16, content: &[u8]) -> Result<Option<Event>, ProtocolError> {
-        let max = self.cfg.max_params_bytes;
+        let cfg = self.cfg;
         let Some(req) = self.find_mut(id) else {
             return Ok(None);
         };
@@ -286,7 +328,7 @@ impl ConnState {
         };
         result.map_err(|err| {
             req.ignore_input = true;
-            params_error(id, max, err)
+            params_error(id, &cfg, err)
         })
     }
 
@@ -329,10 +371,17 @@ fn refusal(id: u16, protocol_status: ProtocolStatus) -> Event {
     })
 }
 
-fn params_error(id: u16, max: usize, err: NvError) -> ProtocolError {
+fn params_error(id: u16, cfg: &ConnConfig, err: NvError) -> ProtocolError {
     match err {
-        NvError::TooLarge => ProtocolError::ParamsTooLarge { id, max },
+        NvError::TooLarge => ProtocolError::ParamsTooLarge {
+            id,
+            max: cfg.max_params_bytes,
+        },
         NvError::Truncated => ProtocolError::ParamsTruncated { id },
+        NvError::TooManyPairs => ProtocolError::TooManyParams {
+            id,
+            max: cfg.max_params_pairs,
+        },
     }
 }
 
@@ -359,6 +408,7 @@ mod tests {
             mpxs_conns: false,
             max_conns: 10,
             max_params_bytes: PARAMS_CAP,
+            max_params_pairs: 100,
         })
     }
 
@@ -368,6 +418,7 @@ mod tests {
             mpxs_conns: true,
             max_conns: 7,
             max_params_bytes: PARAMS_CAP,
+            max_params_pairs: 100,
         })
     }
 
@@ -611,6 +662,52 @@ mod tests {
         conn.end(1);
         begin(&mut conn, 3, Role::Responder);
         assert_eq!(conn.active(), 2);
+    }
+
+    #[test]
+    fn too_many_pairs_fail_only_that_request() {
+        let mut conn = single();
+        begin(&mut conn, 1, Role::Responder);
+        let names: Vec<String> = (0..101).map(|i| format!("N{i}")).collect();
+        let pairs: Vec<(&[u8], &[u8])> = names.iter().map(|n| (n.as_bytes(), &b"v"[..])).collect();
+        let err = conn
+            .handle(rec(RecordType::Params, 1, &nv(&pairs)))
+            .unwrap_err();
+        assert_eq!(err, ProtocolError::TooManyParams { id: 1, max: 100 });
+        assert_eq!(err.failed_request(), Some(1));
+        // Its further input is ignored until the caller ends it.
+        assert_eq!(feed(&mut conn, RecordType::Params, 1, b""), None);
+        conn.end(1);
+        begin(&mut conn, 1, Role::Responder);
+    }
+
+    #[test]
+    fn input_is_complete_once_params_and_stdin_ended() {
+        let mut conn = single();
+        begin(&mut conn, 1, Role::Responder);
+        assert!(!conn.input_complete(1));
+        feed(&mut conn, RecordType::Params, 1, b"");
+        assert!(!conn.input_complete(1));
+        feed(&mut conn, RecordType::Stdin, 1, b"");
+        assert!(conn.input_complete(1));
+        assert!(!conn.input_complete(2));
+    }
+
+    #[test]
+    fn a_cancelled_request_gets_no_more_events() {
+        let mut conn = single();
+        begin(&mut conn, 1, Role::Responder);
+        conn.cancel(1);
+        assert_eq!(
+            feed(&mut conn, RecordType::Params, 1, &nv(&[(b"A", b"1")])),
+            None
+        );
+        assert_eq!(feed(&mut conn, RecordType::Params, 1, b""), None);
+        assert_eq!(feed(&mut conn, RecordType::Stdin, 1, b"x"), None);
+        assert_eq!(feed(&mut conn, RecordType::AbortRequest, 1, b""), None);
+        assert!(conn.is_active(1));
+        conn.end(1);
+        begin(&mut conn, 1, Role::Responder);
     }
 
     #[test]

@@ -19,6 +19,9 @@ pub enum NvError {
     /// The stream ended inside a pair.
     #[error("name-value stream ends inside a pair")]
     Truncated,
+    /// The stream holds more pairs than the configured cap.
+    #[error("name-value stream holds too many pairs")]
+    TooManyPairs,
 }
 
 /// Reads the concatenation of a stream's records, one `feed` per record.
@@ -33,6 +36,7 @@ pub struct NvParser {
     pairs: Vec<(Bytes, Bytes)>,
     received: usize,
     max_total: usize,
+    max_pairs: usize,
 }
 
 /// The lengths that open a pair and how many bytes they took.
@@ -45,12 +49,18 @@ struct PairHead {
 impl NvParser {
     /// A parser that fails with `TooLarge` past `max_total` stream bytes.
     pub fn new(max_total: usize) -> Self {
+        Self::with_limits(max_total, usize::MAX)
+    }
+
+    /// As [`NvParser::new`], and fails with `TooManyPairs` past `max_pairs` pairs.
+    pub fn with_limits(max_total: usize, max_pairs: usize) -> Self {
         NvParser {
             pending: BytesMut::new(),
             // What nginx's fastcgi.conf sends, give or take: one allocation.
-            pairs: Vec::with_capacity(TYPICAL_PAIRS),
+            pairs: Vec::with_capacity(TYPICAL_PAIRS.min(max_pairs)),
             received: 0,
             max_total,
+            max_pairs,
         }
     }
 
@@ -63,6 +73,9 @@ impl NvParser {
             .ok_or(NvError::TooLarge)?;
         self.pending.extend_from_slice(data);
         while let Some(pair) = self.next_pair()? {
+            if self.pairs.len() >= self.max_pairs {
+                return Err(NvError::TooManyPairs);
+            }
             self.pairs.push(pair);
         }
         Ok(())

@@ -3,7 +3,6 @@
 //! compares the daemon's cost per request against this floor.
 
 use std::path::Path;
-use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -94,6 +93,7 @@ fn on_thread(script: &Path, requests: u64) -> Duration {
     // SAFETY: a fresh thread, after module start-up; fills `handle`.
     unsafe { sys::tfpm_thread_init(&mut handle) };
     let policy = RequestPolicy::default();
+    let cgi = super::pool::cgi_settings();
     let params = params(script);
     let started = Instant::now();
     for seq in 1..=requests {
@@ -101,9 +101,9 @@ fn on_thread(script: &Path, requests: u64) -> Duration {
             params: params.clone(),
             body: Box::new(NoBody),
             sink: Arc::new(NullSink),
-            aborted: Arc::new(AtomicBool::new(false)),
+            abort: Arc::default(),
         };
-        let mut prepared = PreparedRequest::new(request, &policy);
+        let mut prepared = PreparedRequest::new(request, &policy, &cgi);
         let c_req = prepared.as_c();
         // SAFETY: as in the worker loop: `prepared` outlives the call and this
         // thread was set up by tfpm_thread_init.

@@ -13,6 +13,7 @@
 #![allow(unsafe_code)]
 
 mod callbacks;
+mod cgi_env;
 mod engine;
 mod floor;
 mod pool;
@@ -22,7 +23,7 @@ mod watchdog;
 
 pub use engine::{Engine, EngineConfig, EngineError};
 pub use pool::{Pool, SubmitError};
-pub use request::{BodyPoll, BodySource, Request, RequestPolicy, ResponseSink, SinkGone};
+pub use request::{Abort, BodyPoll, BodySource, Request, RequestPolicy, ResponseSink, SinkGone};
 
 /// The SAPI name PHP reports (`PHP_SAPI`).
 pub fn sapi_name() -> String {

@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use super::cgi_env::CgiSettings;
 use super::request::{PreparedRequest, Request, RequestPolicy, ResponseSink};
 use super::sys;
 use super::watchdog;
@@ -114,6 +115,21 @@ impl Worker {
         // holds `current`, which the worker takes before it ends a request
         // and before it can exit), so its thread and globals exist.
         unsafe { sys::tfpm_interrupt(&handle.0, seq, secs) };
+    }
+
+    /// Tells request `seq` that its client is gone, if it is still running.
+    pub(super) fn abort(&self, seq: u64) {
+        let current = self.current();
+        if current.seq != seq || current.started.is_none() {
+            return;
+        }
+        let Some(handle) = self.handle.get() else {
+            return;
+        };
+        // SAFETY: the worker is alive and inside request `seq` (checked under
+        // the `current` lock, which it takes before it ends a request and
+        // before it can exit), so its thread and globals exist.
+        unsafe { sys::tfpm_abort(&handle.0, seq) };
     }
 }
 
@@ -225,13 +241,14 @@ pub(super) fn retire(shared: &Arc<Shared>, worker: &Arc<Worker>) {
     }
 }
 
-fn worker_main(shared: &Shared, me: &Worker) {
+fn worker_main(shared: &Shared, me: &Arc<Worker>) {
     let mut handle = sys::tfpm_thread_handle::default();
     // SAFETY: called once on this fresh thread, after php_module_startup
     // finished (workers are spawned after it); fills `handle` with this
     // thread's identity.
     unsafe { sys::tfpm_thread_init(&mut handle) };
     let _ = me.handle.set(ThreadHandle(handle));
+    let cgi = cgi_settings();
     let mut seq = 0u64;
     while !me.retired.load(Ordering::Relaxed) {
         let Ok(req) = shared.rx.recv_blocking() else {
@@ -239,15 +256,33 @@ fn worker_main(shared: &Shared, me: &Worker) {
         };
         seq += 1;
         shared.busy.fetch_add(1, Ordering::Relaxed);
-        run(req, seq, me, &shared.policy);
+        run(req, seq, me, &shared.policy, &cgi);
         shared.busy.fetch_sub(1, Ordering::Relaxed);
     }
     // SAFETY: same thread as tfpm_thread_init, and no request is running.
     unsafe { sys::tfpm_thread_shutdown() };
 }
 
-fn run(req: Request, seq: u64, me: &Worker, policy: &RequestPolicy) {
-    let mut prepared = PreparedRequest::new(req, policy);
+/// This thread's cgi.* ini settings; they cannot change between requests.
+pub(super) fn cgi_settings() -> CgiSettings {
+    // SAFETY: called on a PHP thread after tfpm_thread_init; only reads
+    // this thread's ini globals.
+    let c = unsafe { sys::tfpm_cgi_settings_now() };
+    let doc_root = (!c.doc_root.is_null()).then(|| {
+        // SAFETY: a NUL-terminated string owned by PHP's ini table, which
+        // outlives every request.
+        let text = unsafe { std::ffi::CStr::from_ptr(c.doc_root) };
+        bytes::Bytes::copy_from_slice(text.to_bytes())
+    });
+    CgiSettings {
+        fix_pathinfo: c.fix_pathinfo != 0,
+        discard_path: c.discard_path != 0,
+        doc_root,
+    }
+}
+
+fn run(req: Request, seq: u64, me: &Arc<Worker>, policy: &RequestPolicy, cgi: &CgiSettings) {
+    let mut prepared = PreparedRequest::new(req, policy, cgi);
     if prepared.disposition() == sys::tfpm_disposition_TFPM_DENIED {
         let script = &prepared.ctx.script;
         tracing::warn!(%script, "access to the script has been denied (see security.limit_extensions)");
@@ -259,6 +294,8 @@ fn run(req: Request, seq: u64, me: &Worker, policy: &RequestPolicy) {
         interrupted: None,
         sink: Some(prepared.ctx.sink.clone()),
     };
+    let abort = prepared.ctx.abort.clone();
+    abort.attach(me.clone(), seq);
     let c_req = prepared.as_c();
     // SAFETY: c_req points into `prepared`, which outlives the call and is not
     // touched by Rust until it returns; this thread was set up by
@@ -266,6 +303,7 @@ fn run(req: Request, seq: u64, me: &Worker, policy: &RequestPolicy) {
     unsafe { sys::tfpm_execute(&c_req, seq) };
     // Normally PHP ended the response in its deactivate hook; make sure.
     prepared.ctx.finish();
+    abort.detach();
     let mut current = me.current();
     current.started = None;
     current.sink = None;

@@ -4,11 +4,13 @@
 
 use std::ffi::c_void;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 
+use super::cgi_env::{self, CgiSettings, RealFiles};
+use super::pool::Worker;
 use super::sys;
 use crate::fcgi::Params;
 
@@ -61,8 +63,53 @@ pub struct Request {
     pub params: Params,
     pub body: Box<dyn BodySource>,
     pub sink: Arc<dyn ResponseSink>,
-    /// Set by the server when the client aborts or disconnects.
-    pub aborted: Arc<AtomicBool>,
+    /// Raised by the server when the client aborts or disconnects.
+    pub abort: Arc<Abort>,
+}
+
+/// Tells a request that its client is gone. A script that is running learns
+/// it at its next output or interrupt point (a blocking sleep or read is
+/// woken): it sees `connection_aborted()`, and ends unless it set
+/// `ignore_user_abort`.
+#[derive(Default)]
+pub struct Abort {
+    raised: AtomicBool,
+    /// The worker running the request, and its number there, while it runs.
+    running: Mutex<Option<(Arc<Worker>, u64)>>,
+}
+
+impl Abort {
+    /// The client is gone. Only the first call does anything.
+    pub fn raise(&self) {
+        if self.raised.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        if let Some((worker, seq)) = self.lock().as_ref() {
+            worker.abort(*seq);
+        }
+    }
+
+    pub fn is_raised(&self) -> bool {
+        self.raised.load(Ordering::Acquire)
+    }
+
+    /// Request `seq` on `worker` starts running (called on that worker).
+    pub(super) fn attach(&self, worker: Arc<Worker>, seq: u64) {
+        *self.lock() = Some((worker.clone(), seq));
+        if self.is_raised() {
+            // Raised before this point: nobody told the worker yet.
+            worker.abort(seq);
+        }
+    }
+
+    /// The request is over; `raise` no longer reaches the worker.
+    pub(super) fn detach(&self) {
+        *self.lock() = None;
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<(Arc<Worker>, u64)>> {
+        self.running.lock().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 /// Settings that shape how a request is mapped onto PHP.
@@ -88,7 +135,7 @@ pub(super) struct RequestCtx {
     pub(super) sink: Arc<dyn ResponseSink>,
     body: Option<Box<dyn BodySource>>,
     body_chunk: Bytes,
-    aborted: Arc<AtomicBool>,
+    pub(super) abort: Arc<Abort>,
     pending: BytesMut,
     finished: bool,
     gone: bool,
@@ -103,7 +150,7 @@ impl RequestCtx {
             sink: req.sink,
             body: Some(req.body),
             body_chunk: Bytes::new(),
-            aborted: req.aborted,
+            abort: req.abort,
             pending: BytesMut::new(),
             finished: false,
             gone: false,
@@ -114,7 +161,7 @@ impl RequestCtx {
     }
 
     fn check_gone(&mut self) -> bool {
-        if !self.gone && self.aborted.load(Ordering::Relaxed) {
+        if !self.gone && self.abort.is_raised() {
             self.gone = true;
         }
         self.gone
@@ -245,9 +292,10 @@ struct Fields {
 type Span = (usize, usize, usize, usize);
 
 impl PreparedRequest {
-    pub(super) fn new(req: Request, policy: &RequestPolicy) -> Self {
+    pub(super) fn new(req: Request, policy: &RequestPolicy, cgi: &CgiSettings) -> Self {
+        let derived = cgi_env::derive(&req.params, cgi, &RealFiles);
         let mut arena = Vec::with_capacity(params_size(&req.params) + 256);
-        let spans: Vec<Span> = req
+        let mut spans: Vec<Span> = req
             .params
             .iter()
             .map(|(name, value)| {
@@ -259,20 +307,26 @@ impl PreparedRequest {
                 )
             })
             .collect();
-        let script = script_path(&req.params, policy);
-        let mut fields = Fields::default();
-        let find = |name: &[u8]| find_value(&req.params, &spans, name);
-        fields.method = find(b"REQUEST_METHOD");
-        fields.query_string = find(b"QUERY_STRING");
-        fields.script_name = find(b"SCRIPT_NAME");
-        fields.path_info = find(b"PATH_INFO");
-        fields.content_type = find(b"CONTENT_TYPE");
-        fields.cookie = find(b"HTTP_COOKIE");
-        fields.authorization = find(b"HTTP_AUTHORIZATION");
-        fields.script_filename = script.as_ref().map(|s| push_c(&mut arena, s.as_bytes()));
+        apply_edits(&mut arena, &mut spans, &derived.edits);
+        let script = derived
+            .script
+            .or_else(|| docroot_script(&req.params, policy));
+        let find = |name: &[u8]| find_value(&arena, &spans, name);
+        let mut fields = Fields {
+            method: find(b"REQUEST_METHOD"),
+            query_string: find(b"QUERY_STRING"),
+            path_info: find(b"PATH_INFO"),
+            content_type: find(b"CONTENT_TYPE"),
+            cookie: find(b"HTTP_COOKIE"),
+            authorization: find(b"HTTP_AUTHORIZATION"),
+            ..Fields::default()
+        };
+        fields.script_name = derived.request_uri.map(|uri| push_c(&mut arena, &uri));
+        fields.script_filename = script.as_ref().map(|s| push_c(&mut arena, s));
         let content_length = content_length(req.params.get(b"CONTENT_LENGTH"));
         let disposition = disposition(script.as_deref(), policy);
-        let script_label = script.unwrap_or_default();
+        let script_label =
+            String::from_utf8_lossy(script.as_deref().unwrap_or_default()).into_owned();
         let ctx = Box::new(RequestCtx::new(req, script_label));
         let params = Vec::with_capacity(spans.len());
         let mut prepared = PreparedRequest {
@@ -340,42 +394,62 @@ fn push_c(arena: &mut Vec<u8>, bytes: &[u8]) -> usize {
     start
 }
 
-fn find_value(params: &Params, spans: &[Span], name: &[u8]) -> Option<usize> {
-    params
+/// Where the value of param `name` starts in the arena.
+fn find_value(arena: &[u8], spans: &[Span], name: &[u8]) -> Option<usize> {
+    spans
         .iter()
-        .zip(spans)
-        .filter(|((n, _), _)| n.as_ref() == name)
-        .map(|(_, span)| span.2)
-        .last()
+        .find(|(at, len, _, _)| &arena[*at..*at + *len] == name)
+        .map(|span| span.2)
 }
 
-/// The file to run: SCRIPT_FILENAME, else PATH_TRANSLATED, else docroot + SCRIPT_NAME.
-fn script_path(params: &Params, policy: &RequestPolicy) -> Option<String> {
-    let text = |name: &[u8]| {
-        params
-            .get(name)
-            .filter(|v| !v.is_empty())
-            .map(|v| String::from_utf8_lossy(v).into_owned())
-    };
-    if let Some(path) = text(b"SCRIPT_FILENAME").or_else(|| text(b"PATH_TRANSLATED")) {
-        return Some(path);
+/// Applies the path derivation's edits: a new value replaces the param in
+/// place, `None` removes it, and a new name is appended.
+fn apply_edits(
+    arena: &mut Vec<u8>,
+    spans: &mut Vec<Span>,
+    edits: &[(&'static [u8], Option<Bytes>)],
+) {
+    for (name, value) in edits {
+        let at = spans
+            .iter()
+            .position(|(n, len, _, _)| &arena[*n..*n + *len] == *name);
+        match (at, value) {
+            (Some(i), Some(v)) => {
+                spans[i].2 = push_c(arena, v);
+                spans[i].3 = v.len();
+            }
+            (Some(i), None) => {
+                spans.remove(i);
+            }
+            (None, Some(v)) => {
+                let n = push_c(arena, name);
+                let value_at = push_c(arena, v);
+                spans.push((n, name.len(), value_at, v.len()));
+            }
+            (None, None) => {}
+        }
+    }
+}
+
+/// tfpm's `--docroot`: with no SCRIPT_FILENAME or PATH_TRANSLATED at all,
+/// the script is the docroot plus SCRIPT_NAME.
+fn docroot_script(params: &Params, policy: &RequestPolicy) -> Option<Bytes> {
+    if params.get(b"SCRIPT_FILENAME").is_some() || params.get(b"PATH_TRANSLATED").is_some() {
+        return None;
     }
     let root = policy.docroot.as_ref()?;
-    let name = text(b"SCRIPT_NAME")?;
-    Some(
-        root.join(name.trim_start_matches('/'))
-            .to_string_lossy()
-            .into_owned(),
-    )
+    let name = params.get(b"SCRIPT_NAME").filter(|v| !v.is_empty())?;
+    let name = String::from_utf8_lossy(name);
+    let path = root.join(name.trim_start_matches('/'));
+    Some(Bytes::from(path.to_string_lossy().into_owned()))
 }
 
-/// What to do with the request. Like php-fpm with cgi.fix_pathinfo=1, a
-/// script that is not a regular file is "Primary script unknown" (404).
-fn disposition(script: Option<&str>, policy: &RequestPolicy) -> sys::tfpm_disposition {
-    let is_file = |path: &str| std::fs::metadata(path).is_ok_and(|m| m.is_file());
+/// What to do with the request, in php-fpm's order: no script is "Primary
+/// script unknown" (404); a script outside `security.limit_extensions` is
+/// denied (403). Whether the file opens is up to PHP.
+fn disposition(script: Option<&[u8]>, policy: &RequestPolicy) -> sys::tfpm_disposition {
     match script {
         None => sys::tfpm_disposition_TFPM_NOT_FOUND,
-        Some(path) if !is_file(path) => sys::tfpm_disposition_TFPM_NOT_FOUND,
         Some(path) if !extension_allowed(path, &policy.limit_extensions) => {
             sys::tfpm_disposition_TFPM_DENIED
         }
@@ -383,8 +457,8 @@ fn disposition(script: Option<&str>, policy: &RequestPolicy) -> sys::tfpm_dispos
     }
 }
 
-fn extension_allowed(path: &str, allowed: &[String]) -> bool {
-    allowed.is_empty() || allowed.iter().any(|ext| path.ends_with(ext.as_str()))
+fn extension_allowed(path: &[u8], allowed: &[String]) -> bool {
+    allowed.is_empty() || allowed.iter().any(|ext| path.ends_with(ext.as_bytes()))
 }
 
 /// CONTENT_LENGTH as php-fpm reads it (leading digits); -1 when absent or empty.
@@ -423,44 +497,60 @@ mod tests {
         };
         let p = params(&[("SCRIPT_NAME", "/a/b.php")]);
         assert_eq!(
-            script_path(&p, &policy).as_deref(),
-            Some("/srv/www/a/b.php")
+            docroot_script(&p, &policy).as_deref(),
+            Some(&b"/srv/www/a/b.php"[..])
         );
         let p = params(&[("SCRIPT_FILENAME", "/x.php"), ("SCRIPT_NAME", "/a.php")]);
-        assert_eq!(script_path(&p, &policy).as_deref(), Some("/x.php"));
+        assert_eq!(docroot_script(&p, &policy), None);
     }
 
     #[test]
     fn limit_extensions_like_php_fpm() {
         let policy = RequestPolicy::default();
-        let dir = std::env::temp_dir().join(format!("tfpm-disp-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let php = dir.join("a.php");
-        let jpg = dir.join("a.jpg");
-        std::fs::write(&php, "<?php").unwrap();
-        std::fs::write(&jpg, "").unwrap();
-        let (php, jpg) = (php.to_str().unwrap(), jpg.to_str().unwrap());
-        assert_eq!(
-            disposition(Some(php), &policy),
-            sys::tfpm_disposition_TFPM_RUN
-        );
-        assert_eq!(
-            disposition(Some(jpg), &policy),
-            sys::tfpm_disposition_TFPM_DENIED
-        );
-        assert_eq!(
-            disposition(Some("/nonexistent/a.php"), &policy),
-            sys::tfpm_disposition_TFPM_NOT_FOUND
-        );
-        assert_eq!(
-            disposition(Some(dir.to_str().unwrap()), &policy),
-            sys::tfpm_disposition_TFPM_NOT_FOUND
-        );
+        let run = |path: &str| disposition(Some(path.as_bytes()), &policy);
+        assert_eq!(run("/srv/a.php"), sys::tfpm_disposition_TFPM_RUN);
+        assert_eq!(run("/srv/a.phar"), sys::tfpm_disposition_TFPM_RUN);
+        assert_eq!(run("/srv/a.jpg"), sys::tfpm_disposition_TFPM_DENIED);
+        assert_eq!(run("/srv/a.php.jpg"), sys::tfpm_disposition_TFPM_DENIED);
         assert_eq!(
             disposition(None, &policy),
             sys::tfpm_disposition_TFPM_NOT_FOUND
         );
-        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn edits_replace_in_place_remove_and_append() {
+        let mut arena = Vec::new();
+        let mut spans: Vec<Span> = [("A", "1"), ("B", "2"), ("C", "3")]
+            .iter()
+            .map(|(n, v)| {
+                (
+                    push_c(&mut arena, n.as_bytes()),
+                    1,
+                    push_c(&mut arena, v.as_bytes()),
+                    1,
+                )
+            })
+            .collect();
+        let edits: [(&'static [u8], Option<Bytes>); 3] = [
+            (b"B", Some(Bytes::from_static(b"two"))),
+            (b"A", None),
+            (b"D", Some(Bytes::from_static(b"4"))),
+        ];
+        apply_edits(&mut arena, &mut spans, &edits);
+        let text = |(n, nl, v, vl): Span| {
+            format!(
+                "{}={}",
+                String::from_utf8_lossy(&arena[n..n + nl]),
+                String::from_utf8_lossy(&arena[v..v + vl])
+            )
+        };
+        let all: Vec<String> = spans.iter().map(|s| text(*s)).collect();
+        assert_eq!(all, ["B=two", "C=3", "D=4"]);
+        assert_eq!(
+            find_value(&arena, &spans, b"D").map(|at| arena[at]),
+            Some(b'4')
+        );
     }
 
     #[test]

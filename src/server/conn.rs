@@ -7,8 +7,11 @@
 //! body cannot deadlock the connection. Both bounded queues (output records,
 //! body chunks) carry backpressure to the socket on one side and to the PHP
 //! thread on the other.
+//!
+//! The reader also enforces the per-connection timeouts ([`Timeouts`]): each
+//! one that fires is logged with its name and costs only what it must (the
+//! connection before any request, or else the one request that stalled).
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -17,15 +20,16 @@ use std::io::IoSlice;
 use bytes::{Buf, Bytes, BytesMut};
 use futures_util::StreamExt;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, watch, Notify, OwnedSemaphorePermit};
 use tokio_util::codec::FramedRead;
 
 use super::sink::{body_channel, BodySender, FcgiSink};
+use super::{ConnContext, Timeouts};
 use crate::fcgi::codec::{encode_segments, FcgiError, Out, RecordCodec};
-use crate::fcgi::conn::{ConnConfig, ConnState, Event};
+use crate::fcgi::conn::{ConnState, Event, ProtocolError};
 use crate::fcgi::nv::Params;
-use crate::fcgi::record::{ProtocolStatus, Record};
-use crate::php::{Pool, Request};
+use crate::fcgi::record::{ProtocolStatus, Record, RecordType};
+use crate::php::{Abort, Pool, Request};
 
 /// Output records queued per connection before PHP threads block.
 const OUT_QUEUE: usize = 16;
@@ -34,16 +38,47 @@ const BODY_QUEUE: usize = 4;
 /// How long to drain input after closing our side (lingering close).
 const LINGER: Duration = Duration::from_secs(5);
 
-/// The answer to a request whose params were over the limit or malformed.
+/// The answer to a request whose params were over a limit.
 const PARAMS_TOO_LARGE: &[u8] =
     b"Status: 431 Request Header Fields Too Large\r\nContent-type: text/plain\r\n\r\nRequest header fields too large.\n";
+/// The answer to a request whose params stream was malformed.
+const PARAMS_MALFORMED: &[u8] =
+    b"Status: 400 Bad Request\r\nContent-type: text/plain\r\n\r\nMalformed request parameters.\n";
+/// The answer to a request whose params did not arrive in time.
+const PARAMS_TIMED_OUT: &[u8] =
+    b"Status: 408 Request Timeout\r\nContent-type: text/plain\r\n\r\nRequest parameters timed out.\n";
 
 /// What the connection knows about one active request.
 struct Entry {
     keep_conn: bool,
     body: Option<Arc<BodySender>>,
-    aborted: Arc<AtomicBool>,
+    abort: Arc<Abort>,
     dispatched: bool,
+    /// What the request waits for from the peer, and since when.
+    waiting: Waiting,
+    /// Its place in the daemon's limit of requests in flight, given back
+    /// when the entry goes.
+    _slot: OwnedSemaphorePermit,
+}
+
+/// The input a request still waits for, and since when.
+#[derive(Clone, Copy)]
+enum Waiting {
+    /// The rest of its PARAMS stream, since BEGIN_REQUEST.
+    Params(Instant),
+    /// More STDIN, since the last STDIN record.
+    Body(Instant),
+    /// Nothing the peer could be late with.
+    Nothing,
+}
+
+/// A timeout that fired.
+#[derive(Debug, Clone, Copy)]
+enum Expired {
+    FirstByte,
+    Idle,
+    Params(u16),
+    Stdin(u16),
 }
 
 /// The active requests of one connection. Web servers keep one at a time
@@ -55,10 +90,6 @@ impl Requests {
     fn insert(&mut self, id: u16, entry: Entry) {
         self.remove(&id);
         self.0.push((id, entry));
-    }
-
-    fn get(&self, id: &u16) -> Option<&Entry> {
-        self.0.iter().find(|(i, _)| i == id).map(|(_, e)| e)
     }
 
     fn get_mut(&mut self, id: &u16) -> Option<&mut Entry> {
@@ -81,42 +112,84 @@ struct Shared {
     requests: Requests,
     /// When the last request ended (or the connection opened).
     quiet_since: Instant,
+    /// Whether any record arrived yet.
+    heard_from: bool,
 }
 
 impl Shared {
-    /// How long until the connection has been idle for `idle`: None if it
-    /// already has; `idle` itself while a request is in flight.
-    fn idle_left(&self, idle: Duration) -> Option<Duration> {
-        if self.state.active() > 0 {
-            return Some(idle);
+    /// The first timeout due, and when: first byte or idle while no request
+    /// is active, else the earliest request still waiting for input.
+    fn next_deadline(&self, t: &Timeouts) -> Option<(Instant, Expired)> {
+        if !self.heard_from {
+            return t
+                .first_byte
+                .map(|d| (self.quiet_since + d, Expired::FirstByte));
         }
-        let left = (self.quiet_since + idle).saturating_duration_since(Instant::now());
-        (!left.is_zero()).then_some(left)
+        if self.state.active() == 0 {
+            return t.idle.map(|d| (self.quiet_since + d, Expired::Idle));
+        }
+        let due = |&(id, ref entry): &(u16, Entry)| match entry.waiting {
+            Waiting::Params(since) => t.params.map(|d| (since + d, Expired::Params(id))),
+            Waiting::Body(since) => t.stdin.map(|d| (since + d, Expired::Stdin(id))),
+            Waiting::Nothing => None,
+        };
+        self.requests
+            .0
+            .iter()
+            .filter_map(due)
+            .min_by_key(|(at, _)| *at)
     }
 }
 
 #[derive(Clone)]
-struct SharedRef(Arc<Mutex<Shared>>);
+struct SharedRef {
+    inner: Arc<Mutex<Shared>>,
+    /// Woken whenever an END_REQUEST is about to go out.
+    ended: Arc<Notify>,
+}
 
 impl SharedRef {
     fn lock(&self) -> MutexGuard<'_, Shared> {
         // A poisoned lock only means another task panicked mid-update; the
         // maps are still usable for closing the connection down.
-        self.0.lock().unwrap_or_else(|e| e.into_inner())
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Waits while request `id` is active with all its input read: a client
+    /// that sends its next request on the same id before our END_REQUEST
+    /// (pipelining) is served in turn, as php-fpm serves it.
+    async fn wait_for_end(&self, id: u16) {
+        loop {
+            let ended = self.ended.notified();
+            tokio::pin!(ended);
+            ended.as_mut().enable();
+            {
+                let shared = self.lock();
+                if !shared.state.is_active(id) || !shared.state.input_complete(id) {
+                    return;
+                }
+            }
+            ended.await;
+        }
     }
 }
 
-/// Serves one connection until the peer closes it or a protocol error.
-pub async fn serve_connection<S>(stream: S, pool: Pool, cfg: ConnConfig, idle: Option<Duration>)
+/// Serves one connection until the peer closes it, a protocol error, or a
+/// timeout.
+pub async fn serve_connection<S>(stream: S, pool: Pool, context: Arc<ConnContext>)
 where
     S: AsyncRead + AsyncWrite + Send + 'static,
 {
     let (rd, wr) = tokio::io::split(stream);
-    let shared = SharedRef(Arc::new(Mutex::new(Shared {
-        state: ConnState::new(cfg),
-        requests: Requests::default(),
-        quiet_since: Instant::now(),
-    })));
+    let shared = SharedRef {
+        inner: Arc::new(Mutex::new(Shared {
+            state: ConnState::new(context.conn),
+            requests: Requests::default(),
+            quiet_since: Instant::now(),
+            heard_from: false,
+        })),
+        ended: Arc::new(Notify::new()),
+    };
     let (out_tx, out_rx) = mpsc::channel(OUT_QUEUE);
     let (closing_tx, closing_rx) = watch::channel(false);
     let (gone_tx, gone_rx) = watch::channel(false);
@@ -125,7 +198,7 @@ where
         pool,
         shared: shared.clone(),
         out: out_tx,
-        idle,
+        context,
     };
     reader.run(rd, closing_rx).await;
     // EOF or a protocol error: running scripts are aborted, and nothing more
@@ -138,7 +211,7 @@ where
 /// The client is gone or broke the protocol: every running script is told.
 fn abort_all(shared: &SharedRef) {
     for entry in shared.lock().requests.values_mut() {
-        entry.aborted.store(true, Ordering::Relaxed);
+        entry.abort.raise();
         entry.body = None;
     }
 }
@@ -147,8 +220,7 @@ struct Reader {
     pool: Pool,
     shared: SharedRef,
     out: mpsc::Sender<Out>,
-    /// Close a connection with no request in flight after this long.
-    idle: Option<Duration>,
+    context: Arc<ConnContext>,
 }
 
 impl Reader {
@@ -177,7 +249,14 @@ impl Reader {
                     return;
                 }
             };
-            let event = self.shared.lock().state.handle(record);
+            if record.kind == RecordType::BeginRequest {
+                self.shared.wait_for_end(record.request_id).await;
+            }
+            let event = {
+                let mut shared = self.shared.lock();
+                shared.heard_from = true;
+                shared.state.handle(record)
+            };
             match event {
                 Ok(Some(event)) => self.dispatch(event).await,
                 Ok(None) => {}
@@ -185,7 +264,7 @@ impl Reader {
                     // Framing is intact: only this request fails.
                     tracing::warn!("rejecting a request: {e}");
                     let id = e.failed_request().unwrap_or_default();
-                    self.reject(id, PARAMS_TOO_LARGE).await;
+                    self.reject(id, params_answer(&e)).await;
                 }
                 Err(e) => {
                     tracing::warn!("closing connection after a protocol error: {e}");
@@ -195,31 +274,89 @@ impl Reader {
         }
     }
 
-    /// The next record, or None at EOF or once the connection has had no
-    /// request in flight for the idle timeout.
+    /// The next record; None at EOF, or when a timeout closes the connection.
     async fn next_record<S: AsyncRead>(
         &self,
         frames: &mut FramedRead<ReadHalf<S>, RecordCodec>,
     ) -> Option<Result<Record, FcgiError>> {
-        let Some(idle) = self.idle else {
-            return frames.next().await;
-        };
         loop {
-            let left = self.shared.lock().idle_left(idle);
-            let Some(left) = left else {
-                tracing::debug!("closing a connection idle for {idle:?}");
-                return None;
+            // A request ending changes which deadline applies (idle starts).
+            let ended = self.shared.ended.notified();
+            tokio::pin!(ended);
+            ended.as_mut().enable();
+            let deadline = self.shared.lock().next_deadline(&self.context.timeouts);
+            let timer = async {
+                match deadline {
+                    Some((at, expired)) => {
+                        tokio::time::sleep_until(at.into()).await;
+                        expired
+                    }
+                    None => std::future::pending().await,
+                }
             };
-            // FramedRead::next is cancel-safe: nothing read is lost on timeout.
-            if let Ok(next) = tokio::time::timeout(left, frames.next()).await {
-                return next;
+            // FramedRead::next is cancel-safe: nothing read is lost when
+            // another branch wins.
+            tokio::select! {
+                next = frames.next() => return next,
+                expired = timer => {
+                    if self.expire(expired).await {
+                        return None;
+                    }
+                }
+                _ = ended => {}
+            }
+        }
+    }
+
+    /// Acts on a timeout; returns true if the connection must close.
+    async fn expire(&self, expired: Expired) -> bool {
+        let t = &self.context.timeouts;
+        match expired {
+            Expired::FirstByte => {
+                let after = t.first_byte.unwrap_or_default();
+                tracing::warn!("closing a connection that sent nothing {after:?} after accept (first-byte timeout)");
+                true
+            }
+            Expired::Idle => {
+                let after = t.idle.unwrap_or_default();
+                tracing::debug!("closing a connection idle for {after:?} (idle timeout)");
+                true
+            }
+            Expired::Params(id) => {
+                let after = t.params.unwrap_or_default();
+                tracing::warn!("request {id}: PARAMS incomplete {after:?} after BEGIN_REQUEST (params timeout); answering 408");
+                self.cancel(id);
+                self.reject(id, PARAMS_TIMED_OUT).await;
+                false
+            }
+            Expired::Stdin(id) => {
+                let after = t.stdin.unwrap_or_default();
+                tracing::warn!(
+                    "request {id}: no STDIN for {after:?} (stdin timeout); aborting the request"
+                );
+                self.cancel(id);
+                false
+            }
+        }
+    }
+
+    /// Stops reading input for a request and tells its script the client
+    /// is gone; whoever owns the request still sends its END_REQUEST.
+    fn cancel(&self, id: u16) {
+        let mut shared = self.shared.lock();
+        shared.state.cancel(id);
+        if let Some(entry) = shared.requests.get_mut(&id) {
+            entry.waiting = Waiting::Nothing;
+            entry.body = None;
+            if entry.dispatched {
+                entry.abort.raise();
             }
         }
     }
 
     async fn dispatch(&self, event: Event) {
         match event {
-            Event::Begin { id, keep_conn, .. } => self.begin(id, keep_conn),
+            Event::Begin { id, keep_conn, .. } => self.begin(id, keep_conn).await,
             Event::Params { id, params } => self.start(id, params).await,
             Event::Stdin { id, data } => self.body_chunk(id, data).await,
             Event::StdinEnd { id } => self.body_end(id),
@@ -231,12 +368,26 @@ impl Reader {
         }
     }
 
-    fn begin(&self, id: u16, keep_conn: bool) {
+    async fn begin(&self, id: u16, keep_conn: bool) {
+        let Some(slot) = self.context.request_slot() else {
+            // Refused like the protocol's own refusals: the id never
+            // becomes active, so the peer may begin it again at once.
+            self.shared.lock().state.end(id);
+            let end = Out::EndRequest {
+                id,
+                app_status: 0,
+                protocol_status: ProtocolStatus::Overloaded,
+            };
+            let _ = self.out.send(end).await;
+            return;
+        };
         let entry = Entry {
             keep_conn,
             body: None,
-            aborted: Arc::default(),
+            abort: Arc::default(),
             dispatched: false,
+            waiting: Waiting::Params(Instant::now()),
+            _slot: slot,
         };
         self.shared.lock().requests.insert(id, entry);
     }
@@ -244,20 +395,21 @@ impl Reader {
     /// The params are complete: hand the request to a PHP thread.
     async fn start(&self, id: u16, params: Params) {
         let (body_tx, body_rx) = body_channel(BODY_QUEUE);
-        let aborted = {
+        let abort = {
             let mut shared = self.shared.lock();
             let Some(entry) = shared.requests.get_mut(&id) else {
                 return;
             };
             entry.body = Some(Arc::new(body_tx));
             entry.dispatched = true;
-            entry.aborted.clone()
+            entry.waiting = Waiting::Body(Instant::now());
+            entry.abort.clone()
         };
         let request = Request {
             params,
             body: Box::new(body_rx),
             sink: Arc::new(FcgiSink::new(id, self.out.clone())),
-            aborted,
+            abort,
         };
         if self.pool.submit(request).await.is_err() {
             self.reject(id, b"Status: 503 Service Unavailable\r\nContent-type: text/plain\r\n\r\nShutting down.\n")
@@ -266,17 +418,20 @@ impl Reader {
     }
 
     async fn body_chunk(&self, id: u16, data: Bytes) {
-        let tx = self
-            .shared
-            .lock()
-            .requests
-            .get(&id)
-            .and_then(|e| e.body.clone());
+        let tx = self.shared.lock().requests.get_mut(&id).and_then(|e| {
+            e.waiting = Waiting::Body(Instant::now());
+            e.body.clone()
+        });
         let Some(tx) = tx else { return };
-        if tx.send(data).await.is_err() {
-            // The script is done with its body; the rest is dropped.
-            if let Some(entry) = self.shared.lock().requests.get_mut(&id) {
+        // While the script is slow to read, the peer is not the one late.
+        let sent = tx.send(data).await;
+        if let Some(entry) = self.shared.lock().requests.get_mut(&id) {
+            if sent.is_err() {
+                // The script is done with its body; the rest is dropped.
                 entry.body = None;
+            }
+            if matches!(entry.waiting, Waiting::Body(_)) {
+                entry.waiting = Waiting::Body(Instant::now());
             }
         }
     }
@@ -284,6 +439,7 @@ impl Reader {
     fn body_end(&self, id: u16) {
         if let Some(entry) = self.shared.lock().requests.get_mut(&id) {
             entry.body = None;
+            entry.waiting = Waiting::Nothing;
         }
     }
 
@@ -293,8 +449,9 @@ impl Reader {
             let Some(entry) = shared.requests.get_mut(&id) else {
                 return;
             };
-            entry.aborted.store(true, Ordering::Relaxed);
+            entry.abort.raise();
             entry.body = None;
+            entry.waiting = Waiting::Nothing;
             entry.dispatched
         };
         if !dispatched {
@@ -330,6 +487,14 @@ impl Reader {
             protocol_status: ProtocolStatus::RequestComplete,
         };
         let _ = self.out.send(end).await;
+    }
+}
+
+/// The canned answer to a request whose params were refused.
+fn params_answer(e: &ProtocolError) -> &'static [u8] {
+    match e {
+        ProtocolError::ParamsTruncated { .. } => PARAMS_MALFORMED,
+        _ => PARAMS_TOO_LARGE,
     }
 }
 
@@ -428,12 +593,24 @@ async fn write_pieces<W: AsyncWrite + Unpin>(
 /// Before an END_REQUEST goes out, its id becomes inactive, so the peer may
 /// reuse it at once. Returns whether the connection should close after it.
 fn note_end(out: &Out, shared: &SharedRef) -> bool {
-    let Out::EndRequest { id, .. } = out else {
+    let Out::EndRequest {
+        id,
+        protocol_status: ProtocolStatus::RequestComplete,
+        ..
+    } = out
+    else {
+        // Refusals end ids that never became active, which the peer may
+        // already have begun again.
         return false;
     };
-    let mut shared = shared.lock();
-    shared.state.end(*id);
-    shared.quiet_since = Instant::now();
-    let keep = shared.requests.remove(id).is_none_or(|e| e.keep_conn);
-    !keep && shared.state.active() == 0
+    let mut guard = shared.lock();
+    let Some(entry) = guard.requests.remove(id) else {
+        return false;
+    };
+    guard.state.end(*id);
+    guard.quiet_since = Instant::now();
+    let close = !entry.keep_conn && guard.state.active() == 0;
+    drop(guard);
+    shared.ended.notify_waiters();
+    close
 }

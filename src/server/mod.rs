@@ -1,5 +1,6 @@
-//! The daemon around the engine: listeners, per-connection tasks, and
-//! graceful shutdown on signals.
+//! The daemon around the engine: listeners, per-connection tasks, the
+//! daemon-wide limits (connections, requests in flight), and graceful
+//! shutdown on signals.
 //!
 //! Everything here runs on tokio. PHP itself runs on the engine's own
 //! threads; requests reach them through [`crate::php::Pool`].
@@ -12,19 +13,68 @@ mod sink;
 pub use listener::{ListenAddr, Listener};
 pub use shutdown::{wait_for_signal, StopKind};
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
-use tokio::sync::watch;
+use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 
 use crate::fcgi::conn::ConnConfig;
 use crate::php::Pool;
 
-/// Connection-level settings shared by every connection.
+/// Settings shared by every connection.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
+    /// Protocol limits; `conn.max_conns` is also enforced here: past it,
+    /// new connections wait in the listen backlog.
     pub conn: ConnConfig,
-    /// A connection with no request in flight is closed after this long.
-    pub idle_timeout: Option<std::time::Duration>,
+    /// Requests in flight across the daemon; more get OVERLOADED.
+    pub max_requests: usize,
+    pub timeouts: Timeouts,
+}
+
+/// How long a connection may keep us waiting; `None` never times out.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Timeouts {
+    /// From accept to the first record.
+    pub first_byte: Option<Duration>,
+    /// From BEGIN_REQUEST to the end of its PARAMS stream.
+    pub params: Option<Duration>,
+    /// Between two STDIN records of a request whose body is still open.
+    pub stdin: Option<Duration>,
+    /// With no request in flight (keep-alive).
+    pub idle: Option<Duration>,
+}
+
+/// What every connection shares: its settings and the request slots.
+pub struct ConnContext {
+    pub conn: ConnConfig,
+    pub timeouts: Timeouts,
+    requests: Arc<Semaphore>,
+    max_requests: usize,
+}
+
+impl ConnContext {
+    pub fn new(config: &ServerConfig) -> Self {
+        ConnContext {
+            conn: config.conn,
+            timeouts: config.timeouts,
+            requests: Arc::new(Semaphore::new(config.max_requests)),
+            max_requests: config.max_requests,
+        }
+    }
+
+    /// A slot for one more request in flight, if the daemon has one.
+    fn request_slot(&self) -> Option<OwnedSemaphorePermit> {
+        let slot = self.requests.clone().try_acquire_owned().ok();
+        if slot.is_none() {
+            tracing::warn!(
+                limit = self.max_requests,
+                "refusing a request with OVERLOADED: the daemon's limit of requests in flight is reached (max requests)"
+            );
+        }
+        slot
+    }
 }
 
 /// Accepts connections on every listener until `stop` turns true.
@@ -34,30 +84,77 @@ pub async fn serve(
     config: ServerConfig,
     stop: watch::Receiver<bool>,
 ) {
-    let config = Arc::new(config);
+    let context = Arc::new(ConnContext::new(&config));
+    let conns = Arc::new(ConnSlots::new(config.conn.max_conns));
     let mut tasks = Vec::new();
     for listener in listeners {
-        let (pool, config, stop) = (pool.clone(), config.clone(), stop.clone());
-        tasks.push(tokio::spawn(accept_loop(listener, pool, config, stop)));
+        let (pool, context, stop) = (pool.clone(), context.clone(), stop.clone());
+        let conns = conns.clone();
+        tasks.push(tokio::spawn(accept_loop(
+            listener, pool, context, conns, stop,
+        )));
     }
     for t in tasks {
         let _ = t.await;
     }
 }
 
+/// The daemon-wide connection limit: one permit per open connection.
+struct ConnSlots {
+    slots: Arc<Semaphore>,
+    max: usize,
+    /// Whether the limit was hit and not yet logged as cleared.
+    full: AtomicBool,
+}
+
+impl ConnSlots {
+    fn new(max: usize) -> Self {
+        ConnSlots {
+            slots: Arc::new(Semaphore::new(max)),
+            max,
+            full: AtomicBool::new(false),
+        }
+    }
+
+    /// Waits for a free slot; until one frees up, new connections wait in
+    /// the kernel's listen backlog (never refused).
+    async fn acquire(&self) -> OwnedSemaphorePermit {
+        if let Ok(slot) = self.slots.clone().try_acquire_owned() {
+            return slot;
+        }
+        if !self.full.swap(true, Ordering::Relaxed) {
+            tracing::warn!(
+                limit = self.max,
+                "max connections reached: new connections wait in the listen backlog"
+            );
+        }
+        let slot = self.slots.clone().acquire_owned().await;
+        self.full.store(false, Ordering::Relaxed);
+        slot.expect("the connection semaphore is never closed")
+    }
+}
+
 async fn accept_loop(
     listener: Listener,
     pool: Pool,
-    config: Arc<ServerConfig>,
+    context: Arc<ConnContext>,
+    conns: Arc<ConnSlots>,
     mut stop: watch::Receiver<bool>,
 ) {
     loop {
+        let slot = tokio::select! {
+            _ = stop.changed() => break,
+            slot = conns.acquire() => slot,
+        };
         tokio::select! {
             _ = stop.changed() => break,
             accepted = listener.accept() => match accepted {
                 Ok(stream) => {
-                    let (pool, conn, idle) = (pool.clone(), config.conn, config.idle_timeout);
-                    tokio::spawn(conn::serve_connection(stream, pool, conn, idle));
+                    let (pool, context) = (pool.clone(), context.clone());
+                    tokio::spawn(async move {
+                        conn::serve_connection(stream, pool, context).await;
+                        drop(slot);
+                    });
                 }
                 Err(e) => {
                     tracing::warn!(listener = %listener.addr(), "accept failed: {e}");

@@ -240,14 +240,14 @@ fn vectors() -> Vec<Vector> {
         )
         .differs("php-fpm closes the connection on a record type it does not know"),
         v(
-            "AUTHORIZER role: the script runs and its status decides",
+            "AUTHORIZER role: the script runs, with FCGI_ROLE=AUTHORIZER",
             || {
                 let mut out = begin(1, AUTHORIZER, true);
-                out.extend(encode_stream(PARAMS, 1, &pairs("/hello.php", "")));
+                out.extend(encode_stream(PARAMS, 1, &pairs("/role.php", "")));
                 out.extend(encode_stream(STDIN, 1, b""));
                 out
             },
-            "1:200\"Hello, world!\" end1:complete · open",
+            "1:200\"AUTHORIZER\" end1:complete · open",
         ),
         v(
             "FILTER role: DATA is consumed, the script runs",

@@ -12,8 +12,8 @@ use bytes::Bytes;
 use super::codec::Out;
 use super::nv::{NvError, NvParser, Params};
 use super::record::{
-    BeginRequest, ProtocolStatus, Record, RecordType, Role, MAX_CONNS, MAX_CONTENT_LEN, MAX_REQS,
-    MPXS_CONNS,
+    BeginRequest, ProtocolStatus, Record, RecordType, Role, FCGI_ROLE, MAX_CONNS, MAX_CONTENT_LEN,
+    MAX_REQS, MPXS_CONNS,
 };
 
 /// Limits of one connection.
@@ -264,13 +264,17 @@ impl ConnState {
         if let Some(status) = self.capacity_refusal() {
             return Ok(Some(refusal(id, status)));
         }
+        let mut params =
+            NvParser::with_limits(self.cfg.max_params_bytes, self.cfg.max_params_pairs);
+        // php-fpm's environment starts with FCGI_ROLE; a sent one overrides it.
+        params.push(
+            Bytes::from_static(FCGI_ROLE.as_bytes()),
+            Bytes::from_static(role.name().as_bytes()),
+        );
         self.requests.push(Request {
             id,
             role,
-            params: Some(NvParser::with_limits(
-                self.cfg.max_params_bytes,
-                self.cfg.max_params_pairs,
-            )),
+            params: Some(params),
             stdin_open: true,
             data_open: true,
             aborted: false,
@@ -1016,21 +1020,16 @@ mod tests {
             panic!("expected params");
         };
         assert_eq!(params.get(b"X").unwrap(), &b"last"[..]);
-        assert_eq!(params.len(), 2);
+        assert_eq!(params.len(), 3, "FCGI_ROLE, X, Y");
     }
 
     #[test]
-    fn empty_params_stream() {
+    fn params_start_with_the_role_as_in_php_fpm() {
         let mut conn = single();
-        begin(&mut conn, 1, Role::Responder);
+        begin(&mut conn, 1, Role::Authorizer);
         let event = feed(&mut conn, RecordType::Params, 1, b"");
-        assert_eq!(
-            event,
-            Some(Event::Params {
-                id: 1,
-                params: Params::default()
-            })
-        );
+        let role = Params::from_text(&[("FCGI_ROLE", "AUTHORIZER")]);
+        assert_eq!(event, Some(Event::Params { id: 1, params: role }));
     }
 
     #[test]

@@ -81,6 +81,11 @@ impl NvParser {
         Ok(())
     }
 
+    /// Adds a pair of our own ahead of the stream's, outside its limits.
+    pub fn push(&mut self, name: Bytes, value: Bytes) {
+        self.pairs.push((name, value));
+    }
+
     /// Ends the stream. Fails if it stopped inside a pair.
     pub fn finish(self) -> Result<Params, NvError> {
         if !self.pending.is_empty() {

@@ -22,6 +22,8 @@ pub const MAX_CONNS: &str = "FCGI_MAX_CONNS";
 pub const MAX_REQS: &str = "FCGI_MAX_REQS";
 /// Management variable: "1" if the application multiplexes connections.
 pub const MPXS_CONNS: &str = "FCGI_MPXS_CONNS";
+/// The param that names the request's role (php-fpm sets it).
+pub const FCGI_ROLE: &str = "FCGI_ROLE";
 
 /// Length of the BEGIN_REQUEST, END_REQUEST and UNKNOWN_TYPE bodies.
 pub const FIXED_BODY_LEN: usize = 8;

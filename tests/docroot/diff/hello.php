@@ -1,0 +1,3 @@
+<?php
+// The smallest response; also the script whose opcache hits opcache.php counts.
+echo "Hello, world!\n";

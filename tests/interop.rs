@@ -28,6 +28,8 @@ use fcgi_tests::{docroot, md5_hex, poll_until};
 
 const TFPM: &str = env!("CARGO_BIN_EXE_tfpm");
 const FORM: &str = "application/x-www-form-urlencoded";
+/// What echo.php prints for the role: tfpm sets FCGI_ROLE as php-fpm does.
+const RESPONDER: &str = r#""role":"RESPONDER""#;
 
 /// A frontend in front of tfpm. Fields drop in order: the frontend first.
 struct Stack {
@@ -246,6 +248,7 @@ fn haproxy_multiplexes_requests_on_one_connection() {
     let s = Stack::tcp(Kind::Haproxy, &["--multiplex"], &docroot());
     let r = s.get("/interop/echo.php/extra?x=1");
     let expected = [
+        RESPONDER,
         r#""method":"GET""#,
         r#""uri":"/interop/echo.php/extra?x=1""#,
         r#""script":"/interop/echo.php""#,
@@ -375,13 +378,16 @@ fn wait_for(marker: &Path) -> Option<String> {
 // ----------------------------------------------------------------- Apache
 
 /// enablereuse=on: BEGIN_REQUEST with FCGI_KEEP_CONN, and every request on
-/// the one connection.
+/// the one connection. SCRIPT_FILENAME arrives as "proxy:fcgi://host:port/…".
 #[test]
 fn apache_proxy_fcgi_reuses_its_connection() {
     let s = Stack::tcp(Kind::Apache, &[], &docroot());
     let r = s.get("/interop/echo.php?x=1");
     let uri = r#""uri":"/interop/echo.php?x=1""#;
-    assert_ok_with(&r, &[r#""method":"GET""#, uri, r#""get":{"x":"1"}"#]);
+    assert_ok_with(
+        &r,
+        &[RESPONDER, r#""method":"GET""#, uri, r#""get":{"x":"1"}"#],
+    );
     for i in 0..5 {
         let r = s.get(&format!("/interop/echo.php?i={i}"));
         assert_ok_with(&r, &[&format!(r#""get":{{"i":"{i}"}}"#), &body_fields(b"")]);
@@ -443,11 +449,14 @@ fn apache_authnz_fcgi_authorizer_decides() {
 
 // --------------------------------------------------------------- lighttpd
 
+/// With "broken-scriptfilename", SCRIPT_FILENAME is ".../echo.php/extra":
+/// tfpm finds the script and the path info in it.
 #[test]
 fn lighttpd_fastcgi_over_a_unix_socket() {
     let s = Stack::unix(Kind::Lighttpd, &docroot());
     let r = s.get("/interop/echo.php/extra?x=1");
     let expected = [
+        RESPONDER,
         r#""uri":"/interop/echo.php/extra?x=1""#,
         r#""script":"/interop/echo.php""#,
         r#""path_info":"/extra""#,
@@ -472,6 +481,7 @@ fn caddy_php_fastcgi_routes_to_index_php() {
     let s = Stack::tcp(Kind::Caddy, &[], &root);
     let r = s.get("/some/route?x=1");
     let routed = [
+        RESPONDER,
         r#""uri":"/some/route?x=1""#,
         r#""script":"/index.php""#,
         r#""get":{"x":"1"}"#,

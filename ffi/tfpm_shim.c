@@ -19,6 +19,7 @@
 #include "ext/standard/head.h"
 #include "http_status_codes.h"
 #include "zend_smart_str.h"
+#include "zend_ini_scanner.h"
 
 #include "tfpm_internal.h"
 
@@ -579,6 +580,60 @@ static void free_path_translated(void)
     SG(request_info).path_translated = NULL;
 }
 
+/* A note of the SAPI's to the web server's log (and ours), like php-fpm's zlog. */
+static void tfpm_log_fastcgi(const char *message)
+{
+    const tfpm_request *r = tfpm_current_request;
+    if (r) {
+        tfpm_rs_log(r->ctx, TFPM_LOG_SAPI, message, strlen(message));
+    }
+}
+
+/*
+ * PHP_VALUE and PHP_ADMIN_VALUE: ini lines the web server sends with the
+ * request, applied before start-up (so post_max_size and the like count) and
+ * undone when the request ends. As in php-fpm, any setting may be changed;
+ * an admin value cannot then be changed by ini_set().
+ */
+static void apply_ini_entry(zval *name, zval *value, zval *unused, int callback_type, void *arg)
+{
+    const int admin = *(int *) arg;
+    (void) unused;
+    if (callback_type != ZEND_INI_PARSER_ENTRY || !name || !value || Z_TYPE_P(value) != IS_STRING) {
+        tfpm_log_fastcgi("Passing INI directive through FastCGI: only classic entries are allowed");
+        return;
+    }
+    if (zend_string_equals_literal(Z_STR_P(name), "extension")
+        || zend_string_equals_literal(Z_STR_P(name), "disable_functions")
+        || zend_string_equals_literal(Z_STR_P(name), "disable_classes")) {
+        tfpm_log_fastcgi("Passing INI directive through FastCGI: this setting is process-wide in tfpm and cannot change per request");
+        return;
+    }
+    zend_result set = admin
+        ? zend_alter_ini_entry_ex(Z_STR_P(name), Z_STR_P(value), ZEND_INI_SYSTEM, ZEND_INI_STAGE_ACTIVATE, 0)
+        : zend_alter_ini_entry_ex(Z_STR_P(name), Z_STR_P(value), ZEND_INI_USER, ZEND_INI_STAGE_ACTIVATE, 1);
+    if (set == FAILURE) {
+        char message[256];
+        snprintf(message, sizeof(message),
+            "Passing INI directive through FastCGI: unable to set '%s'", Z_STRVAL_P(name));
+        tfpm_log_fastcgi(message);
+    }
+}
+
+static void apply_ini_param(const char *text, int admin)
+{
+    if (!text || !*text) {
+        return;
+    }
+    size_t len = strlen(text);
+    char *lines = emalloc(len + 2);
+    memcpy(lines, text, len);
+    lines[len] = '\n';
+    lines[len + 1] = '\0';
+    zend_parse_ini_string(lines, 1, ZEND_INI_SCANNER_NORMAL, apply_ini_entry, &admin);
+    efree(lines);
+}
+
 static void clear_request_info(void)
 {
     SG(request_info).request_method = NULL;
@@ -654,6 +709,8 @@ int tfpm_execute(const tfpm_request *request, uint64_t seq)
     zend_first_try {
         SG(server_context) = request->ctx;
         fill_request_info(request);
+        apply_ini_param(request->php_value, 0);
+        apply_ini_param(request->php_admin_value, 1);
         if (php_request_startup() == SUCCESS) {
             started = 1;
             run_script(request);
@@ -663,6 +720,10 @@ int tfpm_execute(const tfpm_request *request, uint64_t seq)
     } zend_catch {
         status = 255;
     } zend_end_try();
+    if (!started) {
+        /* No request shutdown will undo PHP_VALUE settings: do it here. */
+        zend_ini_deactivate();
+    }
 
     zend_first_try {
         if (started) {

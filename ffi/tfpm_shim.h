@@ -46,6 +46,8 @@ typedef struct tfpm_request {
     const char *content_type;    /* CONTENT_TYPE */
     const char *cookie;          /* HTTP_COOKIE */
     const char *authorization;   /* HTTP_AUTHORIZATION */
+    const char *php_value;       /* PHP_VALUE: "name=value" lines from the web server */
+    const char *php_admin_value; /* PHP_ADMIN_VALUE: the same, locked against ini_set */
     int64_t content_length;      /* CONTENT_LENGTH, or -1 when absent */
     int disposition;             /* a tfpm_disposition */
 } tfpm_request;

@@ -510,3 +510,63 @@ fn one_huge_echo_streams_without_a_second_copy() {
         "RSS grew by {growth_mib} MiB for a 64 MiB echo"
     );
 }
+
+#[test]
+fn php_value_and_php_admin_value_apply_to_their_request_only() {
+    // One thread, so every request below runs on the same interpreter.
+    let tfpm = start("1", &[]);
+    let ini = |query: &str, param: Option<(&str, &str)>| {
+        let mut request = get("/engine/ini_set.php", query);
+        if let Some((name, value)) = param {
+            request = request.param(name, value);
+        }
+        send(&tfpm, &request).cgi().text()
+    };
+    let query = "name=precision&value=3";
+    // PHP_VALUE sets a value that the script may still change.
+    assert_eq!(ini(query, Some(("PHP_VALUE", "precision=7"))), "set 3");
+    // Several lines, several settings.
+    let two = ("PHP_VALUE", "precision=7\nmemory_limit=77M");
+    let shown = |name: &str, param| {
+        let request = get("/engine/ini.php", &format!("name={name}"));
+        let request = match param {
+            Some((n, v)) => request.param(n, v),
+            None => request,
+        };
+        send(&tfpm, &request).cgi().text()
+    };
+    assert_eq!(shown("memory_limit", Some(two)), "77M");
+    // PHP_ADMIN_VALUE cannot be changed by ini_set().
+    assert_eq!(
+        ini(query, Some(("PHP_ADMIN_VALUE", "precision=9"))),
+        "refused 9"
+    );
+    // The next request sees the configured value again.
+    assert_eq!(ini(query, None), "set 3");
+    assert_eq!(shown("precision", None), "14");
+    assert_eq!(shown("memory_limit", None), "128M");
+}
+
+#[test]
+fn php_value_post_max_size_counts_for_the_body() {
+    let tfpm = start("1", &[]);
+    let form = CgiRequest::post(
+        &docroot(),
+        "/post.php",
+        "application/x-www-form-urlencoded",
+        b"a=1&b=2222222222",
+    );
+    let small = send(&tfpm, &form.clone().param("PHP_VALUE", "post_max_size=8"));
+    let big = send(&tfpm, &form);
+    assert!(
+        !small.cgi().text().contains("2222"),
+        "{}",
+        small.cgi().text()
+    );
+    assert!(
+        small.stderr_text().contains("POST Content-Length"),
+        "{}",
+        small.stderr_text()
+    );
+    assert!(big.cgi().text().contains("2222"), "{}", big.cgi().text());
+}

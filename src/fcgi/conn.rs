@@ -1029,7 +1029,13 @@ mod tests {
         begin(&mut conn, 1, Role::Authorizer);
         let event = feed(&mut conn, RecordType::Params, 1, b"");
         let role = Params::from_text(&[("FCGI_ROLE", "AUTHORIZER")]);
-        assert_eq!(event, Some(Event::Params { id: 1, params: role }));
+        assert_eq!(
+            event,
+            Some(Event::Params {
+                id: 1,
+                params: role
+            })
+        );
     }
 
     #[test]

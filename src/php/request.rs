@@ -286,6 +286,8 @@ struct Fields {
     content_type: Option<usize>,
     cookie: Option<usize>,
     authorization: Option<usize>,
+    php_value: Option<usize>,
+    php_admin_value: Option<usize>,
 }
 
 /// (name offset, name len, value offset, value len) of one param.
@@ -319,6 +321,8 @@ impl PreparedRequest {
             content_type: find(b"CONTENT_TYPE"),
             cookie: find(b"HTTP_COOKIE"),
             authorization: find(b"HTTP_AUTHORIZATION"),
+            php_value: find(b"PHP_VALUE"),
+            php_admin_value: find(b"PHP_ADMIN_VALUE"),
             ..Fields::default()
         };
         fields.script_name = derived.request_uri.map(|uri| push_c(&mut arena, &uri));
@@ -372,6 +376,8 @@ impl PreparedRequest {
             content_type: self.ptr(self.fields.content_type),
             cookie: self.ptr(self.fields.cookie),
             authorization: self.ptr(self.fields.authorization),
+            php_value: self.ptr(self.fields.php_value),
+            php_admin_value: self.ptr(self.fields.php_admin_value),
             content_length: self.content_length,
             disposition: self.disposition as i32,
         }

@@ -363,6 +363,7 @@ impl Reader {
             Event::Data { .. } | Event::DataEnd { .. } => {} // FILTER data is consumed, unused
             Event::Abort { id } => self.abort(id).await,
             Event::Reply(out) => {
+                log_reply(&out);
                 let _ = self.out.send(out).await;
             }
         }
@@ -487,6 +488,20 @@ impl Reader {
             protocol_status: ProtocolStatus::RequestComplete,
         };
         let _ = self.out.send(end).await;
+    }
+}
+
+/// Management answers and refusals leave a trace at debug level.
+fn log_reply(out: &Out) {
+    match out {
+        Out::EndRequest {
+            id,
+            protocol_status,
+            ..
+        } => tracing::debug!("refusing request {id}: {protocol_status:?}"),
+        Out::GetValuesResult(values) => tracing::debug!("answering GET_VALUES: {values:?}"),
+        Out::UnknownType(kind) => tracing::debug!("answering UNKNOWN_TYPE for record type {kind}"),
+        _ => {}
     }
 }
 

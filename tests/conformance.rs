@@ -20,7 +20,8 @@ use fcgi_tests::cgi::CgiRequest;
 use fcgi_tests::daemon::Tfpm;
 use fcgi_tests::fcgi_client::{
     begin_body, encode_pair, encode_record, encode_stream, ABORT_REQUEST, BEGIN_REQUEST,
-    END_REQUEST, GET_VALUES, KEEP_CONN, PARAMS, RESPONDER, STDIN, STDOUT,
+    END_REQUEST, GET_VALUES, GET_VALUES_RESULT, KEEP_CONN, PARAMS, RESPONDER, STDERR, STDIN,
+    STDOUT, UNKNOWN_TYPE,
 };
 use fcgi_tests::fpm::PhpFpm;
 use fcgi_tests::raw::RawConn;
@@ -487,6 +488,23 @@ fn vectors() -> Vec<Vector> {
             || join(&[encode_record(END_REQUEST, 1, &[0; 8]), hello(true)]),
             "nothing · closed",
         ),
+        v(
+            "STDERR from the web server: close",
+            || join(&[encode_record(STDERR, 1, b"x"), hello(true)]),
+            "nothing · closed",
+        ),
+        v(
+            "GET_VALUES_RESULT from the web server on id 0: UNKNOWN_TYPE",
+            || join(&[encode_record(GET_VALUES_RESULT, 0, b""), hello(true)]),
+            "unknown_type:10 1:200\"Hello, world!\" end1:complete · open",
+        )
+        .differs("php-fpm closes the connection on a record type it does not expect"),
+        v(
+            "UNKNOWN_TYPE from the web server on id 0: UNKNOWN_TYPE",
+            || join(&[encode_record(UNKNOWN_TYPE, 0, &[99, 0, 0, 0, 0, 0, 0, 0]), hello(true)]),
+            "unknown_type:11 1:200\"Hello, world!\" end1:complete · open",
+        )
+        .differs("php-fpm closes the connection on a record type it does not expect"),
         v(
             "GET_VALUES on a request id: close",
             || join(&[get_values(&["FCGI_MPXS_CONNS"])[..2].to_vec(), vec![0, 1], get_values(&["FCGI_MPXS_CONNS"])[4..].to_vec()]),

@@ -52,7 +52,9 @@ pub(super) struct RealFiles;
 
 impl Files for RealFiles {
     fn exists(&self, path: &[u8]) -> bool {
-        std::fs::canonicalize(os_path(path)).is_ok()
+        // One stat: it fails exactly where realpath would (a missing or
+        // non-directory component), without realpath's stat per component.
+        std::fs::metadata(os_path(path)).is_ok()
     }
 
     fn is_file(&self, path: &[u8]) -> bool {

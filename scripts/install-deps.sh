@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Installs the Debian packages that building and testing tfpm need, when
-# missing: libclang (bindgen), nginx, cgi-fcgi, curl, wrk, and the web
-# servers of the interop tests (HAProxy, Apache, lighttpd, Caddy). PHP's own
-# build dependencies are installed by ffi/build-php.sh. Needs root on Debian 12.
+# missing: libclang (bindgen), nginx, cgi-fcgi, curl, wrk, the web servers
+# of the interop tests (HAProxy, Apache, lighttpd, Caddy) and the PHP apps of
+# tests/apps.rs (DokuWiki, phpLiteAdmin; they pull in Debian's php8.2, which
+# tfpm does not use). PHP's own build dependencies are installed by
+# ffi/build-php.sh. Needs root on Debian 12.
 set -euo pipefail
 
 packages=(clang libclang-dev pkg-config nginx libfcgi-bin curl wrk ca-certificates
-  haproxy apache2 lighttpd caddy)
+  haproxy apache2 lighttpd caddy dokuwiki phpliteadmin)
 # Debian starts these on port 80 when they are installed; the tests start their own.
 services=(nginx haproxy apache2 lighttpd caddy)
 

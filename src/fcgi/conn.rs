@@ -698,6 +698,21 @@ mod tests {
     }
 
     #[test]
+    fn the_role_does_not_count_against_the_pair_cap() {
+        let mut conn = ConnState::new(ConnConfig {
+            max_params_pairs: 1,
+            ..*single().config()
+        });
+        begin(&mut conn, 1, Role::Responder);
+        assert_eq!(
+            feed(&mut conn, RecordType::Params, 1, &nv(&[(b"A", b"B")])),
+            None
+        );
+        let event = feed(&mut conn, RecordType::Params, 1, b"");
+        assert!(matches!(event, Some(Event::Params { .. })), "{event:?}");
+    }
+
+    #[test]
     fn a_cancelled_request_gets_no_more_events() {
         let mut conn = single();
         begin(&mut conn, 1, Role::Responder);

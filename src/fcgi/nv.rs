@@ -37,6 +37,8 @@ pub struct NvParser {
     received: usize,
     max_total: usize,
     max_pairs: usize,
+    /// Pairs added with `push`, which do not count against `max_pairs`.
+    pushed: usize,
 }
 
 /// The lengths that open a pair and how many bytes they took.
@@ -61,6 +63,7 @@ impl NvParser {
             received: 0,
             max_total,
             max_pairs,
+            pushed: 0,
         }
     }
 
@@ -73,7 +76,7 @@ impl NvParser {
             .ok_or(NvError::TooLarge)?;
         self.pending.extend_from_slice(data);
         while let Some(pair) = self.next_pair()? {
-            if self.pairs.len() >= self.max_pairs {
+            if self.pairs.len() - self.pushed >= self.max_pairs {
                 return Err(NvError::TooManyPairs);
             }
             self.pairs.push(pair);
@@ -84,6 +87,7 @@ impl NvParser {
     /// Adds a pair of our own ahead of the stream's, outside its limits.
     pub fn push(&mut self, name: Bytes, value: Bytes) {
         self.pairs.push((name, value));
+        self.pushed += 1;
     }
 
     /// Ends the stream. Fails if it stopped inside a pair.

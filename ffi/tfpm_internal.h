@@ -20,6 +20,11 @@ extern __thread volatile int64_t tfpm_kill_after;
 void tfpm_isolation_thread_init(void);
 void tfpm_isolation_request_shutdown(void);
 
+/* The request's params, newest first, into `array`, through the input
+ * filter `filter` (PARSE_SERVER, PARSE_ENV) or as they are (getenv()). */
+#define TFPM_UNFILTERED (-1)
+void tfpm_load_params(zval *array, int filter);
+
 /* tfpm_signals.c: interrupts and crash reports. */
 void tfpm_signals_startup(void);
 /* Whether this request was told to terminate; whether its client is gone. */

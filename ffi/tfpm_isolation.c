@@ -5,9 +5,10 @@
  * Under php-fpm each worker is its own process, so putenv(), setlocale() and
  * signal handlers only ever touch that worker. Here all PHP threads share one
  * process, so:
- *   - putenv() writes to a per-request table that getenv() reads first; the
- *     real environment is never changed (child processes do not see these
- *     changes: pass the environment to proc_open instead);
+ *   - putenv() writes to a per-request table that getenv() reads after the
+ *     web server's params; the real environment is never changed (child
+ *     processes do not see these changes: pass the environment to proc_open
+ *     instead), and getenv() never shows it, as php-fpm's clear_env=yes;
  *   - setlocale() sets a per-thread locale (uselocale), undone at request end;
  *   - pcntl's process-wide calls (signal handlers, masks, fork, exec, alarm)
  *     are refused with a warning.
@@ -20,6 +21,7 @@
 #include "php.h"
 #include "SAPI.h"
 #include "ext/standard/basic_functions.h"
+#include "php_variables.h"
 #include "tfpm_internal.h"
 
 /* ---- the function table -------------------------------------------------- */
@@ -57,7 +59,6 @@ static ZEND_NAMED_FUNCTION(tfpm_refused)
 
 /* NAME => value (string) or unset (null), for this request only. */
 static __thread HashTable *env_overrides;
-static zif_handler original_getenv;
 
 static ZEND_NAMED_FUNCTION(tfpm_putenv)
 {
@@ -101,6 +102,10 @@ static void apply_overrides(zval *array)
     } ZEND_HASH_FOREACH_END();
 }
 
+/*
+ * getenv(), as under php-fpm with clear_env=yes: the web server's params,
+ * then this request's putenv() changes; never the daemon's own environment.
+ */
 static ZEND_NAMED_FUNCTION(tfpm_getenv)
 {
     char *name = NULL;
@@ -111,19 +116,17 @@ static ZEND_NAMED_FUNCTION(tfpm_getenv)
         Z_PARAM_STRING_OR_NULL(name, len)
         Z_PARAM_BOOL(local_only)
     ZEND_PARSE_PARAMETERS_END();
-    if (!env_overrides) {
-        original_getenv(INTERNAL_FUNCTION_PARAM_PASSTHRU);
-        return;
-    }
     if (!name) {
-        original_getenv(INTERNAL_FUNCTION_PARAM_PASSTHRU);
-        if (Z_TYPE_P(return_value) == IS_ARRAY) {
+        array_init(return_value);
+        /* As php-fpm's getenv(): the params, unfiltered. */
+        tfpm_load_params(return_value, TFPM_UNFILTERED);
+        if (env_overrides) {
             apply_overrides(return_value);
         }
         return;
     }
     if (!local_only) {
-        /* The web server's params come first, as with a real putenv(). */
+        /* sapi_getenv() leaves out HTTP_PROXY (httpoxy), as in php-fpm. */
         char *param = sapi_getenv(name, len);
         if (param) {
             RETVAL_STRING(param);
@@ -131,14 +134,11 @@ static ZEND_NAMED_FUNCTION(tfpm_getenv)
             return;
         }
     }
-    zval *value = zend_hash_str_find(env_overrides, name, len);
-    if (!value) {
-        original_getenv(INTERNAL_FUNCTION_PARAM_PASSTHRU);
-    } else if (Z_TYPE_P(value) == IS_STRING) {
+    zval *value = env_overrides ? zend_hash_str_find(env_overrides, name, len) : NULL;
+    if (value && Z_TYPE_P(value) == IS_STRING) {
         RETURN_COPY(value);
-    } else {
-        RETURN_FALSE;
     }
+    RETURN_FALSE;
 }
 
 /* ---- setlocale ------------------------------------------------------------- */
@@ -275,10 +275,7 @@ void tfpm_isolation_thread_init(void)
     for (const char *const *name = process_wide; *name; name++) {
         replace_handler(*name, tfpm_refused);
     }
-    zif_handler getenv_handler = replace_handler("getenv", tfpm_getenv);
-    if (getenv_handler && getenv_handler != tfpm_getenv) {
-        /* The same built-in handler on every thread. */
-        original_getenv = getenv_handler;
+    if (replace_handler("getenv", tfpm_getenv)) {
         replace_handler("putenv", tfpm_putenv);
     }
     replace_handler("setlocale", tfpm_setlocale);

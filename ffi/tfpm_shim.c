@@ -294,13 +294,58 @@ static char *tfpm_read_cookies(void)
     return tfpm_current_request ? (char *) tfpm_current_request->cookie : NULL;
 }
 
-static void register_param(const tfpm_param *p, zval *track_vars_array)
+static void register_param(const tfpm_param *p, int filter, zval *track_vars_array)
 {
     char *value = (char *) p->value;
     size_t new_len;
     /* Like php-fpm: the value ends at its first NUL. */
-    if (sapi_module.input_filter(PARSE_SERVER, p->name, &value, strlen(value), &new_len)) {
+    if (sapi_module.input_filter(filter, p->name, &value, strlen(value), &new_len)) {
         php_register_variable_safe(p->name, value, new_len, track_vars_array);
+    }
+}
+
+/*
+ * The environment PHP imports into $_ENV, $_SERVER and getenv(): php-fpm's
+ * with its default clear_env=yes, that is the FastCGI params and nothing of
+ * the daemon's own environment. php-fpm walks its params newest first, so
+ * they are registered in that order. Once $_ENV or $_SERVER is built, the
+ * other starts as a copy of it, as in php-fpm.
+ */
+
+static void tfpm_import_environment(zval *array)
+{
+    zval *env = &PG(http_globals)[TRACK_VARS_ENV];
+    zval *server = &PG(http_globals)[TRACK_VARS_SERVER];
+    zval *built = NULL;
+    if (Z_TYPE_P(env) == IS_ARRAY && Z_ARR_P(array) != Z_ARR_P(env)
+        && zend_hash_num_elements(Z_ARRVAL_P(env)) > 0) {
+        built = env;
+    } else if (Z_TYPE_P(server) == IS_ARRAY && Z_ARR_P(array) != Z_ARR_P(server)
+        && zend_hash_num_elements(Z_ARRVAL_P(server)) > 0) {
+        built = server;
+    }
+    if (built) {
+        zend_array_destroy(Z_ARR_P(array));
+        Z_ARR_P(array) = zend_array_dup(Z_ARR_P(built));
+        return;
+    }
+    int filter = Z_TYPE_P(env) == IS_ARRAY && Z_ARR_P(array) == Z_ARR_P(env) ? PARSE_ENV : PARSE_SERVER;
+    tfpm_load_params(array, filter);
+}
+
+void tfpm_load_params(zval *array, int filter)
+{
+    const tfpm_request *r = tfpm_current_request;
+    if (!r) {
+        return;
+    }
+    for (size_t i = r->n_params; i > 0; i--) {
+        const tfpm_param *p = &r->params[i - 1];
+        if (filter == TFPM_UNFILTERED) {
+            php_register_variable_safe(p->name, p->value, p->value_len, array);
+        } else {
+            register_param(p, filter, array);
+        }
     }
 }
 
@@ -327,10 +372,7 @@ static void tfpm_register_variables(zval *track_vars_array)
     if (!r) {
         return;
     }
-    /* php-fpm's default clear_env=yes: only the FastCGI params, no process environment. */
-    for (size_t i = 0; i < r->n_params; i++) {
-        register_param(&r->params[i], track_vars_array);
-    }
+    php_import_environment_variables(track_vars_array);
     register_php_self(r, track_vars_array);
 }
 
@@ -400,7 +442,7 @@ static size_t header_name(const tfpm_param *p, char *out)
     return 0;
 }
 
-PHP_FUNCTION(getallheaders)
+PHP_FUNCTION(apache_request_headers)
 {
     ZEND_PARSE_PARAMETERS_NONE();
     array_init(return_value);
@@ -408,8 +450,9 @@ PHP_FUNCTION(getallheaders)
     if (!r) {
         return;
     }
-    for (size_t i = 0; i < r->n_params; i++) {
-        const tfpm_param *p = &r->params[i];
+    /* Newest param first, as php-fpm walks them. */
+    for (size_t i = r->n_params; i > 0; i--) {
+        const tfpm_param *p = &r->params[i - 1];
         char *name = emalloc(p->name_len + sizeof("Content-Length"));
         size_t len = header_name(p, name);
         if (len) {
@@ -419,16 +462,51 @@ PHP_FUNCTION(getallheaders)
     }
 }
 
+/* php-fpm's fpm_get_status(): the pool's counters under php-fpm's names
+ * (threads stand in for its processes). */
+PHP_FUNCTION(fpm_get_status)
+{
+    ZEND_PARSE_PARAMETERS_NONE();
+    tfpm_pool_status st;
+    if (tfpm_rs_pool_status(&st) != 0) {
+        RETURN_FALSE;
+    }
+    time_t now = time(NULL);
+    array_init(return_value);
+    add_assoc_string(return_value, "pool", "www");
+    add_assoc_string(return_value, "process-manager", "static");
+    add_assoc_long(return_value, "start-time", (zend_long) st.start_time);
+    add_assoc_long(return_value, "start-since", (zend_long) (now - st.start_time));
+    add_assoc_long(return_value, "accepted-conn", (zend_long) st.accepted_conn);
+    add_assoc_long(return_value, "listen-queue", (zend_long) st.listen_queue);
+    add_assoc_long(return_value, "max-listen-queue", (zend_long) st.max_listen_queue);
+    add_assoc_long(return_value, "listen-queue-len", (zend_long) st.listen_queue_len);
+    add_assoc_long(return_value, "idle-processes", (zend_long) st.idle_processes);
+    add_assoc_long(return_value, "active-processes", (zend_long) st.active_processes);
+    add_assoc_long(return_value, "total-processes",
+        (zend_long) (st.idle_processes + st.active_processes));
+    add_assoc_long(return_value, "max-active-processes", (zend_long) st.max_active_processes);
+    add_assoc_long(return_value, "max-children-reached", (zend_long) st.max_children_reached);
+    add_assoc_long(return_value, "slow-requests", 0);
+    zval procs;
+    array_init(&procs);
+    add_assoc_zval(return_value, "procs", &procs);
+}
+
 ZEND_BEGIN_ARG_WITH_RETURN_TYPE_INFO_EX(arginfo_fastcgi_finish_request, 0, 0, _IS_BOOL, 0)
 ZEND_END_ARG_INFO()
 
 ZEND_BEGIN_ARG_WITH_RETURN_TYPE_INFO_EX(arginfo_getallheaders, 0, 0, IS_ARRAY, 0)
 ZEND_END_ARG_INFO()
 
+ZEND_BEGIN_ARG_WITH_RETURN_TYPE_MASK_EX(arginfo_fpm_get_status, 0, 0, MAY_BE_ARRAY|MAY_BE_FALSE)
+ZEND_END_ARG_INFO()
+
 static const zend_function_entry tfpm_functions[] = {
     PHP_FE(fastcgi_finish_request, arginfo_fastcgi_finish_request)
-    PHP_FE(getallheaders, arginfo_getallheaders)
-    PHP_FALIAS(apache_request_headers, getallheaders, arginfo_getallheaders)
+    PHP_FE(apache_request_headers, arginfo_getallheaders)
+    PHP_FALIAS(getallheaders, apache_request_headers, arginfo_getallheaders)
+    PHP_FE(fpm_get_status, arginfo_fpm_get_status)
     PHP_FE_END
 };
 
@@ -438,9 +516,11 @@ static PHP_RSHUTDOWN_FUNCTION(tfpm)
     return SUCCESS;
 }
 
+/* Named as php-fpm's module, so extension_loaded('cgi-fcgi') and
+ * ini_get_all('cgi-fcgi') answer the same. */
 static zend_module_entry tfpm_module_entry = {
     STANDARD_MODULE_HEADER,
-    "tfpm",
+    "cgi-fcgi",
     tfpm_functions,
     PHP_MINIT(tfpm),
     PHP_MSHUTDOWN(tfpm),
@@ -501,6 +581,7 @@ int tfpm_startup(const tfpm_startup_config *config)
     if (tfpm_sapi_module.startup(&tfpm_sapi_module) == FAILURE) {
         return -1;
     }
+    php_import_environment_variables = tfpm_import_environment;
     tfpm_signals_startup();
     tfpm_stack_measure_startup();
     return 0;
@@ -659,6 +740,11 @@ static void run_script(const tfpm_request *r)
         return;
     }
     if (r->disposition == TFPM_DENIED) {
+        char message[PATH_MAX + 128];
+        snprintf(message, sizeof(message),
+            "Access to the script '%s' has been denied (see security.limit_extensions)",
+            SG(request_info).path_translated);
+        tfpm_log_fastcgi(message);
         respond_plain(403, "Access denied.\n");
         return;
     }
@@ -671,8 +757,14 @@ static void run_script(const tfpm_request *r)
     }
     zend_file_handle file_handle;
     memset(&file_handle, 0, sizeof(file_handle));
+    /* Kept: php_fopen_primary_script() may free path_translated. */
+    char *primary = estrdup(SG(request_info).path_translated);
     if (php_fopen_primary_script(&file_handle) == FAILURE) {
         int denied = errno == EACCES;
+        char message[PATH_MAX + 128];
+        snprintf(message, sizeof(message), "Unable to open primary script: %s (%s)",
+            primary, strerror(errno));
+        tfpm_log_fastcgi(message);
         respond_plain(denied ? 403 : 404, denied ? "Access denied.\n" : "No input file specified.\n");
     } else {
         EG(exit_status) = 0;
@@ -682,6 +774,7 @@ static void run_script(const tfpm_request *r)
         }
         php_execute_script(&file_handle);
     }
+    efree(primary);
     if (!file_handle.in_list) {
         zend_destroy_file_handle(&file_handle);
     }

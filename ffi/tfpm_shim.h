@@ -167,4 +167,20 @@ void tfpm_rs_log(void *ctx, int kind, const char *msg, size_t len);
 /* fastcgi_finish_request(): ends the response now. Returns 1 if it did, 0 if already ended. */
 int tfpm_rs_finish(void *ctx);
 
+/* The pool's counters, for fpm_get_status(). */
+typedef struct tfpm_pool_status {
+    int64_t start_time;            /* Unix time the pool started */
+    uint64_t accepted_conn;        /* requests taken by a thread */
+    uint64_t listen_queue;         /* requests waiting for a thread */
+    uint64_t max_listen_queue;
+    uint64_t listen_queue_len;     /* how many may wait */
+    uint64_t idle_processes;       /* threads, as php-fpm's processes */
+    uint64_t active_processes;
+    uint64_t max_active_processes;
+    uint64_t max_children_reached;
+} tfpm_pool_status;
+
+/* Fills `out`; returns 0, or -1 when no pool runs. */
+int tfpm_rs_pool_status(tfpm_pool_status *out);
+
 #endif

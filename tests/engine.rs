@@ -570,3 +570,23 @@ fn php_value_post_max_size_counts_for_the_body() {
     );
     assert!(big.cgi().text().contains("2222"), "{}", big.cgi().text());
 }
+
+#[test]
+fn fpm_get_status_counts_the_pools_requests() {
+    let tfpm = start("2", &[]);
+    for _ in 0..3 {
+        fetch(&tfpm, "/hello.php", "");
+    }
+    let (status, _) = fetch(&tfpm, "/engine/fpm_status.php", "");
+    let text = status.text();
+    for field in [
+        "\"pool\":\"www\"",
+        "\"accepted-conn\":4",
+        "\"active-processes\":1",
+        "\"idle-processes\":1",
+        "\"total-processes\":2",
+        "\"procs\":[]",
+    ] {
+        assert!(text.contains(field), "{field} in {text}");
+    }
+}

@@ -9,6 +9,7 @@ use std::ffi::{c_char, c_int, c_void};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use super::request::RequestCtx;
+use super::status::PoolStats;
 use super::sys;
 
 /// Runs `f` on the request behind `ctx`, or returns `fallback` if `ctx` is
@@ -80,12 +81,54 @@ extern "C" fn tfpm_rs_log(ctx: *mut c_void, kind: c_int, msg: *const c_char, len
             tracing::debug!(target: "php", script = %r.script, "{text}");
         }
         if to_web_server {
-            r.log(&text);
+            r.log(cut_at(&text, WEB_SERVER_LOG_LIMIT));
         }
     });
 }
 
 #[no_mangle]
+extern "C" fn tfpm_rs_pool_status(out: *mut sys::tfpm_pool_status) -> c_int {
+    let Some(stats) = PoolStats::current() else {
+        return -1;
+    };
+    if out.is_null() {
+        return -1;
+    }
+    let s = stats.snapshot();
+    let status = sys::tfpm_pool_status {
+        start_time: s.start_time,
+        accepted_conn: s.accepted,
+        listen_queue: s.queued,
+        max_listen_queue: s.max_queued,
+        listen_queue_len: s.queue_capacity,
+        idle_processes: s.idle,
+        active_processes: s.active,
+        max_active_processes: s.max_active,
+        max_children_reached: s.max_children_reached,
+    };
+    // SAFETY: `out` is a non-NULL pointer to a tfpm_pool_status on the
+    // caller's stack, valid for this call.
+    unsafe { out.write(status) };
+    0
+}
+
+/// The longest log line php-fpm sends the web server (its 1024-byte log
+/// buffer, less its own prefix).
+const WEB_SERVER_LOG_LIMIT: usize = 1012;
+
+/// `text` cut to at most `max` bytes, at a character boundary.
+fn cut_at(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
+#[no_mangle]
 extern "C" fn tfpm_rs_finish(ctx: *mut c_void) -> c_int {
-    with_ctx(ctx, 0, |r| c_int::from(r.finish()))
+    with_ctx(ctx, 0, |r| c_int::from(r.finish_request()))
 }

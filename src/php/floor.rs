@@ -102,6 +102,7 @@ fn on_thread(script: &Path, requests: u64) -> Duration {
             body: Box::new(NoBody),
             sink: Arc::new(NullSink),
             abort: Arc::default(),
+            keep_conn: true,
         };
         let mut prepared = PreparedRequest::new(request, &policy, &cgi);
         let c_req = prepared.as_c();

@@ -18,6 +18,7 @@ mod engine;
 mod floor;
 mod pool;
 mod request;
+mod status;
 mod sys;
 mod watchdog;
 

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use super::cgi_env::CgiSettings;
 use super::request::{PreparedRequest, Request, RequestPolicy, ResponseSink};
+use super::status::PoolStats;
 use super::sys;
 use super::watchdog;
 
@@ -28,15 +29,17 @@ pub struct Pool {
     queue: async_channel::Sender<Request>,
     busy: Arc<AtomicUsize>,
     threads: usize,
+    stats: Arc<PoolStats>,
 }
 
 impl Pool {
     /// Queues a request, waiting while the queue is full.
     pub async fn submit(&self, req: Request) -> Result<(), SubmitError> {
-        self.queue
-            .send(req)
-            .await
-            .map_err(|e| SubmitError(e.into_inner()))
+        self.stats.queued();
+        self.queue.send(req).await.map_err(|e| {
+            self.stats.unqueued();
+            SubmitError(e.into_inner())
+        })
     }
 
     /// Requests waiting for a thread.
@@ -136,7 +139,7 @@ impl Worker {
 /// State shared by the workers, the watchdog and the engine.
 pub(super) struct Shared {
     rx: async_channel::Receiver<Request>,
-    busy: Arc<AtomicUsize>,
+    stats: Arc<PoolStats>,
     policy: RequestPolicy,
     stack_size: usize,
     workers: Mutex<Vec<Arc<Worker>>>,
@@ -169,9 +172,10 @@ impl Workers {
     pub(super) fn spawn(config: WorkerConfig) -> std::io::Result<(Pool, Workers)> {
         let (tx, rx) = async_channel::bounded(config.queue_len.max(1));
         let busy = Arc::new(AtomicUsize::new(0));
+        let stats = PoolStats::new(config.threads, config.queue_len.max(1), busy.clone());
         let shared = Arc::new(Shared {
             rx,
-            busy: busy.clone(),
+            stats,
             policy: config.policy,
             stack_size: config.stack_size,
             workers: Mutex::new(Vec::new()),
@@ -189,6 +193,7 @@ impl Workers {
             queue: tx,
             busy,
             threads: config.threads,
+            stats: shared.stats.clone(),
         };
         Ok((pool, Workers { shared, watchdog }))
     }
@@ -255,9 +260,9 @@ fn worker_main(shared: &Shared, me: &Arc<Worker>) {
             break;
         };
         seq += 1;
-        shared.busy.fetch_add(1, Ordering::Relaxed);
+        shared.stats.started();
         run(req, seq, me, &shared.policy, &cgi);
-        shared.busy.fetch_sub(1, Ordering::Relaxed);
+        shared.stats.finished();
     }
     // SAFETY: same thread as tfpm_thread_init, and no request is running.
     unsafe { sys::tfpm_thread_shutdown() };

@@ -65,6 +65,10 @@ pub struct Request {
     pub sink: Arc<dyn ResponseSink>,
     /// Raised by the server when the client aborts or disconnects.
     pub abort: Arc<Abort>,
+    /// The web server keeps the connection after this request
+    /// (FCGI_KEEP_CONN); php-fpm then answers a repeated
+    /// fastcgi_finish_request() with true.
+    pub keep_conn: bool,
 }
 
 /// Tells a request that its client is gone. A script that is running learns
@@ -136,7 +140,12 @@ pub(super) struct RequestCtx {
     body: Option<Box<dyn BodySource>>,
     body_chunk: Bytes,
     pub(super) abort: Arc<Abort>,
+    keep_conn: bool,
+    /// Output not yet handed to the sink; at most one of the two holds
+    /// anything, so stdout and stderr leave in the order PHP wrote them,
+    /// and log lines in a row share one record, as under php-fpm.
     pending: BytesMut,
+    pending_log: BytesMut,
     finished: bool,
     gone: bool,
     wrote_any: bool,
@@ -151,7 +160,9 @@ impl RequestCtx {
             body: Some(req.body),
             body_chunk: Bytes::new(),
             abort: req.abort,
+            keep_conn: req.keep_conn,
             pending: BytesMut::new(),
+            pending_log: BytesMut::new(),
             finished: false,
             gone: false,
             wrote_any: false,
@@ -176,6 +187,9 @@ impl RequestCtx {
             return 0;
         }
         self.wrote_any = true;
+        if self.send_pending_log().is_err() {
+            return 0;
+        }
         // In chunks, so that one huge echo is never copied whole: memory stays
         // bounded by the connection's output queue.
         for piece in data.chunks(OUT_CHUNK) {
@@ -185,6 +199,14 @@ impl RequestCtx {
             }
         }
         data.len()
+    }
+
+    fn send_pending_log(&mut self) -> Result<(), SinkGone> {
+        if self.pending_log.is_empty() {
+            return Ok(());
+        }
+        let lines = self.pending_log.split().freeze();
+        self.sink.stderr(lines).inspect_err(|_| self.gone = true)
     }
 
     fn send_pending(&mut self) -> Result<(), SinkGone> {
@@ -203,6 +225,7 @@ impl RequestCtx {
         if self.check_gone() {
             return Err(SinkGone);
         }
+        self.send_pending_log()?;
         self.send_pending()
     }
 
@@ -232,15 +255,24 @@ impl RequestCtx {
         if self.finished || self.check_gone() {
             return;
         }
-        let mut line = BytesMut::with_capacity(text.len() + 2);
+        // Output PHP wrote before this line goes first.
+        if self.send_pending().is_err() {
+            return;
+        }
         if self.stderr_used {
-            line.extend_from_slice(b"; ");
+            self.pending_log.extend_from_slice(b"; ");
         }
-        line.extend_from_slice(text.as_bytes());
+        self.pending_log.extend_from_slice(text.as_bytes());
         self.stderr_used = true;
-        if self.sink.stderr(line.freeze()).is_err() {
-            self.gone = true;
+        if self.pending_log.len() >= OUT_CHUNK {
+            let _ = self.send_pending_log();
         }
+    }
+
+    /// fastcgi_finish_request(): ends the response. Like php-fpm, true
+    /// unless it had already ended on a connection the web server closes.
+    pub(super) fn finish_request(&mut self) -> bool {
+        self.finish() || self.keep_conn
     }
 
     /// Ends the response. Returns false if it had already ended.
@@ -255,9 +287,10 @@ impl RequestCtx {
             );
         }
         if !self.gone {
-            let _ = self.send_pending();
+            let _ = self.send_pending_log().and_then(|()| self.send_pending());
         }
         self.pending = BytesMut::new();
+        self.pending_log = BytesMut::new();
         self.finished = true;
         self.body = None; // the server may drop the rest of the body
         self.sink.end(0, self.stderr_used);

@@ -396,7 +396,7 @@ impl Reader {
     /// The params are complete: hand the request to a PHP thread.
     async fn start(&self, id: u16, params: Params) {
         let (body_tx, body_rx) = body_channel(BODY_QUEUE);
-        let abort = {
+        let (abort, keep_conn) = {
             let mut shared = self.shared.lock();
             let Some(entry) = shared.requests.get_mut(&id) else {
                 return;
@@ -404,9 +404,10 @@ impl Reader {
             entry.body = Some(Arc::new(body_tx));
             entry.dispatched = true;
             entry.waiting = Waiting::Body(Instant::now());
-            entry.abort.clone()
+            (entry.abort.clone(), entry.keep_conn)
         };
         let request = Request {
+            keep_conn,
             params,
             body: Box::new(body_rx),
             sink: Arc::new(FcgiSink::new(id, self.out.clone())),

@@ -1,0 +1,126 @@
+//! The pool's counters, as php-fpm reports them in `fpm_get_status()` (and,
+//! later, on its status page): requests accepted, threads busy and idle, the
+//! queue, and the high-water marks.
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Counters shared by the pool's threads and the queue's senders.
+pub(super) struct PoolStats {
+    started: SystemTime,
+    threads: usize,
+    queue_capacity: usize,
+    accepted: AtomicU64,
+    busy: Arc<AtomicUsize>,
+    max_active: AtomicUsize,
+    max_children_reached: AtomicU64,
+    queued: AtomicUsize,
+    max_queued: AtomicUsize,
+}
+
+/// One reading of the counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Snapshot {
+    pub start_time: i64,
+    pub accepted: u64,
+    pub queued: u64,
+    pub max_queued: u64,
+    pub queue_capacity: u64,
+    pub idle: u64,
+    pub active: u64,
+    pub max_active: u64,
+    pub max_children_reached: u64,
+}
+
+/// The process's pool, for `fpm_get_status()`; the first engine started.
+static CURRENT: OnceLock<Arc<PoolStats>> = OnceLock::new();
+
+impl PoolStats {
+    pub(super) fn new(threads: usize, queue_capacity: usize, busy: Arc<AtomicUsize>) -> Arc<Self> {
+        let stats = Arc::new(PoolStats {
+            started: SystemTime::now(),
+            threads,
+            queue_capacity,
+            accepted: AtomicU64::new(0),
+            busy,
+            max_active: AtomicUsize::new(0),
+            max_children_reached: AtomicU64::new(0),
+            queued: AtomicUsize::new(0),
+            max_queued: AtomicUsize::new(0),
+        });
+        let _ = CURRENT.set(stats.clone());
+        stats
+    }
+
+    /// The process's pool, if an engine runs.
+    pub(super) fn current() -> Option<&'static Arc<PoolStats>> {
+        CURRENT.get()
+    }
+
+    /// A request went into the queue.
+    pub(super) fn queued(&self) {
+        let now = self.queued.fetch_add(1, Ordering::Relaxed) + 1;
+        self.max_queued.fetch_max(now, Ordering::Relaxed);
+    }
+
+    /// A request could not be queued after all.
+    pub(super) fn unqueued(&self) {
+        self.queued.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// A thread took a request off the queue and starts it.
+    pub(super) fn started(&self) {
+        self.queued.fetch_sub(1, Ordering::Relaxed);
+        self.accepted.fetch_add(1, Ordering::Relaxed);
+        let active = self.busy.fetch_add(1, Ordering::Relaxed) + 1;
+        self.max_active.fetch_max(active, Ordering::Relaxed);
+        if active >= self.threads {
+            self.max_children_reached.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// The thread is done with its request.
+    pub(super) fn finished(&self) {
+        self.busy.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    pub(super) fn snapshot(&self) -> Snapshot {
+        let active = self.busy.load(Ordering::Relaxed);
+        let since_epoch = self.started.duration_since(UNIX_EPOCH).unwrap_or_default();
+        Snapshot {
+            start_time: i64::try_from(since_epoch.as_secs()).unwrap_or(i64::MAX),
+            accepted: self.accepted.load(Ordering::Relaxed),
+            queued: self.queued.load(Ordering::Relaxed) as u64,
+            max_queued: self.max_queued.load(Ordering::Relaxed) as u64,
+            queue_capacity: self.queue_capacity as u64,
+            idle: self.threads.saturating_sub(active) as u64,
+            active: active as u64,
+            max_active: self.max_active.load(Ordering::Relaxed) as u64,
+            max_children_reached: self.max_children_reached.load(Ordering::Relaxed),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counters_follow_requests_through_the_pool() {
+        let busy = Arc::new(AtomicUsize::new(0));
+        let stats = PoolStats::new(2, 10, busy);
+        stats.queued();
+        stats.queued();
+        stats.started();
+        stats.started();
+        let s = stats.snapshot();
+        assert_eq!((s.accepted, s.active, s.idle, s.queued), (2, 2, 0, 0));
+        assert_eq!(
+            (s.max_active, s.max_queued, s.max_children_reached),
+            (2, 2, 1)
+        );
+        stats.finished();
+        assert_eq!(stats.snapshot().idle, 1);
+    }
+}

@@ -13,6 +13,7 @@
 #include "php.h"
 #include "php_main.h"
 #include "php_variables.h"
+#include "php_ini.h"
 #include "SAPI.h"
 #include "php_output.h"
 #include "fopen_wrappers.h"
@@ -542,12 +543,128 @@ static int tfpm_module_startup(sapi_module_struct *module)
     return php_module_startup(module, &tfpm_module_entry);
 }
 
+/* ---- per-directory settings: [PATH=]/[HOST=] sections and .user.ini ---- */
+
+/* The .user.ini settings read for one directory, and until when they hold. */
+typedef struct {
+    time_t expires;
+    HashTable settings;
+} user_ini_dir;
+
+/* Directory -> user_ini_dir, per thread (persistent memory), as php-fpm
+ * keeps one cache per worker. */
+static __thread HashTable *user_ini_cache;
+
+static void free_setting(zval *value)
+{
+    if (Z_TYPE_P(value) == IS_STRING) {
+        zend_string_release_ex(Z_STR_P(value), 1);
+    } else if (Z_TYPE_P(value) == IS_ARRAY) {
+        zend_hash_destroy(Z_ARRVAL_P(value));
+        free(Z_ARR_P(value));
+    }
+}
+
+static void free_user_ini_dir(zval *value)
+{
+    user_ini_dir *dir = Z_PTR_P(value);
+    zend_hash_destroy(&dir->settings);
+    free(dir);
+}
+
+static user_ini_dir *user_ini_dir_for(const char *path, size_t path_len)
+{
+    if (!user_ini_cache) {
+        user_ini_cache = malloc(sizeof(HashTable));
+        zend_hash_init(user_ini_cache, 8, NULL, free_user_ini_dir, 1);
+    }
+    user_ini_dir *dir = zend_hash_str_find_ptr(user_ini_cache, path, path_len);
+    if (!dir) {
+        dir = calloc(1, sizeof(user_ini_dir));
+        zend_hash_init(&dir->settings, 8, NULL, free_setting, 1);
+        zend_hash_str_update_ptr(user_ini_cache, path, path_len, dir);
+    }
+    return dir;
+}
+
+/*
+ * Reads the .user.ini files that apply to `path` (a directory, ending in a
+ * slash): each directory from the document root down to it when it lies
+ * inside the document root, else only its own.
+ */
+static void read_user_ini(char *path, size_t path_len, const char *doc_root, size_t doc_root_len,
+    HashTable *settings)
+{
+    size_t shorter = path_len < doc_root_len ? path_len : doc_root_len;
+    if (strncmp(path, doc_root, shorter) != 0) {
+        php_parse_user_ini_file(path, PG(user_ini_filename), settings);
+        return;
+    }
+    char *longer = path_len > doc_root_len ? path : (char *) doc_root;
+    for (char *slash = strchr(longer + doc_root_len, '/'); slash; slash = strchr(slash + 1, '/')) {
+        *slash = '\0';
+        php_parse_user_ini_file(longer, PG(user_ini_filename), settings);
+        *slash = '/';
+    }
+}
+
+static void activate_user_ini(char *path, size_t path_len, const char *doc_root)
+{
+    size_t doc_root_len = strlen(doc_root);
+    if (doc_root_len > 0 && doc_root[doc_root_len - 1] == '/') {
+        doc_root_len--;
+    }
+    user_ini_dir *dir = user_ini_dir_for(path, path_len);
+    time_t now = sapi_get_request_time();
+    if (now > dir->expires) {
+        zend_hash_clean(&dir->settings);
+        read_user_ini(path, path_len, doc_root, doc_root_len, &dir->settings);
+        dir->expires = now + PG(user_ini_cache_ttl);
+    }
+    php_ini_activate_config(&dir->settings, PHP_INI_PERDIR, PHP_INI_STAGE_HTACCESS);
+}
+
+/* SAPI activate: php.ini's [HOST=] and [PATH=] sections, then .user.ini. */
+static int tfpm_activate(void)
+{
+    const char *script = SG(request_info).path_translated;
+    if (!script) {
+        return FAILURE;
+    }
+    const char *host = find_param("SERVER_NAME", sizeof("SERVER_NAME") - 1);
+    if (php_ini_has_per_host_config() && host) {
+        size_t len = strlen(host);
+        char *lower = estrndup(host, len);
+        zend_str_tolower(lower, len);
+        php_ini_activate_per_host_config(lower, len);
+        efree(lower);
+    }
+    int user_ini = PG(user_ini_filename) && *PG(user_ini_filename);
+    if (!php_ini_has_per_dir_config() && !user_ini) {
+        return SUCCESS;
+    }
+    /* The script's directory, with a trailing slash for the [PATH=] match. */
+    size_t len = strlen(script);
+    char *path = emalloc(len + 2);
+    memcpy(path, script, len + 1);
+    len = zend_dirname(path, len);
+    path[len++] = '/';
+    path[len] = '\0';
+    php_ini_activate_per_dir_config(path, len);
+    const char *doc_root = find_param("DOCUMENT_ROOT", sizeof("DOCUMENT_ROOT") - 1);
+    if (user_ini && doc_root) {
+        activate_user_ini(path, len, doc_root);
+    }
+    efree(path);
+    return SUCCESS;
+}
+
 static sapi_module_struct tfpm_sapi_module = {
     "fpm-fcgi",                    /* name: opcache and apps look for it */
     "FPM/FastCGI",                 /* pretty name, as php-fpm reports it in phpinfo() */
     tfpm_module_startup,
     php_module_shutdown_wrapper,
-    NULL,                          /* activate */
+    tfpm_activate,                 /* activate: per-directory settings */
     tfpm_deactivate,
     tfpm_ub_write,
     tfpm_flush,

@@ -391,6 +391,8 @@ fn server_vars() -> Vec<Case> {
             .then(Req::get("/ini.php?k=precision"))
             .then(Req::get("/ini.php?k=precision")),
         Case::get("loaded extensions", "/extensions.php"),
+        Case::get(".user.ini in the script's directory", "/userini/show.php"),
+        Case::get(".user.ini files from the document root down", "/userini/sub/show.php"),
         Case::get(
             "ini defaults",
             "/ini.php?k=display_errors,display_startup_errors,html_errors,log_errors,error_log,error_reporting,output_buffering,output_handler,implicit_flush,max_execution_time,max_input_time,memory_limit,register_argc_argv,variables_order,request_order,default_charset,default_mimetype,expose_php,include_path,open_basedir,doc_root,user_dir,file_uploads,allow_url_fopen,short_open_tag,precision,serialize_precision,zend.assertions,ignore_user_abort,user_ini.filename,user_ini.cache_ttl,auto_prepend_file,enable_post_data_reading,cgi.fix_pathinfo,cgi.discard_path,cgi.rfc2616_headers,cgi.nph,fastcgi.logging,fastcgi.error_header,session.save_handler,session.use_strict_mode,opcache.enable,opcache.enable_cli,opcache.jit,zend.enable_gc,upload_tmp_dir,session.save_path",

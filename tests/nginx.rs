@@ -481,3 +481,22 @@ fn examples_demo_site() {
     );
     assert!(!text.contains("<b>\"Ann"), "raw input echoed: {text}");
 }
+
+#[test]
+fn static_files_and_non_scripts_never_reach_php() {
+    let s = Stack::tcp(2, &docroot());
+    let text = std::fs::read_to_string(docroot().join("diff/ext/readme.txt")).expect("file");
+    let file = s.get("/diff/ext/readme.txt");
+    assert_ok(&file, &text);
+    // The old upload trick, a non-script with /x.php after it: nginx's
+    // try_files answers 404 before cgi.fix_pathinfo could run the file.
+    assert_eq!(s.get("/diff/ext/readme.txt/x.php").status, 404);
+    assert_eq!(s.get("/diff/ext/missing.php").status, 404);
+    // Only this status request has reached a PHP thread.
+    let status = s.get("/engine/fpm_status.php");
+    assert!(
+        status.text().contains("\"accepted-conn\":1,"),
+        "{}",
+        status.text()
+    );
+}

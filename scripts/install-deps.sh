@@ -7,7 +7,7 @@
 # ffi/build-php.sh. Needs root on Debian 12.
 set -euo pipefail
 
-packages=(clang libclang-dev pkg-config nginx libfcgi-bin curl wrk ca-certificates
+packages=(clang libclang-dev pkg-config nginx libfcgi-bin curl wrk ca-certificates systemd
   haproxy apache2 lighttpd caddy dokuwiki phpliteadmin)
 # Debian starts these on port 80 when they are installed; the tests start their own.
 services=(nginx haproxy apache2 lighttpd caddy)

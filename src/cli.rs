@@ -1,5 +1,6 @@
 //! Command-line options and the start-up sequence they drive: bind the
-//! listeners, start PHP, serve until a signal, stop in order.
+//! listeners (or take systemd's), start PHP, tell systemd it is ready, serve
+//! until a signal, stop in order.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -16,6 +17,7 @@ use crate::server::{self, ListenAddr, Listener, ServerConfig, StopKind, Timeouts
 #[command(name = "tfpm", version, about)]
 pub struct Cli {
     /// Address to listen on: ADDR:PORT, [IPv6]:PORT, PORT, or /path/to.sock. Repeatable.
+    /// Ignored when systemd passes sockets (socket activation).
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9000")]
     pub listen: Vec<ListenAddr>,
 
@@ -101,6 +103,10 @@ pub struct Cli {
     /// Requests for --bench-floor.
     #[arg(long, value_name = "N", default_value_t = 10_000)]
     pub bench_requests: u64,
+
+    /// Serve Prometheus metrics at http://ADDR/metrics (ADDR:PORT).
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_listen: Option<std::net::SocketAddr>,
 
     /// Log format: text, or json for log shippers.
     #[arg(long, value_enum, default_value = "text")]
@@ -205,19 +211,14 @@ pub async fn run(cli: Cli) -> i32 {
     if let Some(script) = &cli.bench_floor {
         return bench_floor(&cli, script);
     }
-    let mut listeners = Vec::new();
-    for addr in &cli.listen {
-        match Listener::bind(addr).await {
-            Ok(l) => {
-                tracing::info!("listening on {}", l.addr());
-                listeners.push(l);
-            }
-            Err(e) => {
-                tracing::error!("cannot listen on {addr}: {e}");
-                return 78;
-            }
-        }
-    }
+    let listeners = match bind_listeners(&cli.listen).await {
+        Ok(listeners) => listeners,
+        Err(code) => return code,
+    };
+    let metrics = match bind_metrics(cli.metrics_listen).await {
+        Ok(metrics) => metrics,
+        Err(code) => return code,
+    };
     let engine = match Engine::start(cli.engine_config()) {
         Ok(engine) => engine,
         Err(e) => {
@@ -225,30 +226,92 @@ pub async fn run(cli: Cli) -> i32 {
             return 70;
         }
     };
+    // Caught from before READY=1 on: systemd may stop us right after it.
+    let mut signals = match server::Signals::install() {
+        Ok(signals) => signals,
+        Err(e) => {
+            tracing::error!("cannot watch signals: {e}");
+            engine.shutdown();
+            return 71;
+        }
+    };
+    let (stop_tx, stop_rx) = watch::channel(false);
+    if let Some(listener) = metrics {
+        let pool = engine.pool().clone();
+        tokio::spawn(server::metrics::serve(listener, pool));
+    }
     tracing::info!(
         php = %crate::php::php_version(),
         sapi = %crate::php::sapi_name(),
         threads = cli.threads,
         "ready to handle connections"
     );
-    let (stop_tx, stop_rx) = watch::channel(false);
+    server::systemd::notify(&format!(
+        "READY=1\nSTATUS=ready: {} PHP threads\nMAINPID={}",
+        cli.threads,
+        std::process::id()
+    ));
     let serving = tokio::spawn(server::serve(
         listeners,
         engine.pool().clone(),
         cli.server_config(),
         stop_rx,
     ));
-    let kind = match server::wait_for_signal().await {
-        Ok(kind) => kind,
-        Err(e) => {
-            tracing::error!("cannot watch signals: {e}");
-            StopKind::Fast
-        }
-    };
+    let kind = signals.wait().await;
     tracing::info!(?kind, "stopping: no new connections");
+    server::systemd::notify("STOPPING=1\nSTATUS=stopping");
     let _ = stop_tx.send(true);
     let _ = serving.await;
     stop_engine(engine, kind).await
+}
+
+/// The sockets systemd passed (socket activation), or else those of
+/// `--listen`; Err is the exit code.
+async fn bind_listeners(addrs: &[ListenAddr]) -> Result<Vec<Listener>, i32> {
+    let inherited = server::systemd::activated_listeners().map_err(|e| {
+        tracing::error!("cannot use the sockets systemd passed: {e}");
+        78
+    })?;
+    if !inherited.is_empty() {
+        for l in &inherited {
+            tracing::info!("listening on {} (from systemd)", l.addr());
+        }
+        return Ok(inherited);
+    }
+    let mut listeners = Vec::new();
+    for addr in addrs {
+        match Listener::bind(addr).await {
+            Ok(l) => {
+                tracing::info!("listening on {}", l.addr());
+                listeners.push(l);
+            }
+            Err(e) => {
+                tracing::error!("cannot listen on {addr}: {e}");
+                return Err(78);
+            }
+        }
+    }
+    Ok(listeners)
+}
+
+/// The metrics listener, if `--metrics-listen` asks for one; Err is the exit code.
+async fn bind_metrics(
+    addr: Option<std::net::SocketAddr>,
+) -> Result<Option<tokio::net::TcpListener>, i32> {
+    let Some(addr) = addr else {
+        return Ok(None);
+    };
+    match tokio::net::TcpListener::bind(addr).await {
+        Ok(listener) => {
+            let local = listener.local_addr().unwrap_or(addr);
+            tracing::info!("metrics listening on {local}");
+            Ok(Some(listener))
+        }
+        Err(e) => {
+            tracing::error!("cannot listen for metrics on {addr}: {e}");
+            Err(78)
+        }
+    }
 }
 
 /// `--bench-floor`: the engine's own cost per request.

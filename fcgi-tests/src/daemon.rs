@@ -3,7 +3,8 @@
 //! [`Tfpm::start`] spawns the binary, drains its stderr (and stdout) in
 //! threads into a shared log so the pipes never fill, and blocks on the line
 //! channel until the daemon logs `ready to handle connections`. On the way it
-//! collects the addresses of the `listening on <addr>` lines. Dropping a
+//! collects the addresses of the `listening on <addr>` lines, and of the
+//! `metrics listening on <addr>` line apart from them. Dropping a
 //! [`Tfpm`] sends SIGTERM and waits, falling back to SIGKILL after 10 s.
 
 use std::io::{BufRead, BufReader, Read};
@@ -26,6 +27,7 @@ const START_TIMEOUT: Duration = Duration::from_secs(30);
 const STOP_TIMEOUT: Duration = Duration::from_secs(10);
 const READY_MARK: &str = "ready to handle connections";
 const LISTEN_MARK: &str = "listening on ";
+const METRICS_MARK: &str = "metrics listening on ";
 
 /// One address the daemon said it listens on.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,6 +54,7 @@ pub struct Tfpm {
     child: Option<Child>,
     log: Arc<Mutex<String>>,
     listeners: Vec<Listener>,
+    metrics: Option<SocketAddr>,
 }
 
 impl Tfpm {
@@ -80,6 +83,7 @@ impl Tfpm {
             child: Some(child),
             log,
             listeners: Vec::new(),
+            metrics: None,
         };
         if let Err(why) = tfpm.wait_ready(&rx) {
             let log = tfpm.log();
@@ -100,7 +104,9 @@ impl Tfpm {
             let left = deadline.saturating_duration_since(Instant::now());
             match lines.recv_timeout(left) {
                 Ok(line) => {
-                    if let Some(listener) = parse_listening(&line) {
+                    if let Some(addr) = parse_metrics_listening(&line) {
+                        self.metrics = Some(connectable(addr));
+                    } else if let Some(listener) = parse_listening(&line) {
                         self.listeners.push(listener);
                     }
                     if line.contains(READY_MARK) {
@@ -146,6 +152,12 @@ impl Tfpm {
             _ => None,
         });
         path.unwrap_or_else(|| panic!("tfpm logged no Unix listener: {:?}", self.listeners))
+    }
+
+    /// The metrics endpoint's address (`--metrics-listen`), connectable.
+    pub fn metrics_addr(&self) -> SocketAddr {
+        self.metrics
+            .unwrap_or_else(|| panic!("tfpm logged no metrics listener\n{}", self.log()))
     }
 
     /// All listeners in the order they were logged.
@@ -286,6 +298,15 @@ pub fn parse_listening(line: &str) -> Option<Listener> {
     }
 }
 
+/// The address in a line containing `metrics listening on <addr>`.
+pub fn parse_metrics_listening(line: &str) -> Option<SocketAddr> {
+    let rest = &line[line.find(METRICS_MARK)? + METRICS_MARK.len()..];
+    let end = rest
+        .find(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | ',' | '`' | '}'))
+        .unwrap_or(rest.len());
+    rest[..end].parse().ok()
+}
+
 /// Replaces an unspecified IP (bound to all addresses) with the loopback of its family.
 fn connectable(addr: SocketAddr) -> SocketAddr {
     match addr.ip() {
@@ -321,14 +342,23 @@ mod tests {
         let unix = parse_listening("INFO listening on unix:/tmp/x.sock");
         assert_eq!(unix, Some(Listener::Unix(PathBuf::from("/tmp/x.sock"))));
         assert_eq!(parse_listening("ready to handle connections"), None);
+        let metrics = "INFO tfpm::cli: metrics listening on 127.0.0.1:9100";
+        assert_eq!(
+            parse_metrics_listening(metrics),
+            Some("127.0.0.1:9100".parse().unwrap())
+        );
+        assert_eq!(parse_metrics_listening("listening on 127.0.0.1:9000"), None);
     }
 
     #[test]
     fn start_collects_listeners_and_drop_stops() {
         let script = "echo 'x listening on 127.0.0.1:5' >&2; echo 'listening on unix:/tmp/s' >&2; \
+                      echo 'metrics listening on 0.0.0.0:7' >&2; \
                       echo 'ready to handle connections' >&2; exec sleep 30";
         let tfpm = Tfpm::start(Path::new("/bin/sh"), &["-c", script]);
         assert_eq!(tfpm.addr(), "127.0.0.1:5".parse().unwrap());
+        assert_eq!(tfpm.listeners().len(), 2);
+        assert_eq!(tfpm.metrics_addr(), "127.0.0.1:7".parse().unwrap());
         assert_eq!(tfpm.unix_path(), PathBuf::from("/tmp/s"));
         assert!(tfpm.log().contains("ready to handle connections"));
         assert!(tfpm.mem().rss_kib > 0);

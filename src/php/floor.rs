@@ -103,6 +103,7 @@ fn on_thread(script: &Path, requests: u64) -> Duration {
             sink: Arc::new(NullSink),
             abort: Arc::default(),
             keep_conn: true,
+            span: tracing::Span::none(),
         };
         let mut prepared = PreparedRequest::new(request, &policy, &cgi);
         let c_req = prepared.as_c();

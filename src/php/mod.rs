@@ -5,7 +5,8 @@
 //! threads that each own one interpreter context ([`Pool`]), and the
 //! per-request context that the C shim calls back into ([`Request`]).
 //! It is the only module allowed `unsafe` code and FFI calls; each `unsafe`
-//! block says why it is sound.
+//! block says why it is sound. For that reason it also holds [`os`], the one
+//! step outside PHP that needs `unsafe`: owning the sockets systemd passes.
 //!
 //! PHP output and input cross this boundary through two traits,
 //! [`ResponseSink`] and [`BodySource`], so this module knows nothing of
@@ -16,6 +17,7 @@ mod callbacks;
 mod cgi_env;
 mod engine;
 mod floor;
+pub mod os;
 mod pool;
 mod request;
 mod status;
@@ -25,6 +27,7 @@ mod watchdog;
 pub use engine::{Engine, EngineConfig, EngineError};
 pub use pool::{Pool, SubmitError};
 pub use request::{Abort, BodyPoll, BodySource, Request, RequestPolicy, ResponseSink, SinkGone};
+pub use status::Snapshot as PoolSnapshot;
 
 /// The SAPI name PHP reports (`PHP_SAPI`).
 pub fn sapi_name() -> String {

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use super::cgi_env::CgiSettings;
 use super::request::{PreparedRequest, Request, RequestPolicy, ResponseSink};
-use super::status::PoolStats;
+use super::status::{PoolStats, Snapshot as PoolSnapshot};
 use super::sys;
 use super::watchdog;
 
@@ -56,6 +56,11 @@ impl Pool {
         self.threads
     }
 
+    /// The pool's counters now.
+    pub fn stats(&self) -> PoolSnapshot {
+        self.stats.snapshot()
+    }
+
     /// Stops taking requests; queued ones still run.
     pub fn close(&self) {
         self.queue.close();
@@ -83,14 +88,28 @@ unsafe impl Send for ThreadHandle {}
 unsafe impl Sync for ThreadHandle {}
 
 /// The request a worker is running, for the watchdog.
-#[derive(Default)]
 pub(super) struct Current {
     pub(super) seq: u64,
     pub(super) started: Option<Instant>,
     pub(super) script: String,
     pub(super) interrupted: Option<Instant>,
+    /// The request's tracing span, for the watchdog's log lines about it.
+    pub(super) span: tracing::Span,
     /// The request's output, which the watchdog ends if the thread is stuck.
     pub(super) sink: Option<Arc<dyn ResponseSink>>,
+}
+
+impl Default for Current {
+    fn default() -> Self {
+        Current {
+            seq: 0,
+            started: None,
+            script: String::new(),
+            interrupted: None,
+            span: tracing::Span::none(),
+            sink: None,
+        }
+    }
 }
 
 /// One worker thread, as the pool and the watchdog see it.
@@ -139,7 +158,7 @@ impl Worker {
 /// State shared by the workers, the watchdog and the engine.
 pub(super) struct Shared {
     rx: async_channel::Receiver<Request>,
-    stats: Arc<PoolStats>,
+    pub(super) stats: Arc<PoolStats>,
     policy: RequestPolicy,
     stack_size: usize,
     workers: Mutex<Vec<Arc<Worker>>>,
@@ -238,6 +257,7 @@ pub(super) fn spawn_worker(shared: &Arc<Shared>) -> std::io::Result<()> {
 /// thread exits by itself if its request ever ends.
 pub(super) fn retire(shared: &Arc<Shared>, worker: &Arc<Worker>) {
     worker.retired.store(true, Ordering::Relaxed);
+    shared.stats.restarted();
     shared.workers_mut().retain(|w| !Arc::ptr_eq(w, worker));
     // Detach: joining could wait forever.
     drop(worker.join.lock().unwrap_or_else(|e| e.into_inner()).take());
@@ -287,6 +307,9 @@ pub(super) fn cgi_settings() -> CgiSettings {
 }
 
 fn run(req: Request, seq: u64, me: &Arc<Worker>, policy: &RequestPolicy, cgi: &CgiSettings) {
+    // Every log line about the request, PHP's own included, carries its span.
+    let span = req.span.clone();
+    let _entered = span.enter();
     let mut prepared = PreparedRequest::new(req, policy, cgi);
     if prepared.disposition() == sys::tfpm_disposition_TFPM_DENIED {
         let script = &prepared.ctx.script;
@@ -297,6 +320,7 @@ fn run(req: Request, seq: u64, me: &Arc<Worker>, policy: &RequestPolicy, cgi: &C
         started: Some(Instant::now()),
         script: prepared.ctx.script.clone(),
         interrupted: None,
+        span: span.clone(),
         sink: Some(prepared.ctx.sink.clone()),
     };
     let abort = prepared.ctx.abort.clone();
@@ -312,4 +336,5 @@ fn run(req: Request, seq: u64, me: &Arc<Worker>, policy: &RequestPolicy, cgi: &C
     let mut current = me.current();
     current.started = None;
     current.sink = None;
+    current.span = tracing::Span::none();
 }

@@ -69,6 +69,8 @@ pub struct Request {
     /// (FCGI_KEEP_CONN); php-fpm then answers a repeated
     /// fastcgi_finish_request() with true.
     pub keep_conn: bool,
+    /// The tracing span the request's log lines go in (request id, script).
+    pub span: tracing::Span,
 }
 
 /// Tells a request that its client is gone. A script that is running learns

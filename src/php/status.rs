@@ -1,6 +1,7 @@
-//! The pool's counters, as php-fpm reports them in `fpm_get_status()` (and,
-//! later, on its status page): requests accepted, threads busy and idle, the
-//! queue, and the high-water marks.
+//! The pool's counters, as php-fpm reports them in `fpm_get_status()` (and
+//! as the metrics endpoint exports them): requests accepted, threads busy and
+//! idle, the queue, the high-water marks, and the watchdog's terminations and
+//! thread restarts.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -17,11 +18,15 @@ pub(super) struct PoolStats {
     max_children_reached: AtomicU64,
     queued: AtomicUsize,
     max_queued: AtomicUsize,
+    terminated: AtomicU64,
+    restarts: AtomicU64,
 }
 
 /// One reading of the counters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) struct Snapshot {
+pub struct Snapshot {
+    /// Threads in the pool, busy or idle.
+    pub threads: u64,
     pub start_time: i64,
     pub accepted: u64,
     pub queued: u64,
@@ -31,6 +36,10 @@ pub(super) struct Snapshot {
     pub active: u64,
     pub max_active: u64,
     pub max_children_reached: u64,
+    /// Requests ended by request_terminate_timeout.
+    pub terminated: u64,
+    /// Stuck threads retired and replaced.
+    pub restarts: u64,
 }
 
 /// The process's pool, for `fpm_get_status()`; the first engine started.
@@ -48,6 +57,8 @@ impl PoolStats {
             max_children_reached: AtomicU64::new(0),
             queued: AtomicUsize::new(0),
             max_queued: AtomicUsize::new(0),
+            terminated: AtomicU64::new(0),
+            restarts: AtomicU64::new(0),
         });
         let _ = CURRENT.set(stats.clone());
         stats
@@ -85,10 +96,21 @@ impl PoolStats {
         self.busy.fetch_sub(1, Ordering::Relaxed);
     }
 
+    /// The watchdog interrupted a request past its time limit.
+    pub(super) fn terminated(&self) {
+        self.terminated.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A stuck thread was retired and replaced.
+    pub(super) fn restarted(&self) {
+        self.restarts.fetch_add(1, Ordering::Relaxed);
+    }
+
     pub(super) fn snapshot(&self) -> Snapshot {
         let active = self.busy.load(Ordering::Relaxed);
         let since_epoch = self.started.duration_since(UNIX_EPOCH).unwrap_or_default();
         Snapshot {
+            threads: self.threads as u64,
             start_time: i64::try_from(since_epoch.as_secs()).unwrap_or(i64::MAX),
             accepted: self.accepted.load(Ordering::Relaxed),
             queued: self.queued.load(Ordering::Relaxed) as u64,
@@ -98,6 +120,8 @@ impl PoolStats {
             active: active as u64,
             max_active: self.max_active.load(Ordering::Relaxed) as u64,
             max_children_reached: self.max_children_reached.load(Ordering::Relaxed),
+            terminated: self.terminated.load(Ordering::Relaxed),
+            restarts: self.restarts.load(Ordering::Relaxed),
         }
     }
 }
@@ -122,5 +146,9 @@ mod tests {
         );
         stats.finished();
         assert_eq!(stats.snapshot().idle, 1);
+        stats.terminated();
+        stats.restarted();
+        let s = stats.snapshot();
+        assert_eq!((s.threads, s.terminated, s.restarts), (2, 1, 1));
     }
 }

@@ -12,6 +12,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use super::pool::{retire, Shared, Worker};
+use super::status::PoolStats;
 
 pub(super) fn spawn(shared: Arc<Shared>, limit: Duration) -> std::io::Result<JoinHandle<()>> {
     std::thread::Builder::new()
@@ -25,7 +26,7 @@ fn run(shared: &Arc<Shared>, limit: Duration) {
     while !shared.stopping.load(Ordering::Relaxed) {
         std::thread::sleep(tick);
         for worker in shared.workers() {
-            if check(&worker, limit, grace) {
+            if check(&worker, &shared.stats, limit, grace) {
                 retire(shared, &worker);
             }
         }
@@ -33,12 +34,13 @@ fn run(shared: &Arc<Shared>, limit: Duration) {
 }
 
 /// Interrupts an overdue request; returns true if the worker is stuck.
-fn check(worker: &Worker, limit: Duration, grace: Duration) -> bool {
+fn check(worker: &Worker, stats: &PoolStats, limit: Duration, grace: Duration) -> bool {
     let now = Instant::now();
     let mut current = worker.current();
     let Some(started) = current.started else {
         return false;
     };
+    let _entered = current.span.clone().entered();
     match current.interrupted {
         None if now.duration_since(started) >= limit => {
             tracing::warn!(
@@ -49,6 +51,7 @@ fn check(worker: &Worker, limit: Duration, grace: Duration) -> bool {
             );
             worker.interrupt(current.seq, limit);
             current.interrupted = Some(now);
+            stats.terminated();
             false
         }
         Some(at) if now.duration_since(at) >= grace => {

@@ -11,18 +11,26 @@
 //! The reader also enforces the per-connection timeouts ([`Timeouts`]): each
 //! one that fires is logged with its name and costs only what it must (the
 //! connection before any request, or else the one request that stalled).
-
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+//!
+//! Each request gets a tracing span with a per-process request id and its
+//! script, entered by whatever logs about it: this module, and the PHP
+//! thread that runs it. The bytes read and written, the timeouts and the
+//! refusals are counted in [`super::metrics`].
 
 use std::io::IoSlice;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
 use bytes::{Buf, Bytes, BytesMut};
 use futures_util::StreamExt;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf, ReadHalf, WriteHalf};
 use tokio::sync::{mpsc, watch, Notify, OwnedSemaphorePermit};
 use tokio_util::codec::FramedRead;
 
+use super::metrics::{self, TimeoutKind};
 use super::sink::{body_channel, BodySender, FcgiSink};
 use super::{ConnContext, Timeouts};
 use crate::fcgi::codec::{encode_segments, FcgiError, Out, RecordCodec};
@@ -56,6 +64,8 @@ struct Entry {
     dispatched: bool,
     /// What the request waits for from the peer, and since when.
     waiting: Waiting,
+    /// The span its log lines go in.
+    span: tracing::Span,
     /// Its place in the daemon's limit of requests in flight, given back
     /// when the entry goes.
     _slot: OwnedSemaphorePermit,
@@ -227,12 +237,13 @@ impl Reader {
     async fn run<S: AsyncRead>(self, rd: ReadHalf<S>, mut closing: watch::Receiver<bool>) {
         // Small at first: an idle kept connection should cost little; the
         // codec reserves what a record needs.
+        let rd = Counted(rd);
         let mut frames = FramedRead::with_capacity(rd, RecordCodec::default(), READ_BUFFER);
         loop {
             let next = tokio::select! {
                 biased;
                 _ = closing.changed() => {
-                    linger(frames.into_inner()).await;
+                    linger(frames.into_inner().0).await;
                     return;
                 }
                 next = self.next_record(&mut frames) => next,
@@ -262,8 +273,9 @@ impl Reader {
                 Ok(None) => {}
                 Err(e) if e.failed_request().is_some() => {
                     // Framing is intact: only this request fails.
-                    tracing::warn!("rejecting a request: {e}");
                     let id = e.failed_request().unwrap_or_default();
+                    self.span_of(id)
+                        .in_scope(|| tracing::warn!("rejecting a request: {e}"));
                     self.reject(id, params_answer(&e)).await;
                 }
                 Err(e) => {
@@ -277,7 +289,7 @@ impl Reader {
     /// The next record; None at EOF, or when a timeout closes the connection.
     async fn next_record<S: AsyncRead>(
         &self,
-        frames: &mut FramedRead<ReadHalf<S>, RecordCodec>,
+        frames: &mut FramedRead<Counted<ReadHalf<S>>, RecordCodec>,
     ) -> Option<Result<Record, FcgiError>> {
         loop {
             // A request ending changes which deadline applies (idle starts).
@@ -311,6 +323,7 @@ impl Reader {
     /// Acts on a timeout; returns true if the connection must close.
     async fn expire(&self, expired: Expired) -> bool {
         let t = &self.context.timeouts;
+        metrics::timeout(timeout_kind(expired));
         match expired {
             Expired::FirstByte => {
                 let after = t.first_byte.unwrap_or_default();
@@ -324,20 +337,29 @@ impl Reader {
             }
             Expired::Params(id) => {
                 let after = t.params.unwrap_or_default();
-                tracing::warn!("request {id}: PARAMS incomplete {after:?} after BEGIN_REQUEST (params timeout); answering 408");
+                self.span_of(id).in_scope(|| tracing::warn!("request {id}: PARAMS incomplete {after:?} after BEGIN_REQUEST (params timeout); answering 408"));
                 self.cancel(id);
                 self.reject(id, PARAMS_TIMED_OUT).await;
                 false
             }
             Expired::Stdin(id) => {
                 let after = t.stdin.unwrap_or_default();
-                tracing::warn!(
-                    "request {id}: no STDIN for {after:?} (stdin timeout); aborting the request"
-                );
+                self.span_of(id).in_scope(|| {
+                    tracing::warn!(
+                        "request {id}: no STDIN for {after:?} (stdin timeout); aborting the request"
+                    )
+                });
                 self.cancel(id);
                 false
             }
         }
+    }
+
+    /// The span of request `id`, or none if it is not active.
+    fn span_of(&self, id: u16) -> tracing::Span {
+        let mut shared = self.shared.lock();
+        let entry = shared.requests.get_mut(&id);
+        entry.map_or_else(tracing::Span::none, |e| e.span.clone())
     }
 
     /// Stops reading input for a request and tells its script the client
@@ -388,6 +410,7 @@ impl Reader {
             abort: Arc::default(),
             dispatched: false,
             waiting: Waiting::Params(Instant::now()),
+            span: request_span(),
             _slot: slot,
         };
         self.shared.lock().requests.insert(id, entry);
@@ -396,7 +419,7 @@ impl Reader {
     /// The params are complete: hand the request to a PHP thread.
     async fn start(&self, id: u16, params: Params) {
         let (body_tx, body_rx) = body_channel(BODY_QUEUE);
-        let (abort, keep_conn) = {
+        let (abort, keep_conn, span) = {
             let mut shared = self.shared.lock();
             let Some(entry) = shared.requests.get_mut(&id) else {
                 return;
@@ -404,9 +427,13 @@ impl Reader {
             entry.body = Some(Arc::new(body_tx));
             entry.dispatched = true;
             entry.waiting = Waiting::Body(Instant::now());
-            (entry.abort.clone(), entry.keep_conn)
+            (entry.abort.clone(), entry.keep_conn, entry.span.clone())
         };
+        if !span.is_disabled() {
+            span.record("script", script_of(&params));
+        }
         let request = Request {
+            span,
             keep_conn,
             params,
             body: Box::new(body_rx),
@@ -465,6 +492,7 @@ impl Reader {
 
     /// Answers a request that never reached PHP with a canned response.
     async fn reject(&self, id: u16, response: &'static [u8]) {
+        metrics::response_class(metrics::status_of(response));
         let _ = self
             .out
             .send(Out::Stdout {
@@ -489,6 +517,50 @@ impl Reader {
             protocol_status: ProtocolStatus::RequestComplete,
         };
         let _ = self.out.send(end).await;
+    }
+}
+
+/// The number of the next request, counted from 1 for the whole process.
+static NEXT_REQUEST: AtomicU64 = AtomicU64::new(1);
+
+/// A new request's span: its id now, its script once the params are in.
+fn request_span() -> tracing::Span {
+    let request_id = NEXT_REQUEST.fetch_add(1, Ordering::Relaxed);
+    tracing::info_span!("request", request_id, script = tracing::field::Empty)
+}
+
+/// The script a request names, as the web server sent it.
+fn script_of(params: &Params) -> String {
+    let script = params
+        .get(b"SCRIPT_FILENAME")
+        .or_else(|| params.get(b"SCRIPT_NAME"));
+    String::from_utf8_lossy(script.map_or(&[][..], |s| &s[..])).into_owned()
+}
+
+fn timeout_kind(expired: Expired) -> TimeoutKind {
+    match expired {
+        Expired::FirstByte => TimeoutKind::FirstByte,
+        Expired::Idle => TimeoutKind::Idle,
+        Expired::Params(_) => TimeoutKind::Params,
+        Expired::Stdin(_) => TimeoutKind::Stdin,
+    }
+}
+
+/// A reader that counts the bytes it reads in the metrics.
+struct Counted<R>(R);
+
+impl<R: AsyncRead + Unpin> AsyncRead for Counted<R> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut self.0).poll_read(cx, buf);
+        if let Poll::Ready(Ok(())) = polled {
+            metrics::bytes_in(buf.filled().len() - before);
+        }
+        polled
     }
 }
 
@@ -591,6 +663,7 @@ async fn write_pieces<W: AsyncWrite + Unpin>(
         if written == 0 {
             return Err(std::io::ErrorKind::WriteZero.into());
         }
+        metrics::bytes_out(written);
         while written > 0 {
             let len = pieces[first].len();
             if written >= len {

@@ -51,10 +51,25 @@ impl fmt::Display for ListenAddr {
 /// A bound listening socket.
 pub enum Listener {
     Tcp(TcpListener),
-    Unix(UnixListener, PathBuf),
+    Unix {
+        listener: UnixListener,
+        path: PathBuf,
+        /// Whether the socket file is ours to remove at exit (not when
+        /// systemd made it, by socket activation).
+        owned: bool,
+    },
 }
 
 impl Listener {
+    /// A Unix socket inherited from systemd: its file is left alone at exit.
+    pub fn inherited_unix(listener: UnixListener, path: PathBuf) -> Listener {
+        Listener::Unix {
+            listener,
+            path,
+            owned: false,
+        }
+    }
+
     pub async fn bind(addr: &ListenAddr) -> io::Result<Listener> {
         match addr {
             ListenAddr::Tcp(a) => Ok(Listener::Tcp(TcpListener::bind(a).await?)),
@@ -76,7 +91,7 @@ impl Listener {
                 Ok(a) => ListenAddr::Tcp(a),
                 Err(_) => ListenAddr::AnyPort(0),
             },
-            Listener::Unix(_, p) => ListenAddr::Unix(p.clone()),
+            Listener::Unix { path, .. } => ListenAddr::Unix(path.clone()),
         }
     }
 
@@ -87,13 +102,16 @@ impl Listener {
                 let _ = s.set_nodelay(true);
                 Ok(Stream::Tcp(s))
             }
-            Listener::Unix(l, _) => Ok(Stream::Unix(l.accept().await?.0)),
+            Listener::Unix { listener, .. } => Ok(Stream::Unix(listener.accept().await?.0)),
         }
     }
 
     /// Removes the socket file of a Unix listener.
     pub fn cleanup(&self) {
-        if let Listener::Unix(_, path) = self {
+        if let Listener::Unix {
+            path, owned: true, ..
+        } = self
+        {
             let _ = std::fs::remove_file(path);
         }
     }
@@ -104,10 +122,14 @@ fn bind_unix(path: &PathBuf) -> io::Result<Listener> {
     if std::fs::symlink_metadata(path).is_ok_and(|m| !m.is_dir()) {
         std::fs::remove_file(path)?;
     }
-    let l = UnixListener::bind(path)?;
+    let listener = UnixListener::bind(path)?;
     // php-fpm's default listen.mode.
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))?;
-    Ok(Listener::Unix(l, path.clone()))
+    Ok(Listener::Unix {
+        listener,
+        path: path.clone(),
+        owned: true,
+    })
 }
 
 /// An accepted connection, TCP or Unix.

@@ -1,17 +1,19 @@
 //! The daemon around the engine: listeners, per-connection tasks, the
-//! daemon-wide limits (connections, requests in flight), and graceful
-//! shutdown on signals.
+//! daemon-wide limits (connections, requests in flight), graceful shutdown
+//! on signals, the metrics endpoint, and systemd's notices and sockets.
 //!
 //! Everything here runs on tokio. PHP itself runs on the engine's own
 //! threads; requests reach them through [`crate::php::Pool`].
 
 pub mod conn;
 pub mod listener;
+pub mod metrics;
 mod shutdown;
 mod sink;
+pub mod systemd;
 
 pub use listener::{ListenAddr, Listener};
-pub use shutdown::{wait_for_signal, StopKind};
+pub use shutdown::{wait_for_signal, Signals, StopKind};
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;

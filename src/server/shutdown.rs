@@ -3,7 +3,7 @@
 //! they keep working while every PHP thread is busy. (SIGRTMIN is PHP's, for
 //! its execution timers; tfpm never touches it.)
 
-use tokio::signal::unix::{signal, SignalKind};
+use tokio::signal::unix::{signal, Signal, SignalKind};
 
 /// How to stop, following php-fpm: SIGQUIT is graceful, SIGTERM and SIGINT are fast.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -12,21 +12,44 @@ pub enum StopKind {
     Fast,
 }
 
-/// Waits for SIGQUIT, SIGTERM or SIGINT, answering SIGUSR1 and SIGUSR2 meanwhile.
-pub async fn wait_for_signal() -> std::io::Result<StopKind> {
-    let mut quit = signal(SignalKind::quit())?;
-    let mut term = signal(SignalKind::terminate())?;
-    let mut int = signal(SignalKind::interrupt())?;
-    let mut usr1 = signal(SignalKind::user_defined1())?;
-    let mut usr2 = signal(SignalKind::user_defined2())?;
-    loop {
-        tokio::select! {
-            _ = quit.recv() => return Ok(StopKind::Graceful),
-            _ = term.recv() => return Ok(StopKind::Fast),
-            _ = int.recv() => return Ok(StopKind::Fast),
-            // php-fpm reopens its log files on SIGUSR1; tfpm logs to stderr.
-            _ = usr1.recv() => tracing::info!("SIGUSR1: reopening logs (tfpm logs to stderr: nothing to reopen)"),
-            _ = usr2.recv() => tracing::warn!("SIGUSR2: graceful reload is not supported yet; still serving"),
+/// The stop signals, caught from the moment they are installed: a signal
+/// that arrives before anyone waits is kept, not fatal.
+pub struct Signals {
+    quit: Signal,
+    term: Signal,
+    int: Signal,
+    usr1: Signal,
+    usr2: Signal,
+}
+
+impl Signals {
+    /// Catches the signals from now on; must run inside the tokio runtime.
+    pub fn install() -> std::io::Result<Signals> {
+        Ok(Signals {
+            quit: signal(SignalKind::quit())?,
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+            usr1: signal(SignalKind::user_defined1())?,
+            usr2: signal(SignalKind::user_defined2())?,
+        })
+    }
+
+    /// Waits for SIGQUIT, SIGTERM or SIGINT, answering SIGUSR1 and SIGUSR2 meanwhile.
+    pub async fn wait(&mut self) -> StopKind {
+        loop {
+            tokio::select! {
+                _ = self.quit.recv() => return StopKind::Graceful,
+                _ = self.term.recv() => return StopKind::Fast,
+                _ = self.int.recv() => return StopKind::Fast,
+                // php-fpm reopens its log files on SIGUSR1; tfpm logs to stderr.
+                _ = self.usr1.recv() => tracing::info!("SIGUSR1: reopening logs (tfpm logs to stderr: nothing to reopen)"),
+                _ = self.usr2.recv() => tracing::warn!("SIGUSR2: graceful reload is not supported yet; still serving"),
+            }
         }
     }
+}
+
+/// Waits for SIGQUIT, SIGTERM or SIGINT, answering SIGUSR1 and SIGUSR2 meanwhile.
+pub async fn wait_for_signal() -> std::io::Result<StopKind> {
+    Ok(Signals::install()?.wait().await)
 }

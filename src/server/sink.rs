@@ -1,6 +1,8 @@
 //! The two ends a PHP request sees of its connection: [`FcgiSink`] turns
 //! output into FastCGI records for the connection's writer, and [`BodyStream`]
 //! hands over STDIN chunks. Both block the PHP thread, never a tokio thread.
+//! The sink also reads each response's status off its CGI headers for the
+//! metrics.
 
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::Thread;
@@ -10,6 +12,7 @@ use bytes::Bytes;
 use tokio::sync::mpsc;
 use tokio::sync::mpsc::error::TryRecvError;
 
+use super::metrics;
 use crate::fcgi::codec::Out;
 use crate::fcgi::record::ProtocolStatus;
 use crate::php::{BodyPoll, BodySource, ResponseSink, SinkGone};
@@ -23,12 +26,16 @@ pub struct FcgiSink {
     id: u16,
     tx: mpsc::Sender<Out>,
     state: Mutex<SinkState>,
+    /// When the request was handed to PHP.
+    started: Instant,
 }
 
 #[derive(Default)]
 struct SinkState {
     ended: bool,
     wrote: bool,
+    /// The HTTP status, from the start of the first STDOUT.
+    status: Option<u16>,
 }
 
 /// What a client gets when its request's thread had to be abandoned.
@@ -41,6 +48,14 @@ impl FcgiSink {
             id,
             tx,
             state: Mutex::default(),
+            started: Instant::now(),
+        }
+    }
+
+    /// Counts the response in the metrics, once, as it ends.
+    fn count(&self, state: &SinkState, status: u16) {
+        if !state.ended {
+            metrics::response(state.status.unwrap_or(status), self.started.elapsed());
         }
     }
 
@@ -82,6 +97,9 @@ impl ResponseSink for FcgiSink {
         }
         let mut state = self.state();
         state.wrote = true;
+        if state.status.is_none() {
+            state.status = Some(metrics::status_of(&data));
+        }
         self.send(&mut state, Out::Stdout { id: self.id, data })
     }
 
@@ -95,6 +113,7 @@ impl ResponseSink for FcgiSink {
 
     fn end(&self, app_status: u32, stderr_used: bool) {
         let mut state = self.state();
+        self.count(&state, 200);
         for out in self
             .end_records(stderr_used, app_status)
             .into_iter()
@@ -109,6 +128,7 @@ impl ResponseSink for FcgiSink {
         let Ok(mut state) = self.state.try_lock() else {
             return false;
         };
+        self.count(&state, 500);
         if state.ended {
             return true;
         }

@@ -251,6 +251,7 @@ pub async fn run(cli: Cli) -> i32 {
         cli.threads,
         std::process::id()
     ));
+    let status = tokio::spawn(server::systemd::report_status(engine.pool().clone()));
     let serving = tokio::spawn(server::serve(
         listeners,
         engine.pool().clone(),
@@ -259,6 +260,7 @@ pub async fn run(cli: Cli) -> i32 {
     ));
     let kind = signals.wait().await;
     tracing::info!(?kind, "stopping: no new connections");
+    status.abort();
     server::systemd::notify("STOPPING=1\nSTATUS=stopping");
     let _ = stop_tx.send(true);
     let _ = serving.await;

@@ -47,9 +47,19 @@ fn notifies_ready_and_stopping() {
         lines.contains(&format!("MAINPID={}", tfpm.pid()).as_str()),
         "{ready}"
     );
+    // The STATUS line is kept up to date with the pool's counts.
+    let live = notice(&socket);
+    assert!(
+        live.starts_with("STATUS=threads: 0 busy, 1 idle; 0 queued;"),
+        "{live}"
+    );
     let stopped = tfpm.stop();
     assert!(stopped.success(), "{stopped}");
-    assert!(notice(&socket).lines().any(|l| l == "STOPPING=1"));
+    let stopping = poll_until(Duration::from_secs(10), Duration::ZERO, || {
+        let text = notice(&socket);
+        text.lines().any(|l| l == "STOPPING=1").then_some(())
+    });
+    assert!(stopping.is_some(), "no STOPPING=1");
 }
 
 /// Fails unless `systemd-socket-activate` is installed.

@@ -9,6 +9,7 @@ use std::os::unix::net::{SocketAddr, UnixDatagram};
 use std::path::PathBuf;
 
 use super::Listener;
+use crate::php::{Pool, PoolSnapshot};
 
 /// Sends `state` (`READY=1`, `STOPPING=1`, `STATUS=...`, one per line) to the
 /// service manager, if it asked for notices.
@@ -19,6 +20,31 @@ pub fn notify(state: &str) {
     if let Err(e) = notify_to(&socket, state) {
         tracing::warn!("cannot notify systemd at {socket}: {e}");
     }
+}
+
+/// How often the live STATUS line is refreshed.
+const STATUS_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Keeps systemd's STATUS line (`systemctl status tfpm`) up to date with
+/// the pool's live counts, until the task is dropped. Does nothing outside
+/// systemd.
+pub async fn report_status(pool: Pool) {
+    if std::env::var_os("NOTIFY_SOCKET").is_none() {
+        return;
+    }
+    let mut tick = tokio::time::interval(STATUS_EVERY);
+    loop {
+        tick.tick().await;
+        notify(&status_line(&pool.stats()));
+    }
+}
+
+/// `STATUS=...` with the pool's counts, for `systemctl status`.
+fn status_line(s: &PoolSnapshot) -> String {
+    format!(
+        "STATUS=threads: {} busy, {} idle; {} queued; {} requests served",
+        s.active, s.idle, s.queued, s.accepted
+    )
 }
 
 /// Sends one datagram to `socket`: a path, or an abstract name after `@`.

@@ -18,14 +18,10 @@ use std::thread;
 
 /// FastCGI record types, as numbered by the specification.
 pub mod kind {
-    pub const BEGIN_REQUEST: u8 = 1;
-    pub const ABORT_REQUEST: u8 = 2;
-    pub const END_REQUEST: u8 = 3;
-    pub const PARAMS: u8 = 4;
-    pub const STDIN: u8 = 5;
-    pub const STDOUT: u8 = 6;
-    pub const GET_VALUES: u8 = 9;
-    pub const GET_VALUES_RESULT: u8 = 10;
+    pub use crate::fcgi_client::{
+        ABORT_REQUEST, BEGIN_REQUEST, END_REQUEST, GET_VALUES, GET_VALUES_RESULT, PARAMS, STDIN,
+        STDOUT,
+    };
     /// Not a record: the sender closed (or shut down) its side.
     pub const CLOSED: u8 = 0;
 }

@@ -8,6 +8,7 @@ use std::time::Duration;
 use clap::Parser;
 use tokio::sync::watch;
 
+use crate::config;
 use crate::fcgi::conn::ConnConfig;
 use crate::php::{Engine, EngineConfig, RequestPolicy};
 use crate::server::{self, ListenAddr, Listener, ServerConfig, StopKind, Timeouts};
@@ -115,6 +116,20 @@ pub struct Cli {
     /// Log filter, as in RUST_LOG (e.g. info, debug, tfpm=trace).
     #[arg(long, value_name = "FILTER", default_value = "info")]
     pub log_level: String,
+
+    /// php-fpm configuration file (php-fpm.conf); for now only checked, with -t.
+    #[arg(
+        short = 'y',
+        long = "fpm-config",
+        value_name = "FILE",
+        requires = "test"
+    )]
+    pub fpm_config: Option<PathBuf>,
+
+    /// Check the php-fpm configuration given with -y and exit, as `php-fpm -t`:
+    /// 0 if it is valid, 78 if not.
+    #[arg(short = 't', long = "test", requires = "fpm_config")]
+    pub test: bool,
 }
 
 impl Cli {
@@ -208,6 +223,9 @@ pub enum LogFormat {
 
 /// Runs the daemon to completion; returns the process exit code.
 pub async fn run(cli: Cli) -> i32 {
+    if let (true, Some(path)) = (cli.test, &cli.fpm_config) {
+        return test_config(path);
+    }
     if let Some(script) = &cli.bench_floor {
         return bench_floor(&cli, script);
     }
@@ -265,6 +283,44 @@ pub async fn run(cli: Cli) -> i32 {
     let _ = stop_tx.send(true);
     let _ = serving.await;
     stop_engine(engine, kind).await
+}
+
+/// `-t -y FILE`: reads and checks a php-fpm config, printing what php-fpm
+/// prints on stderr; returns php-fpm's exit code (0, or 78 = EX_CONFIG).
+pub fn test_config(path: &std::path::Path) -> i32 {
+    let (result, notices) = check_fpm_config(path);
+    for notice in notices {
+        eprintln!("{notice}");
+    }
+    match result {
+        Ok(()) => {
+            eprintln!(
+                "NOTICE: configuration file {} test is successful",
+                path.display()
+            );
+            0
+        }
+        Err(e) => {
+            eprintln!("{e}\nERROR: FPM initialization failed");
+            78
+        }
+    }
+}
+
+fn check_fpm_config(
+    path: &std::path::Path,
+) -> (Result<(), config::ConfigError>, Vec<config::Notice>) {
+    let opts = config::ReadOptions::default();
+    let mut parsed = match config::directives::parse(path, &opts) {
+        Ok(parsed) => parsed,
+        Err(e) => return (Err(e), Vec::new()),
+    };
+    let checked = config::directives::validate(&mut parsed).map_err(|e| {
+        e.then(config::ConfigError::plain(
+            "failed to post process the configuration",
+        ))
+    });
+    (checked, parsed.notices)
 }
 
 /// The sockets systemd passed (socket activation), or else those of

@@ -1,0 +1,799 @@
+//! Every directive php-fpm 8.2 knows (fpm_conf.c's two tables and its array
+//! fields), parsed into [`Global`] and [`Pool`] with php-fpm's defaults, value
+//! types (int, time, bool, enums) and messages, plus its post-parse checks.
+//!
+//! Directives tfpm cannot honour are still parsed and checked (php-fpm would
+//! refuse a bad value), kept raw in `unsupported`, and reported as warnings.
+
+use std::path::{Path, PathBuf};
+
+use super::ini::{self, Line, ReadOptions, Source};
+use super::{ConfigError, Level, Notice};
+
+/// The type of a directive's value, as fpm_conf.c parses it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Str,
+    Int,
+    Time,
+    Bool,
+    LogLevel,
+    Pm,
+    RlimitCore,
+    Facility,
+}
+
+/// `(name, kind, honoured by tfpm)` for the `[global]` section.
+const GLOBAL: &[(&str, Kind, bool)] = &[
+    ("pid", Kind::Str, true),
+    ("error_log", Kind::Str, true),
+    ("syslog.ident", Kind::Str, true),
+    ("syslog.facility", Kind::Facility, true),
+    ("log_buffering", Kind::Bool, false),
+    ("log_level", Kind::LogLevel, true),
+    ("log_limit", Kind::Int, true),
+    ("emergency_restart_threshold", Kind::Int, false),
+    ("emergency_restart_interval", Kind::Time, false),
+    ("process_control_timeout", Kind::Time, true),
+    ("process.max", Kind::Int, false),
+    ("process.priority", Kind::Int, false),
+    ("daemonize", Kind::Bool, true),
+    ("rlimit_files", Kind::Int, true),
+    ("rlimit_core", Kind::RlimitCore, false),
+    ("events.mechanism", Kind::Str, false),
+    ("systemd_interval", Kind::Time, true),
+];
+
+/// `(name, kind, honoured by tfpm)` for pool sections.
+const POOL: &[(&str, Kind, bool)] = &[
+    ("prefix", Kind::Str, true),
+    ("user", Kind::Str, true),
+    ("group", Kind::Str, true),
+    ("listen", Kind::Str, true),
+    ("listen.backlog", Kind::Int, true),
+    ("listen.acl_users", Kind::Str, false),
+    ("listen.acl_groups", Kind::Str, false),
+    ("listen.owner", Kind::Str, true),
+    ("listen.group", Kind::Str, true),
+    ("listen.mode", Kind::Str, true),
+    ("listen.allowed_clients", Kind::Str, true),
+    ("listen.setfib", Kind::Int, false),
+    ("process.priority", Kind::Int, false),
+    ("process.dumpable", Kind::Bool, false),
+    ("pm", Kind::Pm, true),
+    ("pm.max_children", Kind::Int, true),
+    ("pm.start_servers", Kind::Int, true),
+    ("pm.min_spare_servers", Kind::Int, true),
+    ("pm.max_spare_servers", Kind::Int, true),
+    ("pm.max_spawn_rate", Kind::Int, false),
+    ("pm.process_idle_timeout", Kind::Time, true),
+    ("pm.max_requests", Kind::Int, true),
+    ("pm.status_path", Kind::Str, true),
+    ("pm.status_listen", Kind::Str, true),
+    ("ping.path", Kind::Str, true),
+    ("ping.response", Kind::Str, true),
+    ("access.log", Kind::Str, true),
+    ("access.format", Kind::Str, true),
+    ("slowlog", Kind::Str, true),
+    ("request_slowlog_timeout", Kind::Time, true),
+    ("request_slowlog_trace_depth", Kind::Int, false),
+    ("request_terminate_timeout", Kind::Time, true),
+    ("request_terminate_timeout_track_finished", Kind::Bool, true),
+    ("rlimit_files", Kind::Int, false),
+    ("rlimit_core", Kind::RlimitCore, false),
+    ("chroot", Kind::Str, false),
+    ("chdir", Kind::Str, true),
+    ("catch_workers_output", Kind::Bool, true),
+    ("decorate_workers_output", Kind::Bool, true),
+    ("clear_env", Kind::Bool, true),
+    ("security.limit_extensions", Kind::Str, true),
+    ("apparmor_hat", Kind::Str, false),
+];
+
+/// The array fields of a pool (`name[key] = value`).
+pub const POOL_ARRAYS: &[&str] = &[
+    "env",
+    "php_value",
+    "php_flag",
+    "php_admin_value",
+    "php_admin_flag",
+    "access.suppress_path",
+];
+
+/// Names of every `[global]` directive php-fpm knows (`include` aside).
+pub fn global_directives() -> impl Iterator<Item = &'static str> {
+    GLOBAL.iter().map(|d| d.0)
+}
+
+/// Names of every plain pool directive php-fpm knows (arrays aside).
+pub fn pool_directives() -> impl Iterator<Item = &'static str> {
+    POOL.iter().map(|d| d.0)
+}
+
+/// `log_level`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum LogLevel {
+    Debug,
+    Notice,
+    Warning,
+    Error,
+    Alert,
+}
+
+/// `pm`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pm {
+    Static,
+    Dynamic,
+    Ondemand,
+}
+
+/// A parsed value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Value {
+    Str(String),
+    Int(i32),
+    Bool(bool),
+    LogLevel(LogLevel),
+    Pm(Pm),
+}
+
+/// The `[global]` section, with php-fpm's defaults.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Global {
+    pub pid: Option<String>,
+    /// `None` = php-fpm's default, `log/php-fpm.log` under localstatedir.
+    pub error_log: Option<String>,
+    pub syslog_ident: String,
+    pub syslog_facility: String,
+    pub log_level: LogLevel,
+    pub log_limit: i32,
+    /// Seconds.
+    pub process_control_timeout: i32,
+    pub daemonize: bool,
+    pub rlimit_files: Option<i32>,
+    /// Seconds.
+    pub systemd_interval: i32,
+    /// Known directives tfpm does not honour, with their raw values.
+    pub unsupported: Vec<(String, String)>,
+}
+
+impl Default for Global {
+    fn default() -> Self {
+        Global {
+            pid: None,
+            error_log: None,
+            syslog_ident: "php-fpm".to_string(),
+            syslog_facility: "daemon".to_string(),
+            log_level: LogLevel::Notice,
+            log_limit: 1024,
+            process_control_timeout: 0,
+            daemonize: true,
+            rlimit_files: None,
+            systemd_interval: 10,
+            unsupported: Vec::new(),
+        }
+    }
+}
+
+/// A pool section, with php-fpm's defaults. Times are in seconds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pool {
+    pub name: String,
+    pub prefix: Option<String>,
+    pub user: Option<String>,
+    pub group: Option<String>,
+    pub listen: Option<String>,
+    /// -1 = the kernel's maximum (php-fpm's Linux default).
+    pub listen_backlog: i32,
+    pub listen_owner: Option<String>,
+    pub listen_group: Option<String>,
+    pub listen_mode: Option<String>,
+    pub listen_allowed_clients: Option<String>,
+    pub pm: Option<Pm>,
+    pub pm_max_children: i32,
+    pub pm_start_servers: i32,
+    pub pm_min_spare_servers: i32,
+    pub pm_max_spare_servers: i32,
+    pub pm_process_idle_timeout: i32,
+    pub pm_max_requests: i32,
+    pub pm_status_path: Option<String>,
+    pub pm_status_listen: Option<String>,
+    pub ping_path: Option<String>,
+    pub ping_response: String,
+    pub access_log: Option<String>,
+    pub access_format: Option<String>,
+    pub access_suppress_paths: Vec<String>,
+    pub slowlog: Option<String>,
+    pub request_slowlog_timeout: i32,
+    pub request_terminate_timeout: i32,
+    pub request_terminate_timeout_track_finished: bool,
+    pub chdir: Option<String>,
+    pub catch_workers_output: bool,
+    pub decorate_workers_output: bool,
+    pub clear_env: bool,
+    /// Empty = every extension allowed.
+    pub security_limit_extensions: Vec<String>,
+    /// `env[NAME]`, in declaration order; values are raw (`$VAR` is the
+    /// runtime's to resolve against the master environment).
+    pub env: Vec<(String, String)>,
+    /// `php_value` and `php_flag` (flags as `"1"`/`"0"`); first declaration wins.
+    pub php_values: Vec<(String, String)>,
+    /// `php_admin_value` and `php_admin_flag`; first declaration wins.
+    pub php_admin_values: Vec<(String, String)>,
+    /// Known directives tfpm does not honour, with their raw values.
+    pub unsupported: Vec<(String, String)>,
+}
+
+impl Pool {
+    /// A pool with php-fpm's defaults.
+    pub fn new(name: &str) -> Self {
+        Pool {
+            name: name.to_string(),
+            prefix: None,
+            user: None,
+            group: None,
+            listen: None,
+            listen_backlog: -1,
+            listen_owner: None,
+            listen_group: None,
+            listen_mode: None,
+            listen_allowed_clients: None,
+            pm: None,
+            pm_max_children: 0,
+            pm_start_servers: 0,
+            pm_min_spare_servers: 0,
+            pm_max_spare_servers: 0,
+            pm_process_idle_timeout: 10,
+            pm_max_requests: 0,
+            pm_status_path: None,
+            pm_status_listen: None,
+            ping_path: None,
+            ping_response: "pong".to_string(),
+            access_log: None,
+            access_format: None,
+            access_suppress_paths: Vec::new(),
+            slowlog: None,
+            request_slowlog_timeout: 0,
+            request_terminate_timeout: 0,
+            request_terminate_timeout_track_finished: false,
+            chdir: None,
+            catch_workers_output: false,
+            decorate_workers_output: true,
+            clear_env: true,
+            security_limit_extensions: vec![".php".to_string(), ".phar".to_string()],
+            env: Vec::new(),
+            php_values: Vec::new(),
+            php_admin_values: Vec::new(),
+            unsupported: Vec::new(),
+        }
+    }
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    pub global: Global,
+    pub pools: Vec<Pool>,
+    /// Warnings and notices php-fpm would log while loading (in order).
+    pub notices: Vec<Notice>,
+}
+
+/// Reads `path`, applies every line, then runs php-fpm's checks.
+pub fn load(path: &Path, opts: &ReadOptions) -> Result<Config, ConfigError> {
+    let mut config = parse(path, opts)?;
+    validate(&mut config)?;
+    Ok(config)
+}
+
+/// Reads `path` and applies every line, without the post-parse checks.
+pub fn parse(path: &Path, opts: &ReadOptions) -> Result<Config, ConfigError> {
+    let mut state = State::default();
+    let mut notices = Vec::new();
+    let read = ini::read(path, opts, &mut notices, &mut |src, line| {
+        state.apply(src, line)
+    });
+    read.map_err(|e| {
+        e.then(ConfigError::plain(format!(
+            "failed to load configuration file '{}'",
+            path.display()
+        )))
+    })?;
+    notices.append(&mut state.notices);
+    Ok(Config {
+        global: state.global,
+        pools: state.pools,
+        notices,
+    })
+}
+
+/// The parse in progress: `current` is the pool being filled, if any.
+#[derive(Default)]
+struct State {
+    global: Global,
+    pools: Vec<Pool>,
+    current: Option<usize>,
+    notices: Vec<Notice>,
+}
+
+impl State {
+    fn apply(&mut self, src: &Source, line: Line) -> Result<(), ConfigError> {
+        match line {
+            Line::Section(name) => {
+                self.section(&name);
+                Ok(())
+            }
+            Line::Entry { key, value } => self.entry(src, &key, &value),
+            Line::Array { name, key, value } => self.array(src, &name, &key, &value),
+        }
+    }
+
+    fn section(&mut self, name: &str) {
+        if name.eq_ignore_ascii_case("global") {
+            self.current = None;
+            return;
+        }
+        let found = self
+            .pools
+            .iter()
+            .position(|p| p.name.eq_ignore_ascii_case(name));
+        self.current = Some(found.unwrap_or_else(|| {
+            self.pools.push(Pool::new(name));
+            self.pools.len() - 1
+        }));
+    }
+
+    fn pool_name(&self) -> Option<&str> {
+        self.current.map(|i| self.pools[i].name.as_str())
+    }
+
+    fn entry(&mut self, src: &Source, key: &str, value: &str) -> Result<(), ConfigError> {
+        let table = if self.current.is_some() { POOL } else { GLOBAL };
+        let Some(&(name, kind, honoured)) = table.iter().find(|d| d.0.eq_ignore_ascii_case(key))
+        else {
+            let msg = format!("unknown entry '{key}'");
+            return Err(ConfigError::at(src, Some(key), msg));
+        };
+        let parsed = parse_value(kind, value, self.pool_name()).map_err(|why| {
+            let msg = format!("unable to parse value for entry '{name}': {why}");
+            ConfigError::at(src, Some(name), msg)
+        })?;
+        if honoured {
+            self.set(name, parsed);
+        } else {
+            self.unsupported(src, name, value);
+        }
+        Ok(())
+    }
+
+    fn unsupported(&mut self, src: &Source, name: &str, value: &str) {
+        let scope = match self.pool_name() {
+            Some(pool) => format!("[pool {pool}] "),
+            None => String::new(),
+        };
+        self.notices.push(Notice::new(
+            Level::Warning,
+            format!(
+                "[{}:{}] {scope}'{name}' is not supported by tfpm and is ignored",
+                src.file.display(),
+                src.line
+            ),
+        ));
+        let list = match self.current {
+            Some(i) => &mut self.pools[i].unsupported,
+            None => &mut self.global.unsupported,
+        };
+        list.push((name.to_string(), value.to_string()));
+    }
+
+    fn set(&mut self, name: &str, value: Value) {
+        match self.current {
+            Some(i) => set_pool(&mut self.pools[i], name, value),
+            None => set_global(&mut self.global, name, value),
+        }
+    }
+
+    fn array(
+        &mut self,
+        src: &Source,
+        name: &str,
+        key: &str,
+        value: &str,
+    ) -> Result<(), ConfigError> {
+        let fail = |msg: String| Err(ConfigError::at(src, Some(name), msg));
+        if name == "access.suppress_path" {
+            if !key.is_empty() {
+                return fail("Keys provided to field 'access.suppress_path' are ignored".into());
+            }
+            if !value.starts_with('/') {
+                return fail(
+                    "Values provided to field 'access.suppress_path' must begin with '/'".into(),
+                );
+            }
+        } else if key.is_empty() {
+            return fail(format!("You must provide a key for field '{name}'"));
+        }
+        let Some(i) = self.current else {
+            return fail("Array are not allowed in the global section".into());
+        };
+        if name == "env" && value.is_empty() {
+            return fail("empty value".into());
+        }
+        let pool = &mut self.pools[i];
+        let expanded = expand_pool(value, Some(&pool.name)).unwrap_or_default();
+        let flag = || parse_bool(value).map(|b| if b { "1" } else { "0" }.to_string());
+        let (list, parsed) = match name {
+            "env" => (&mut pool.env, Ok(expanded)),
+            "php_value" => (&mut pool.php_values, Ok(expanded)),
+            "php_admin_value" => (&mut pool.php_admin_values, Ok(expanded)),
+            "php_flag" => (&mut pool.php_values, flag()),
+            "php_admin_flag" => (&mut pool.php_admin_values, flag()),
+            "access.suppress_path" => {
+                pool.access_suppress_paths.push(expanded);
+                return Ok(());
+            }
+            _ => return fail(format!("unknown directive '{name}'")),
+        };
+        match parsed {
+            Ok(v) => {
+                add(list, key, v);
+                Ok(())
+            }
+            Err(err) => fail(format!("error while parsing '{name}[{key}]' : {err}")),
+        }
+    }
+}
+
+/// Adds a keyed value; php-fpm keeps the first declaration of a key.
+fn add(list: &mut Vec<(String, String)>, key: &str, value: String) {
+    if !list.iter().any(|(k, _)| k == key) {
+        list.push((key.to_string(), value));
+    }
+}
+
+fn parse_value(kind: Kind, value: &str, pool: Option<&str>) -> Result<Value, String> {
+    match kind {
+        Kind::Str => expand_pool(value, pool).map(Value::Str),
+        Kind::Int => parse_int(value).map(Value::Int),
+        Kind::Time => parse_time(value).map(Value::Int),
+        Kind::Bool => parse_bool(value).map(Value::Bool),
+        Kind::LogLevel => parse_log_level(value).map(Value::LogLevel),
+        Kind::Pm => parse_pm(value).map(Value::Pm),
+        Kind::RlimitCore => parse_rlimit_core(value).map(Value::Int),
+        Kind::Facility => parse_facility(value).map(|_| Value::Str(value.to_string())),
+    }
+}
+
+/// Replaces `$pool` with the pool's name; an error outside a pool.
+pub fn expand_pool(value: &str, pool: Option<&str>) -> Result<String, String> {
+    if !value.contains("$pool") {
+        return Ok(value.to_string());
+    }
+    match pool {
+        Some(name) => Ok(value.replace("$pool", name)),
+        None => Err("Can't use '$pool' when the pool is not defined".to_string()),
+    }
+}
+
+/// fpm_conf_set_integer: optional leading `-`, then digits, read like atoi.
+pub fn parse_int(value: &str) -> Result<i32, String> {
+    let digits = value.strip_prefix('-').unwrap_or(value);
+    if !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err("is not a valid number (greater or equal than zero)".to_string());
+    }
+    Ok(atoi(value))
+}
+
+/// C's atoi: leading blanks, a sign, then digits up to the first non-digit.
+fn atoi(s: &str) -> i32 {
+    let s = s.trim_start();
+    let (neg, digits) = match s.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, s.strip_prefix('+').unwrap_or(s)),
+    };
+    let n = digits
+        .bytes()
+        .take_while(u8::is_ascii_digit)
+        .fold(0i64, |n, b| {
+            (n * 10 + i64::from(b - b'0')).min(i64::from(u32::MAX))
+        });
+    let n = if neg { -n } else { n };
+    n.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32
+}
+
+/// fpm_conf_set_time: `N`, `Ns`, `Nm`, `Nh` or `Nd`, in seconds.
+pub fn parse_time(value: &str) -> Result<i32, String> {
+    let Some(last) = value.chars().last() else {
+        return Err("invalid time value".to_string());
+    };
+    let body = &value[..value.len() - last.len_utf8()];
+    let scale = match last {
+        'm' => 60,
+        'h' => 3600,
+        'd' => 86400,
+        's' => 1,
+        '0'..='9' => return Ok(atoi(value)),
+        _ => return Err("unknown suffix used in time value".to_string()),
+    };
+    Ok(atoi(body).saturating_mul(scale))
+}
+
+/// fpm_conf_set_boolean, on a value the INI layer already turned `yes/on/true`
+/// into `1` and `no/off/false/none` into ``.
+pub fn parse_bool(value: &str) -> Result<bool, String> {
+    match value.to_ascii_lowercase().as_str() {
+        "1" | "yes" | "true" | "on" => Ok(true),
+        "" | "0" | "no" | "none" | "false" | "off" => Ok(false),
+        _ => Err("invalid boolean value".to_string()),
+    }
+}
+
+fn parse_log_level(value: &str) -> Result<LogLevel, String> {
+    match value.to_ascii_lowercase().as_str() {
+        "debug" => Ok(LogLevel::Debug),
+        "notice" => Ok(LogLevel::Notice),
+        "warning" | "warn" => Ok(LogLevel::Warning),
+        "error" => Ok(LogLevel::Error),
+        "alert" => Ok(LogLevel::Alert),
+        _ => Err("invalid value for 'log_level'".to_string()),
+    }
+}
+
+fn parse_pm(value: &str) -> Result<Pm, String> {
+    match value.to_ascii_lowercase().as_str() {
+        "static" => Ok(Pm::Static),
+        "dynamic" => Ok(Pm::Dynamic),
+        "ondemand" => Ok(Pm::Ondemand),
+        _ => Err("invalid process manager (static, dynamic or ondemand)".to_string()),
+    }
+}
+
+fn parse_rlimit_core(value: &str) -> Result<i32, String> {
+    if value.eq_ignore_ascii_case("unlimited") {
+        return Ok(-1);
+    }
+    match parse_int(value)? {
+        n if n < 0 => Err("must be greater than zero or 'unlimited'".to_string()),
+        n => Ok(n),
+    }
+}
+
+const FACILITIES: &[&str] = &[
+    "AUTH", "AUTHPRIV", "CRON", "DAEMON", "FTP", "KERN", "LPR", "MAIL", "NEWS", "SYSLOG", "USER",
+    "UUCP", "LOCAL0", "LOCAL1", "LOCAL2", "LOCAL3", "LOCAL4", "LOCAL5", "LOCAL6", "LOCAL7",
+];
+
+fn parse_facility(value: &str) -> Result<(), String> {
+    match FACILITIES.iter().any(|f| f.eq_ignore_ascii_case(value)) {
+        true => Ok(()),
+        false => Err("invalid value".to_string()),
+    }
+}
+
+fn set_global(g: &mut Global, name: &str, value: Value) {
+    match (name, value) {
+        ("pid", Value::Str(s)) => g.pid = Some(s),
+        ("error_log", Value::Str(s)) => g.error_log = Some(s),
+        ("syslog.ident", Value::Str(s)) => g.syslog_ident = s,
+        ("syslog.facility", Value::Str(s)) => g.syslog_facility = s.to_ascii_lowercase(),
+        ("log_level", Value::LogLevel(l)) => g.log_level = l,
+        ("log_limit", Value::Int(n)) => g.log_limit = n,
+        ("process_control_timeout", Value::Int(n)) => g.process_control_timeout = n,
+        ("daemonize", Value::Bool(b)) => g.daemonize = b,
+        ("rlimit_files", Value::Int(n)) => g.rlimit_files = Some(n),
+        ("systemd_interval", Value::Int(n)) => g.systemd_interval = n,
+        (name, value) => unreachable!("global directive {name} with {value:?}"),
+    }
+}
+
+fn set_pool(p: &mut Pool, name: &str, value: Value) {
+    match value {
+        Value::Str(s) => set_pool_str(p, name, s),
+        Value::Int(n) => set_pool_int(p, name, n),
+        Value::Bool(b) => set_pool_bool(p, name, b),
+        Value::Pm(pm) => p.pm = Some(pm),
+        Value::LogLevel(_) => unreachable!("pool directive {name} with a log level"),
+    }
+}
+
+fn set_pool_str(p: &mut Pool, name: &str, s: String) {
+    let field = match name {
+        "prefix" => &mut p.prefix,
+        "user" => &mut p.user,
+        "group" => &mut p.group,
+        "listen" => &mut p.listen,
+        "listen.owner" => &mut p.listen_owner,
+        "listen.group" => &mut p.listen_group,
+        "listen.mode" => &mut p.listen_mode,
+        "listen.allowed_clients" => &mut p.listen_allowed_clients,
+        "pm.status_path" => &mut p.pm_status_path,
+        "pm.status_listen" => &mut p.pm_status_listen,
+        "ping.path" => &mut p.ping_path,
+        "access.log" => &mut p.access_log,
+        "access.format" => &mut p.access_format,
+        "slowlog" => &mut p.slowlog,
+        "chdir" => &mut p.chdir,
+        "ping.response" => return p.ping_response = s,
+        "security.limit_extensions" => {
+            return p.security_limit_extensions = s.split_whitespace().map(str::to_string).collect()
+        }
+        _ => unreachable!("pool string directive {name}"),
+    };
+    *field = Some(s);
+}
+
+fn set_pool_int(p: &mut Pool, name: &str, n: i32) {
+    *match name {
+        "listen.backlog" => &mut p.listen_backlog,
+        "pm.max_children" => &mut p.pm_max_children,
+        "pm.start_servers" => &mut p.pm_start_servers,
+        "pm.min_spare_servers" => &mut p.pm_min_spare_servers,
+        "pm.max_spare_servers" => &mut p.pm_max_spare_servers,
+        "pm.process_idle_timeout" => &mut p.pm_process_idle_timeout,
+        "pm.max_requests" => &mut p.pm_max_requests,
+        "request_slowlog_timeout" => &mut p.request_slowlog_timeout,
+        "request_terminate_timeout" => &mut p.request_terminate_timeout,
+        _ => unreachable!("pool integer directive {name}"),
+    } = n;
+}
+
+fn set_pool_bool(p: &mut Pool, name: &str, b: bool) {
+    *match name {
+        "request_terminate_timeout_track_finished" => {
+            &mut p.request_terminate_timeout_track_finished
+        }
+        "catch_workers_output" => &mut p.catch_workers_output,
+        "decorate_workers_output" => &mut p.decorate_workers_output,
+        "clear_env" => &mut p.clear_env,
+        _ => unreachable!("pool boolean directive {name}"),
+    } = b;
+}
+
+/// php-fpm's post-parse checks (fpm_conf_post_process and friends), in its order.
+pub fn validate(config: &mut Config) -> Result<(), ConfigError> {
+    if config.global.log_limit < 512 {
+        return Err(ConfigError::plain("log_limit must be greater than 512"));
+    }
+    if config.pools.is_empty() {
+        return Err(ConfigError::plain(
+            "No pool defined. at least one pool section must be specified in config file",
+        ));
+    }
+    for pool in &mut config.pools {
+        validate_pool(pool, &mut config.notices)?;
+    }
+    unique_listen(&config.pools)
+}
+
+fn validate_pool(p: &mut Pool, notices: &mut Vec<Notice>) -> Result<(), ConfigError> {
+    let name = p.name.clone();
+    let alert = |msg: String| Err(ConfigError::alert(format!("[pool {name}] {msg}")));
+    if p.listen.as_deref().unwrap_or("").is_empty() {
+        return alert("no listen address have been defined!".into());
+    }
+    let Some(pm) = p.pm else {
+        return alert("the process manager is missing (static, dynamic or ondemand)".into());
+    };
+    if p.pm_max_children < 1 {
+        return alert("pm.max_children must be a positive value".into());
+    }
+    match pm {
+        Pm::Dynamic => dynamic(p, notices)?,
+        Pm::Ondemand if p.pm_process_idle_timeout < 1 => {
+            return alert(format!(
+                "pm.process_idle_timeout({}s) must be greater than 0s",
+                p.pm_process_idle_timeout
+            ))
+        }
+        _ => {}
+    }
+    paths(p)?;
+    slowlog(p)
+}
+
+fn dynamic(p: &mut Pool, notices: &mut Vec<Notice>) -> Result<(), ConfigError> {
+    let (min, max, children) = (
+        p.pm_min_spare_servers,
+        p.pm_max_spare_servers,
+        p.pm_max_children,
+    );
+    let name = p.name.clone();
+    let alert = |msg: String| Err(ConfigError::alert(format!("[pool {name}] {msg}")));
+    if min <= 0 {
+        return alert(format!(
+            "pm.min_spare_servers({min}) must be a positive value"
+        ));
+    }
+    if max <= 0 {
+        return alert(format!(
+            "pm.max_spare_servers({max}) must be a positive value"
+        ));
+    }
+    if min > children || max > children {
+        return alert(format!("pm.min_spare_servers({min}) and pm.max_spare_servers({max}) cannot be greater than pm.max_children({children})"));
+    }
+    if max < min {
+        return alert(format!(
+            "pm.max_spare_servers({max}) must not be less than pm.min_spare_servers({min})"
+        ));
+    }
+    let start = p.pm_start_servers;
+    if start <= 0 {
+        p.pm_start_servers = min + (max - min) / 2;
+        let msg = format!(
+            "[pool {name}] pm.start_servers is not set. It's been set to {}.",
+            p.pm_start_servers
+        );
+        notices.push(Notice::new(Level::Notice, msg));
+    } else if start < min || start > max {
+        return alert(format!("pm.start_servers({start}) must not be less than pm.min_spare_servers({min}) and not greater than pm.max_spare_servers({max})"));
+    }
+    Ok(())
+}
+
+/// `pm.status_path`, `ping.path`, `ping.response` and `chdir`.
+fn paths(p: &Pool) -> Result<(), ConfigError> {
+    let error = |msg: String| Err(ConfigError::plain(format!("[pool {}] {msg}", p.name)));
+    for (what, path) in [("status", &p.pm_status_path), ("ping", &p.ping_path)] {
+        let Some(path) = path else { continue };
+        if !path.starts_with('/') {
+            return error(format!("the {what} path '{path}' must start with a '/'"));
+        }
+        if path.len() < 2 {
+            return error(format!("the {what} path '{path}' is not long enough"));
+        }
+        if !path
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"/-_.~".contains(&b))
+        {
+            return error(format!(
+                "the {what} path '{path}' must contain only the following characters '[alphanum]/_-.~'"
+            ));
+        }
+    }
+    if p.ping_path.is_some() && p.ping_response.is_empty() {
+        return error("the ping response page '' is not long enough".into());
+    }
+    if let Some(dir) = &p.chdir {
+        if !dir.starts_with('/') {
+            return error(format!("the chdir path '{dir}' must start with a '/'"));
+        }
+        if !PathBuf::from(dir).is_dir() {
+            return error(format!(
+                "the chdir path '{dir}' does not exist or is not a directory"
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn slowlog(p: &Pool) -> Result<(), ConfigError> {
+    let error = |msg: String| Err(ConfigError::plain(format!("[pool {}] {msg}", p.name)));
+    if p.request_slowlog_timeout <= 0 {
+        return Ok(());
+    }
+    if p.slowlog.as_deref().unwrap_or("").is_empty() {
+        return error("'slowlog' must be specified for use with 'request_slowlog_timeout'".into());
+    }
+    let (slow, term) = (p.request_slowlog_timeout, p.request_terminate_timeout);
+    if term > 0 && slow > term {
+        return error(format!(
+            "'request_slowlog_timeout' ({slow}) can't be greater than 'request_terminate_timeout' ({term})"
+        ));
+    }
+    Ok(())
+}
+
+fn unique_listen(pools: &[Pool]) -> Result<(), ConfigError> {
+    for (i, first) in pools.iter().enumerate() {
+        for later in &pools[i + 1..] {
+            if first.listen.is_some() && first.listen == later.listen {
+                return Err(ConfigError::plain(format!(
+                    "[pool {}] unable to set listen address as it's already used in another pool '{}'",
+                    later.name, first.name
+                )));
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,141 @@
+//! The php-fpm configuration: reading `php-fpm.conf` (and what it includes)
+//! into a typed [`Config`], with php-fpm's defaults, checks and messages.
+//!
+//! - [`ini`]: the INI dialect (lines, quoting, comments, `${ENV}`, `include=` globs).
+//! - [`directives`]: every directive php-fpm knows, typed values, `$pool`,
+//!   and the post-parse validation php-fpm does.
+//!
+//! Errors carry the file, line and directive and print like php-fpm's
+//! (`ERROR: [/etc/php/8.2/fpm/pool.d/www.conf:12] unknown entry 'foo'`).
+//! Directives tfpm accepts but cannot honour come back as warnings in
+//! [`Config::notices`], never as errors. Nothing here depends on PHP.
+
+pub mod directives;
+pub mod ini;
+#[cfg(test)]
+mod tests;
+
+use std::fmt;
+use std::path::Path;
+
+pub use directives::{Config, Global, LogLevel, Pm, Pool};
+pub use ini::ReadOptions;
+
+/// A zlog level, as php-fpm prints it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    Notice,
+    Warning,
+    Error,
+    Alert,
+}
+
+impl fmt::Display for Level {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Level::Notice => "NOTICE",
+            Level::Warning => "WARNING",
+            Level::Error => "ERROR",
+            Level::Alert => "ALERT",
+        })
+    }
+}
+
+/// A message that is not an error: unsupported directives, includes that
+/// match nothing, defaults filled in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notice {
+    pub level: Level,
+    pub message: String,
+}
+
+impl Notice {
+    pub fn new(level: Level, message: impl Into<String>) -> Self {
+        Notice {
+            level,
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for Notice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.level, self.message)
+    }
+}
+
+/// A config error: where (when php-fpm says where), which directive, and
+/// php-fpm's message. `context` holds the follow-up lines php-fpm prints
+/// (`Unable to include ... from ... at line N`), innermost first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub level: Level,
+    pub file: Option<std::path::PathBuf>,
+    pub line: Option<usize>,
+    pub directive: Option<String>,
+    pub message: String,
+    pub context: Vec<String>,
+}
+
+impl ConfigError {
+    /// An error with no position (post-parse checks, I/O).
+    pub fn plain(message: impl Into<String>) -> Self {
+        ConfigError {
+            level: Level::Error,
+            file: None,
+            line: None,
+            directive: None,
+            message: message.into(),
+            context: Vec::new(),
+        }
+    }
+
+    /// An error at a line of a file.
+    pub fn at(src: &ini::Source, directive: Option<&str>, message: impl Into<String>) -> Self {
+        ConfigError {
+            file: Some(src.file.clone()),
+            line: Some(src.line),
+            directive: directive.map(str::to_string),
+            ..ConfigError::plain(message)
+        }
+    }
+
+    /// A post-parse check failure, which php-fpm logs as ALERT.
+    pub fn alert(message: impl Into<String>) -> Self {
+        ConfigError {
+            level: Level::Alert,
+            ..ConfigError::plain(message)
+        }
+    }
+
+    /// Adds the next line php-fpm prints after this one.
+    pub fn then(mut self, next: ConfigError) -> Self {
+        self.context.push(next.message);
+        self
+    }
+
+    /// The message with its `[file:line] ` part, without the level.
+    pub fn located(&self) -> String {
+        match (&self.file, self.line) {
+            (Some(file), Some(line)) => format!("[{}:{}] {}", file.display(), line, self.message),
+            _ => self.message.clone(),
+        }
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.level, self.located())?;
+        for line in &self.context {
+            write!(f, "\nERROR: {line}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Reads and checks a php-fpm config file, as `php-fpm -y path` does.
+pub fn load(path: &Path, opts: &ReadOptions) -> Result<Config, ConfigError> {
+    directives::load(path, opts)
+}

@@ -848,8 +848,30 @@ static void respond_plain(int status, const char *body)
     } zend_end_try();
 }
 
+/* php-fpm's ping page: its URI gets ping.response, before any script. */
+static int answer_ping(const tfpm_request *r)
+{
+    const char *uri = SG(request_info).request_uri;
+    if (!r->ping_path || !r->ping_response || !uri || strcmp(uri, r->ping_path) != 0) {
+        return 0;
+    }
+    zend_try {
+        sapi_add_header_ex(ZEND_STRL("Content-Type: text/plain"), 1, 1);
+        sapi_add_header_ex(ZEND_STRL("Expires: Thu, 01 Jan 1970 00:00:00 GMT"), 1, 1);
+        sapi_add_header_ex(ZEND_STRL("Cache-Control: no-cache, no-store, must-revalidate, max-age=0"), 1, 1);
+        SG(sapi_headers).http_response_code = 200;
+        if (!SG(request_info).headers_only) {
+            PUTS(r->ping_response);
+        }
+    } zend_end_try();
+    return 1;
+}
+
 static void run_script(const tfpm_request *r)
 {
+    if (answer_ping(r)) {
+        return;
+    }
     if (r->disposition == TFPM_NOT_FOUND || !SG(request_info).path_translated) {
         static const char msg[] = "Primary script unknown";
         tfpm_rs_log(r->ctx, TFPM_LOG_SAPI, msg, sizeof(msg) - 1);

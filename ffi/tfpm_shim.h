@@ -48,6 +48,8 @@ typedef struct tfpm_request {
     const char *authorization;   /* HTTP_AUTHORIZATION */
     const char *php_value;       /* PHP_VALUE: "name=value" lines from the web server */
     const char *php_admin_value; /* PHP_ADMIN_VALUE: the same, locked against ini_set */
+    const char *ping_path;       /* ping.path, or NULL: this URI is answered ping_response */
+    const char *ping_response;
     int64_t content_length;      /* CONTENT_LENGTH, or -1 when absent */
     int disposition;             /* a tfpm_disposition */
 } tfpm_request;

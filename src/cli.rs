@@ -117,6 +117,15 @@ pub struct Cli {
     #[arg(long, value_name = "FILTER", default_value = "info")]
     pub log_level: String,
 
+    /// Answer requests for this URI (SCRIPT_NAME) with --ping-response, as
+    /// php-fpm's ping.path: a health check that needs no script.
+    #[arg(long, value_name = "URI")]
+    pub ping_path: Option<String>,
+
+    /// The text the ping page answers (php-fpm's ping.response).
+    #[arg(long, value_name = "TEXT", default_value = "pong")]
+    pub ping_response: String,
+
     /// php-fpm configuration file (php-fpm.conf); for now only checked, with -t.
     #[arg(
         short = 'y',
@@ -143,6 +152,10 @@ impl Cli {
             queue_len: self.queue,
             policy: RequestPolicy {
                 docroot: self.docroot.clone(),
+                ping: self
+                    .ping_path
+                    .clone()
+                    .map(|path| (path, self.ping_response.clone())),
                 ..RequestPolicy::default()
             },
             terminate_after: Some(self.request_terminate_timeout).filter(|d| !d.is_zero()),

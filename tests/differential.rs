@@ -123,7 +123,7 @@ struct Stack {
 impl Stack {
     fn fpm(world: &World, ini: &[String]) -> Stack {
         let defines: Vec<&str> = ini.iter().map(String::as_str).collect();
-        let fpm = PhpFpm::start(FPM_CHILDREN, "", &defines);
+        let fpm = PhpFpm::start(FPM_CHILDREN, "ping.path = /fpm-ping", &defines);
         let nginx = Nginx::start(&fpm.addr().to_string(), &world.docroot, &world.locations);
         Stack {
             name: "php-fpm",
@@ -134,6 +134,8 @@ impl Stack {
 
     fn tfpm(world: &World, ini: &[String]) -> Stack {
         let mut args = vec!["-n", "--listen", "127.0.0.1:0", "--threads", TFPM_THREADS];
+        // php-fpm's ping.path above; ping.response defaults to "pong" in both.
+        args.extend(["--ping-path", "/fpm-ping"]);
         ini.iter().for_each(|setting| args.extend(["-d", setting]));
         let tfpm = Tfpm::start(Path::new(TFPM), &args);
         let nginx = Nginx::start(&tfpm.addr().to_string(), &world.docroot, &world.locations);

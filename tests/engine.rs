@@ -590,3 +590,25 @@ fn fpm_get_status_counts_the_pools_requests() {
         assert!(text.contains(field), "{field} in {text}");
     }
 }
+
+#[test]
+fn the_ping_page_answers_without_a_script() {
+    let tfpm = start("1", &["--ping-path", "/ping", "--ping-response", "pong"]);
+    // nginx sends the URI as SCRIPT_NAME; no file by that name exists.
+    let ping = send(&tfpm, &CgiRequest::get(&docroot(), "/ping"));
+    let cgi = ping.cgi();
+    assert_eq!((cgi.status, cgi.text().as_str()), (200, "pong"));
+    // PHP adds default_charset, as it does under php-fpm.
+    assert_eq!(cgi.header("Content-Type"), Some("text/plain;charset=UTF-8"));
+    assert_eq!(
+        cgi.header("Cache-Control"),
+        Some("no-cache, no-store, must-revalidate, max-age=0")
+    );
+    // HEAD gets the headers only.
+    let head = CgiRequest::get(&docroot(), "/ping").param("REQUEST_METHOD", "HEAD");
+    let head = send(&tfpm, &head).cgi();
+    assert_eq!((head.status, head.text().as_str()), (200, ""));
+    // Other URIs are scripts as before.
+    assert_eq!(fetch(&tfpm, "/hello.php", "").0.text(), "Hello, world!\n");
+    assert!(!tfpm.log().contains("denied"), "{}", tfpm.log());
+}

@@ -125,6 +125,9 @@ pub struct RequestPolicy {
     pub docroot: Option<std::path::PathBuf>,
     /// php-fpm's `security.limit_extensions`; empty allows everything.
     pub limit_extensions: Vec<String>,
+    /// php-fpm's `ping.path` and `ping.response`: a request for this URI
+    /// gets the response text (200, text/plain) instead of a script.
+    pub ping: Option<(String, String)>,
 }
 
 impl Default for RequestPolicy {
@@ -132,6 +135,7 @@ impl Default for RequestPolicy {
         RequestPolicy {
             docroot: None,
             limit_extensions: vec![".php".into(), ".phar".into()],
+            ping: None,
         }
     }
 }
@@ -323,6 +327,8 @@ struct Fields {
     authorization: Option<usize>,
     php_value: Option<usize>,
     php_admin_value: Option<usize>,
+    ping_path: Option<usize>,
+    ping_response: Option<usize>,
 }
 
 /// (name offset, name len, value offset, value len) of one param.
@@ -360,10 +366,22 @@ impl PreparedRequest {
             php_admin_value: find(b"PHP_ADMIN_VALUE"),
             ..Fields::default()
         };
+        let ping = policy
+            .ping
+            .as_ref()
+            .filter(|(path, _)| derived.request_uri.as_deref() == Some(path.as_bytes()));
         fields.script_name = derived.request_uri.map(|uri| push_c(&mut arena, &uri));
         fields.script_filename = script.as_ref().map(|s| push_c(&mut arena, s));
+        if let Some((path, response)) = ping {
+            fields.ping_path = Some(push_c(&mut arena, path.as_bytes()));
+            fields.ping_response = Some(push_c(&mut arena, response.as_bytes()));
+        }
         let content_length = content_length(req.params.get(b"CONTENT_LENGTH"));
-        let disposition = disposition(script.as_deref(), policy);
+        // The ping page answers before any script is looked for, as in php-fpm.
+        let disposition = match ping {
+            Some(_) => sys::tfpm_disposition_TFPM_RUN,
+            None => disposition(script.as_deref(), policy),
+        };
         let script_label =
             String::from_utf8_lossy(script.as_deref().unwrap_or_default()).into_owned();
         let ctx = Box::new(RequestCtx::new(req, script_label));
@@ -413,6 +431,8 @@ impl PreparedRequest {
             authorization: self.ptr(self.fields.authorization),
             php_value: self.ptr(self.fields.php_value),
             php_admin_value: self.ptr(self.fields.php_admin_value),
+            ping_path: self.ptr(self.fields.ping_path),
+            ping_response: self.ptr(self.fields.ping_response),
             content_length: self.content_length,
             disposition: self.disposition as i32,
         }

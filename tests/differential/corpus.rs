@@ -391,6 +391,8 @@ fn server_vars() -> Vec<Case> {
             .then(Req::get("/ini.php?k=precision"))
             .then(Req::get("/ini.php?k=precision")),
         Case::get("loaded extensions", "/extensions.php"),
+        Case::get("ping page", "/fpm-ping"),
+        Case::new("ping page, HEAD", Req::head("/fpm-ping")),
         Case::get(".user.ini in the script's directory", "/userini/show.php"),
         Case::get(".user.ini files from the document root down", "/userini/sub/show.php"),
         Case::get(

@@ -11,7 +11,8 @@
  *
  * Crash reports: on SIGSEGV or SIGBUS in a PHP thread, one line on stderr
  * names the script, and says whether a Fiber's stack overflowed, before the
- * previous handler (Rust's) or the default action ends the process.
+ * previous handler (Rust's) or the default action ends the process. The same
+ * signals sent by kill() end the process at once.
  */
 #include <signal.h>
 #include <pthread.h>
@@ -126,6 +127,13 @@ static void crash_handler(int sig, siginfo_t *info, void *ucontext)
     (void) ucontext;
     const tfpm_request *r = tfpm_current_request;
     struct sigaction *previous = sig == SIGSEGV ? &previous_segv : &previous_bus;
+    if (info->si_code <= 0) {
+        /* Sent by kill(), not a fault: nothing would fault again on
+         * return, so take the default action (death) explicitly. */
+        signal(sig, SIG_DFL);
+        raise(sig);
+        return;
+    }
     if (r) {
         say("tfpm: fatal: ");
         if (fiber_overflow((uintptr_t) info->si_addr)) {
@@ -136,7 +144,7 @@ static void crash_handler(int sig, siginfo_t *info, void *ucontext)
         }
         say(" while running ");
         say(r->script_filename ? r->script_filename : "(no script)");
-        say("; the daemon stops\n");
+        say("; this worker process stops\n");
     }
     /* Let the previous handler (Rust's stack-overflow report) or the default
      * action take it from here: the instruction faults again on return. */

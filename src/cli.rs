@@ -1,17 +1,19 @@
-//! Command-line options and the start-up sequence they drive: bind the
-//! listeners (or take systemd's), start PHP, tell systemd it is ready, serve
-//! until a signal, stop in order.
+//! Command-line options and what they start: in the master, the listeners
+//! (or systemd's) and the worker processes ([`server::master`]); in a
+//! worker, PHP and the server ([`server::worker`]). `-t` and
+//! `--bench-floor` run in-process and exit.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
-use tokio::sync::watch;
 
 use crate::config;
 use crate::fcgi::conn::ConnConfig;
 use crate::php::{Engine, EngineConfig, RequestPolicy};
-use crate::server::{self, ListenAddr, Listener, ServerConfig, StopKind, Timeouts};
+use crate::server::master::MasterConfig;
+use crate::server::worker::{WorkerSettings, WorkerSpec};
+use crate::server::{self, ListenAddr, Listener, ServerConfig, Timeouts};
 
 /// tfpm: a FastCGI server for PHP, with threads instead of processes.
 #[derive(Debug, Parser)]
@@ -96,6 +98,29 @@ pub struct Cli {
     #[arg(long, value_name = "N", default_value_t = 10_000)]
     pub max_params_pairs: usize,
 
+    /// Worker processes, each running its share of the PHP threads. A
+    /// worker that crashes costs only its own requests in flight; the
+    /// master keeps the sockets open and starts a replacement.
+    #[arg(long, value_name = "K", default_value_t = 1,
+          value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub workers: u32,
+
+    /// How long a graceful stop (SIGQUIT) or reload (SIGUSR2) lets requests
+    /// in flight finish, as php-fpm's process_control_timeout.
+    #[arg(long, value_name = "TIME", value_parser = parse_duration, default_value = "60s")]
+    pub process_control_timeout: Duration,
+
+    /// Worker crashes within --emergency-restart-interval that trigger an
+    /// emergency reload of every worker, as php-fpm's
+    /// emergency_restart_threshold. 0 disables it.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub emergency_restart_threshold: usize,
+
+    /// The window for --emergency-restart-threshold (php-fpm's
+    /// emergency_restart_interval): 60, 60s, 1m.
+    #[arg(long, value_name = "TIME", value_parser = parse_duration, default_value = "60s")]
+    pub emergency_restart_interval: Duration,
+
     /// Benchmark floor: run this script --bench-requests times in-process (no
     /// FastCGI, no I/O), print the time per request as JSON, and exit.
     #[arg(long, value_name = "SCRIPT")]
@@ -159,13 +184,13 @@ impl Cli {
                 ..RequestPolicy::default()
             },
             terminate_after: Some(self.request_terminate_timeout).filter(|d| !d.is_zero()),
+            scoreboard: None,
         }
     }
 
-    fn server_config(&self) -> ServerConfig {
-        let max_requests = self
-            .max_requests
-            .unwrap_or(self.threads as usize + self.queue);
+    /// The server settings of a worker with `threads` PHP threads.
+    fn server_config(&self, threads: usize) -> ServerConfig {
+        let max_requests = self.max_requests.unwrap_or(threads + self.queue);
         let nonzero = |d: Duration| Some(d).filter(|d| !d.is_zero());
         ServerConfig {
             conn: ConnConfig {
@@ -234,13 +259,41 @@ pub enum LogFormat {
     Json,
 }
 
-/// Runs the daemon to completion; returns the process exit code.
-pub async fn run(cli: Cli) -> i32 {
+/// Runs the daemon to completion (the master, or a worker when the master
+/// started this process with a `worker` spec); returns the exit code.
+pub async fn run(cli: Cli, worker: Option<Result<WorkerSpec, String>>) -> i32 {
     if let (true, Some(path)) = (cli.test, &cli.fpm_config) {
         return test_config(path);
     }
     if let Some(script) = &cli.bench_floor {
         return bench_floor(&cli, script);
+    }
+    match worker {
+        Some(Ok(spec)) => {
+            let settings = WorkerSettings {
+                engine: cli.engine_config(),
+                server: cli.server_config(spec.threads),
+                drain: cli.process_control_timeout,
+            };
+            server::worker::run(spec, settings).await
+        }
+        Some(Err(e)) => {
+            tracing::error!("bad worker spec from the master: {e}");
+            71
+        }
+        None => run_master(cli).await,
+    }
+}
+
+/// The master: binds the sockets, then starts and watches the workers.
+async fn run_master(cli: Cli) -> i32 {
+    if cli.workers > cli.threads {
+        tracing::error!(
+            "--workers {} is more than --threads {}: each worker needs a thread",
+            cli.workers,
+            cli.threads
+        );
+        return 78;
     }
     let listeners = match bind_listeners(&cli.listen).await {
         Ok(listeners) => listeners,
@@ -250,52 +303,22 @@ pub async fn run(cli: Cli) -> i32 {
         Ok(metrics) => metrics,
         Err(code) => return code,
     };
-    let engine = match Engine::start(cli.engine_config()) {
-        Ok(engine) => engine,
-        Err(e) => {
-            tracing::error!("{e}");
-            return 70;
-        }
-    };
     // Caught from before READY=1 on: systemd may stop us right after it.
-    let mut signals = match server::Signals::install() {
+    let signals = match server::Signals::install() {
         Ok(signals) => signals,
         Err(e) => {
             tracing::error!("cannot watch signals: {e}");
-            engine.shutdown();
             return 71;
         }
     };
-    let (stop_tx, stop_rx) = watch::channel(false);
-    if let Some(listener) = metrics {
-        let pool = engine.pool().clone();
-        tokio::spawn(server::metrics::serve(listener, pool));
-    }
-    tracing::info!(
-        php = %crate::php::php_version(),
-        sapi = %crate::php::sapi_name(),
-        threads = cli.threads,
-        "ready to handle connections"
-    );
-    server::systemd::notify(&format!(
-        "READY=1\nSTATUS=ready: {} PHP threads\nMAINPID={}",
-        cli.threads,
-        std::process::id()
-    ));
-    let status = tokio::spawn(server::systemd::report_status(engine.pool().clone()));
-    let serving = tokio::spawn(server::serve(
-        listeners,
-        engine.pool().clone(),
-        cli.server_config(),
-        stop_rx,
-    ));
-    let kind = signals.wait().await;
-    tracing::info!(?kind, "stopping: no new connections");
-    status.abort();
-    server::systemd::notify("STOPPING=1\nSTATUS=stopping");
-    let _ = stop_tx.send(true);
-    let _ = serving.await;
-    stop_engine(engine, kind).await
+    let config = MasterConfig {
+        workers: cli.workers as usize,
+        threads: cli.threads as usize,
+        process_control_timeout: cli.process_control_timeout,
+        emergency_restart_threshold: cli.emergency_restart_threshold,
+        emergency_restart_interval: cli.emergency_restart_interval,
+    };
+    server::master::run(config, listeners, metrics, signals).await
 }
 
 /// `-t -y FILE`: reads and checks a php-fpm config, printing what php-fpm
@@ -411,33 +434,6 @@ fn bench_floor(cli: &Cli, script: &std::path::Path) -> i32 {
         Err(e) => {
             tracing::error!("bench floor failed: {e}");
             70
-        }
-    }
-}
-
-/// Lets running requests finish (long for a graceful stop, briefly for a fast
-/// one), then shuts PHP down. Threads stuck past the deadline are left to the
-/// process exit.
-async fn stop_engine(engine: Engine, kind: StopKind) -> i32 {
-    let deadline = match kind {
-        StopKind::Graceful => Duration::from_secs(60),
-        StopKind::Fast => Duration::from_secs(2),
-    };
-    let pool = engine.pool().clone();
-    pool.close();
-    let join = tokio::task::spawn_blocking(move || engine.shutdown());
-    match tokio::time::timeout(deadline, join).await {
-        Ok(_) => {
-            tracing::info!("exiting");
-            0
-        }
-        Err(_) => {
-            tracing::warn!(
-                busy = pool.busy(),
-                "requests still running after {deadline:?}; exiting without PHP shutdown"
-            );
-            // Exit handlers (OpenSSL's, for one) must not run under live PHP threads.
-            crate::php::exit_with_threads_running(0)
         }
     }
 }

@@ -5,6 +5,8 @@ use clap::Parser;
 fn main() {
     let cli = tfpm::cli::Cli::parse();
     tfpm::cli::init_logging(&cli.log_level, cli.log_format);
+    // Read (and removed from the environment) before any thread starts.
+    let worker = tfpm::server::worker::WorkerSpec::from_env();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("tfpm-io")
@@ -16,7 +18,7 @@ fn main() {
             std::process::exit(71);
         }
     };
-    let code = runtime.block_on(tfpm::cli::run(cli));
+    let code = runtime.block_on(tfpm::cli::run(cli, worker));
     runtime.shutdown_timeout(std::time::Duration::from_secs(1));
     std::process::exit(code);
 }

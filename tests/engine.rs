@@ -477,21 +477,28 @@ fn fiber_stack_size_comes_from_ini_and_callbacks_stay_shallow_on_fiber_stacks() 
 }
 
 #[test]
-fn a_fiber_stack_overflow_is_reported_before_the_process_dies() {
-    let mut tfpm = start("1", &[]);
+fn a_fiber_stack_overflow_is_reported_and_costs_only_its_worker() {
+    let tfpm = start("1", &[]);
     let mut client = FcgiClient::connect_tcp(tfpm.addr()).expect("connect");
-    // The daemon dies mid-request: the connection closes without a response.
+    // The worker dies mid-request: the connection closes without a response.
     assert!(client
         .send(&get("/engine/recurse_fiber.php", ""), false)
         .is_err());
-    let (status, _) = tfpm.stop_with(Signal::SIGTERM);
-    assert!(!status.success(), "{status}");
-    let log = tfpm.log();
+    let replaced = poll_until(Duration::from_secs(10), Duration::from_millis(10), || {
+        let log = tfpm.log();
+        (log.contains("worker exited: exited on signal")
+            && log.matches("worker ready").count() == 2)
+            .then_some(log)
+    });
+    let log = replaced.unwrap_or_else(|| panic!("no replacement worker\n{}", tfpm.log()));
     assert!(
         log.contains("tfpm: fatal: stack overflow inside a Fiber"),
         "{log}"
     );
     assert!(log.contains("recurse_fiber.php"), "{log}");
+    // The master carries on with a new worker.
+    assert_eq!(fetch(&tfpm, "/hello.php", "").0.status, 200);
+    assert!(tfpm.stop().success());
 }
 
 #[test]

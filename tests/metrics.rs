@@ -153,6 +153,29 @@ fn scrape_counts_requests_threads_and_bytes() {
 }
 
 #[test]
+fn workers_are_summed_and_crashes_counted() {
+    let tfpm = start(&["--workers", "2"]);
+    let addr = tfpm.metrics_addr();
+    for _ in 0..6 {
+        assert_eq!(send(&tfpm, &get("/hello.php")), 200);
+    }
+    let body = wait_for(addr, "tfpm_responses_total{class=\"2xx\"}", 6.0);
+    assert_eq!(value(&body, "tfpm_threads_total{pool=\"www\"}"), 2.0);
+    assert_eq!(
+        value(&body, "tfpm_requests_accepted_total{pool=\"www\"}"),
+        6.0
+    );
+    assert_eq!(value(&body, "tfpm_workers"), 2.0);
+    assert_eq!(value(&body, "tfpm_worker_crashes_total"), 0.0);
+    let victim = tfpm.worker_pids()[0];
+    fcgi_tests::daemon::signal_pid(victim, fcgi_tests::daemon::Signal::SIGKILL);
+    wait_for(addr, "tfpm_worker_crashes_total", 1.0);
+    let body = wait_for(addr, "tfpm_workers", 2.0);
+    // The replacement starts from zero: the dead worker's counts are gone.
+    assert_eq!(value(&body, "tfpm_threads_total{pool=\"www\"}"), 2.0);
+}
+
+#[test]
 fn only_get_metrics_is_served() {
     let tfpm = start(&[]);
     let addr = tfpm.metrics_addr();

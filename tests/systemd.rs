@@ -62,6 +62,52 @@ fn notifies_ready_and_stopping() {
     assert!(stopping.is_some(), "no STOPPING=1");
 }
 
+/// Waits for a notice with a line that `want` accepts; returns that notice.
+fn notice_with(socket: &UnixDatagram, want: impl Fn(&str) -> bool) -> String {
+    for _ in 0..20 {
+        let text = notice(socket);
+        if text.lines().any(&want) {
+            return text;
+        }
+    }
+    panic!("no such notice in 20");
+}
+
+#[test]
+fn notifies_reloading_then_ready_around_a_reload() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("notify.sock");
+    let socket = UnixDatagram::bind(&path).expect("bind the notify socket");
+    let env = [("NOTIFY_SOCKET", path.to_str().expect("UTF-8 path"))];
+    let args = [
+        "--listen",
+        "127.0.0.1:0",
+        "--threads",
+        "2",
+        "--workers",
+        "2",
+    ];
+    let tfpm = Tfpm::start_with_env(Path::new(TFPM), &args, &env);
+    notice_with(&socket, |l| l == "READY=1");
+    tfpm.signal(fcgi_tests::daemon::Signal::SIGUSR2);
+    let reloading = notice_with(&socket, |l| l == "RELOADING=1");
+    // systemd 253 and later want the time of the reload with it.
+    let usec = reloading
+        .lines()
+        .find_map(|l| l.strip_prefix("MONOTONIC_USEC="))
+        .and_then(|v| v.parse::<u64>().ok());
+    assert!(usec.is_some_and(|u| u > 0), "{reloading}");
+    notice_with(&socket, |l| l == "READY=1");
+    // The new workers serve.
+    let mut client = FcgiClient::connect_tcp(tfpm.addr()).expect("connect");
+    let req = CgiRequest::get(&docroot(), "/hello.php");
+    assert_eq!(
+        client.send(&req, false).expect("hello").cgi().text(),
+        "Hello, world!\n"
+    );
+    assert!(tfpm.log().contains("reloaded"), "{}", tfpm.log());
+}
+
 /// Fails unless `systemd-socket-activate` is installed.
 fn assert_can_activate() {
     assert!(

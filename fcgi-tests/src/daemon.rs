@@ -180,20 +180,37 @@ impl Tfpm {
         self.mem().rss_kib
     }
 
-    /// Current and peak resident set size.
-    pub fn mem(&self) -> Mem {
-        let path = format!("/proc/{}/status", self.pid());
-        let status = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {path}: {e}"));
-        Mem {
-            rss_kib: status_kib(&status, "VmRSS:"),
-            hwm_kib: status_kib(&status, "VmHWM:"),
-        }
+    /// The worker processes the master started, from `/proc` (each
+    /// thread's `children` list).
+    pub fn worker_pids(&self) -> Vec<u32> {
+        children_of(self.pid())
     }
 
-    /// Resets the peak RSS (VmHWM) to the current RSS, by writing 5 to `/proc/PID/clear_refs`.
+    /// Current and peak resident set size of the master and its workers,
+    /// added up (the peaks are each process's own).
+    pub fn mem(&self) -> Mem {
+        let mut total = Mem {
+            rss_kib: 0,
+            hwm_kib: 0,
+        };
+        for pid in std::iter::once(self.pid()).chain(self.worker_pids()) {
+            let path = format!("/proc/{pid}/status");
+            let Ok(status) = std::fs::read_to_string(&path) else {
+                continue; // a worker that just exited
+            };
+            total.rss_kib += status_kib(&status, "VmRSS:");
+            total.hwm_kib += status_kib(&status, "VmHWM:");
+        }
+        total
+    }
+
+    /// Resets the peak RSS (VmHWM) of the master and its workers to their
+    /// current RSS, by writing 5 to `/proc/PID/clear_refs`.
     pub fn reset_peak(&self) {
-        let path = format!("/proc/{}/clear_refs", self.pid());
-        std::fs::write(&path, "5").unwrap_or_else(|e| panic!("write {path}: {e}"));
+        for pid in std::iter::once(self.pid()).chain(self.worker_pids()) {
+            let path = format!("/proc/{pid}/clear_refs");
+            std::fs::write(&path, "5").unwrap_or_else(|e| panic!("write {path}: {e}"));
+        }
     }
 
     /// Sends `signal` to the daemon.
@@ -238,6 +255,31 @@ impl Drop for Tfpm {
             wait_or_kill(&mut child, STOP_TIMEOUT);
         }
     }
+}
+
+/// Sends `signal` to process `pid` (a worker of the daemon, say).
+pub fn signal_pid(pid: u32, signal: Signal) {
+    let target = Pid::from_raw(pid as i32);
+    kill(target, signal).unwrap_or_else(|e| panic!("kill -{signal} {pid}: {e}"));
+}
+
+/// The children of process `pid`, from every one of its threads.
+pub fn children_of(pid: u32) -> Vec<u32> {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Vec::new();
+    };
+    let mut pids: Vec<u32> = tasks
+        .flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("children")).ok())
+        .flat_map(|text| {
+            text.split_whitespace()
+                .filter_map(|p| p.parse().ok())
+                .collect::<Vec<u32>>()
+        })
+        .collect();
+    pids.sort_unstable();
+    pids.dedup();
+    pids
 }
 
 /// Waits for `child` up to `timeout`, then SIGKILLs it. Returns (status, exited on its own).

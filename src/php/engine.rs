@@ -30,6 +30,8 @@ pub struct EngineConfig {
     pub policy: RequestPolicy,
     /// php-fpm's request_terminate_timeout: a hard limit per request.
     pub terminate_after: Option<Duration>,
+    /// The worker process's scoreboard, when a master started it.
+    pub scoreboard: Option<std::sync::Arc<super::scoreboard::Scoreboard>>,
 }
 
 /// PHP failed to start.
@@ -113,6 +115,7 @@ fn php_main(config: EngineConfig, ready: Ready, stop: mpsc::Receiver<()>) {
         queue_len: config.queue_len,
         policy: config.policy,
         terminate_after: config.terminate_after,
+        scoreboard: config.scoreboard.clone(),
     });
     let (pool, workers) = match spawned {
         Ok(pair) => pair,

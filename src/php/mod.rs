@@ -5,8 +5,9 @@
 //! threads that each own one interpreter context ([`Pool`]), and the
 //! per-request context that the C shim calls back into ([`Request`]).
 //! It is the only module allowed `unsafe` code and FFI calls; each `unsafe`
-//! block says why it is sound. For that reason it also holds [`os`], the one
-//! step outside PHP that needs `unsafe`: owning the sockets systemd passes.
+//! block says why it is sound. For that reason it also holds the two
+//! steps outside PHP that need `unsafe`: owning inherited sockets ([`os`]) and
+//! the shared-memory [`scoreboard`] a worker process keeps for its master.
 //!
 //! PHP output and input cross this boundary through two traits,
 //! [`ResponseSink`] and [`BodySource`], so this module knows nothing of
@@ -20,6 +21,7 @@ mod floor;
 pub mod os;
 mod pool;
 mod request;
+pub mod scoreboard;
 mod status;
 mod sys;
 mod watchdog;

@@ -1,9 +1,10 @@
-//! Handles the process inherits from its service manager: the listening
-//! sockets systemd passes by socket activation (fds 3 and up). Taking
-//! ownership of a raw file descriptor is `unsafe`, so that one step lives
-//! here; reading `LISTEN_FDS` and `LISTEN_PID` is the server's business.
+//! Handles a process inherits: the listening sockets systemd passes by
+//! socket activation (fds 3 and up), and those a worker gets from its
+//! master. Taking ownership of a raw file descriptor, and choosing which
+//! descriptors a child inherits, are `unsafe` libc calls, so those steps
+//! live here; what the descriptors mean is the server's business.
 
-use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 /// The first descriptor systemd passes (SD_LISTEN_FDS_START).
@@ -17,13 +18,44 @@ static TAKEN: AtomicBool = AtomicBool::new(false);
 /// them. Only the first call takes anything; later calls, and descriptors
 /// that are not open, give nothing.
 pub fn take_inherited_fds(count: usize) -> Vec<OwnedFd> {
+    let count = RawFd::try_from(count).unwrap_or(0);
+    let fds: Vec<RawFd> = (FIRST_FD..FIRST_FD.saturating_add(count)).collect();
+    take_listed_fds(&fds)
+}
+
+/// Takes ownership of the listed inherited descriptors (a worker's, named
+/// by its master), marking them close-on-exec, with the same once-only
+/// rule as [`take_inherited_fds`]. A descriptor that is not open gives
+/// nothing, so the result may be shorter than the list.
+pub fn take_listed_fds(fds: &[RawFd]) -> Vec<OwnedFd> {
     if TAKEN.swap(true, Ordering::SeqCst) {
         return Vec::new();
     }
-    let count = RawFd::try_from(count).unwrap_or(0);
-    (FIRST_FD..FIRST_FD.saturating_add(count))
+    fds.iter()
+        .copied()
+        .filter(|&fd| fd > 2)
         .filter_map(take_fd)
         .collect()
+}
+
+/// Sets whether `fd` survives exec, so that a child process started next
+/// inherits it (true) or not (false).
+pub fn set_inheritable(fd: BorrowedFd<'_>, inheritable: bool) -> std::io::Result<()> {
+    let fd = fd.as_raw_fd();
+    // SAFETY: `fd` is open for the borrow's lifetime; F_GETFD only reads its flags.
+    let flags = unsafe { libc::fcntl(fd, libc::F_GETFD) };
+    if flags < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    let flags = match inheritable {
+        true => flags & !libc::FD_CLOEXEC,
+        false => flags | libc::FD_CLOEXEC,
+    };
+    // SAFETY: as above; F_SETFD only changes the close-on-exec flag.
+    if unsafe { libc::fcntl(fd, libc::F_SETFD, flags) } < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 fn take_fd(fd: RawFd) -> Option<OwnedFd> {
@@ -35,9 +67,45 @@ fn take_fd(fd: RawFd) -> Option<OwnedFd> {
     }
     // SAFETY: as above; it only sets the close-on-exec flag of `fd`.
     unsafe { libc::fcntl(fd, libc::F_SETFD, flags | libc::FD_CLOEXEC) };
-    // SAFETY: `fd` is open (checked above) and, by the socket activation
-    // protocol (LISTEN_PID is this process, checked by the caller), was
-    // passed to this process for it to own; the TAKEN guard makes sure no
+    // SAFETY: `fd` is open (checked above) and was passed to this process
+    // for it to own: by the socket activation protocol (LISTEN_PID is this
+    // process, checked by the caller) or by tfpm's master, which names the
+    // worker's descriptors in its environment; the TAKEN guard makes sure no
     // other OwnedFd is ever made for it here, so it is closed once.
     Some(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Sends signal `sig` to process `pid` (a worker the caller started).
+pub fn send_signal(pid: u32, sig: i32) -> std::io::Result<()> {
+    let pid = libc::pid_t::try_from(pid).map_err(std::io::Error::other)?;
+    if pid <= 0 {
+        return Err(std::io::Error::other("no such process"));
+    }
+    // SAFETY: kill has no memory effects; a positive pid names one process.
+    if unsafe { libc::kill(pid, sig) } < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// The time on CLOCK_MONOTONIC, as systemd's MONOTONIC_USEC wants it.
+pub fn monotonic() -> std::time::Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec for the call's duration.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    std::time::Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
+/// Asks the kernel to send this process SIGTERM when its parent (the
+/// master) dies, so that no worker outlives a killed master. Returns
+/// false if the parent is already gone.
+pub fn die_with_parent(parent: u32) -> bool {
+    // SAFETY: PR_SET_PDEATHSIG takes a signal number and has no memory effects.
+    unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) };
+    // SAFETY: getppid has no preconditions.
+    let now = unsafe { libc::getppid() };
+    u32::try_from(now).is_ok_and(|p| p == parent)
 }

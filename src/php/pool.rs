@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use super::cgi_env::CgiSettings;
 use super::request::{PreparedRequest, Request, RequestPolicy, ResponseSink};
+use super::scoreboard::Scoreboard;
 use super::status::{PoolStats, Snapshot as PoolSnapshot};
 use super::sys;
 use super::watchdog;
@@ -75,6 +76,8 @@ pub(super) struct WorkerConfig {
     pub(super) policy: RequestPolicy,
     /// php-fpm's request_terminate_timeout; None disables it.
     pub(super) terminate_after: Option<Duration>,
+    /// Where threads note their running script for the master, if any.
+    pub(super) scoreboard: Option<Arc<Scoreboard>>,
 }
 
 /// What another thread may do to a worker: see `tfpm_thread_handle`.
@@ -115,6 +118,8 @@ impl Default for Current {
 /// One worker thread, as the pool and the watchdog see it.
 pub(super) struct Worker {
     pub(super) name: String,
+    /// Its number in the pool, which is also its scoreboard slot.
+    index: usize,
     handle: OnceLock<ThreadHandle>,
     current: Mutex<Current>,
     retired: AtomicBool,
@@ -160,6 +165,7 @@ pub(super) struct Shared {
     rx: async_channel::Receiver<Request>,
     pub(super) stats: Arc<PoolStats>,
     policy: RequestPolicy,
+    scoreboard: Option<Arc<Scoreboard>>,
     stack_size: usize,
     workers: Mutex<Vec<Arc<Worker>>>,
     next_index: AtomicUsize,
@@ -196,6 +202,7 @@ impl Workers {
             rx,
             stats,
             policy: config.policy,
+            scoreboard: config.scoreboard,
             stack_size: config.stack_size,
             workers: Mutex::new(Vec::new()),
             next_index: AtomicUsize::new(0),
@@ -238,6 +245,7 @@ pub(super) fn spawn_worker(shared: &Arc<Shared>) -> std::io::Result<()> {
     let index = shared.next_index.fetch_add(1, Ordering::Relaxed);
     let worker = Arc::new(Worker {
         name: format!("php-{index}"),
+        index,
         handle: OnceLock::new(),
         current: Mutex::new(Current::default()),
         retired: AtomicBool::new(false),
@@ -281,7 +289,7 @@ fn worker_main(shared: &Shared, me: &Arc<Worker>) {
         };
         seq += 1;
         shared.stats.started();
-        run(req, seq, me, &shared.policy, &cgi);
+        run(req, seq, me, shared, &cgi);
         shared.stats.finished();
     }
     // SAFETY: same thread as tfpm_thread_init, and no request is running.
@@ -306,11 +314,11 @@ pub(super) fn cgi_settings() -> CgiSettings {
     }
 }
 
-fn run(req: Request, seq: u64, me: &Arc<Worker>, policy: &RequestPolicy, cgi: &CgiSettings) {
+fn run(req: Request, seq: u64, me: &Arc<Worker>, shared: &Shared, cgi: &CgiSettings) {
     // Every log line about the request, PHP's own included, carries its span.
     let span = req.span.clone();
     let _entered = span.enter();
-    let mut prepared = PreparedRequest::new(req, policy, cgi);
+    let mut prepared = PreparedRequest::new(req, &shared.policy, cgi);
     if prepared.disposition() == sys::tfpm_disposition_TFPM_DENIED {
         let script = &prepared.ctx.script;
         tracing::warn!(%script, "access to the script has been denied (see security.limit_extensions)");
@@ -323,6 +331,9 @@ fn run(req: Request, seq: u64, me: &Arc<Worker>, policy: &RequestPolicy, cgi: &C
         span: span.clone(),
         sink: Some(prepared.ctx.sink.clone()),
     };
+    if let Some(board) = &shared.scoreboard {
+        board.enter(me.index, &prepared.ctx.script);
+    }
     let abort = prepared.ctx.abort.clone();
     abort.attach(me.clone(), seq);
     let c_req = prepared.as_c();
@@ -333,6 +344,9 @@ fn run(req: Request, seq: u64, me: &Arc<Worker>, policy: &RequestPolicy, cgi: &C
     // Normally PHP ended the response in its deactivate hook; make sure.
     prepared.ctx.finish();
     abort.detach();
+    if let Some(board) = &shared.scoreboard {
+        board.leave(me.index);
+    }
     let mut current = me.current();
     current.started = None;
     current.sink = None;

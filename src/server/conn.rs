@@ -296,6 +296,14 @@ impl Reader {
             let ended = self.shared.ended.notified();
             tokio::pin!(ended);
             ended.as_mut().enable();
+            let mut draining = self.context.draining.clone();
+            let drain_started = *draining.borrow_and_update();
+            if drain_started && self.idle_after_a_request() {
+                // Draining: serve a request that is already here, else close.
+                return tokio::time::timeout(Duration::ZERO, frames.next())
+                    .await
+                    .unwrap_or(None);
+            }
             let deadline = self.shared.lock().next_deadline(&self.context.timeouts);
             let timer = async {
                 match deadline {
@@ -316,8 +324,17 @@ impl Reader {
                     }
                 }
                 _ = ended => {}
+                _ = draining.changed(), if !drain_started => {}
             }
         }
+    }
+
+    /// Whether the connection has served a request and has none in flight:
+    /// a draining server may close it. (A new connection first gets to send
+    /// the request it was opened for.)
+    fn idle_after_a_request(&self) -> bool {
+        let shared = self.shared.lock();
+        shared.heard_from && shared.state.active() == 0
     }
 
     /// Acts on a timeout; returns true if the connection must close.

@@ -106,6 +106,29 @@ impl Listener {
         }
     }
 
+    /// Accepts, without waiting, a connection already in the listen
+    /// backlog; None when there is none (or on an error). A stopping server
+    /// sweeps the backlog with this before it closes the socket, since the
+    /// kernel resets connections left in it.
+    pub fn accept_pending(&self) -> Option<Stream> {
+        use std::os::fd::AsFd;
+        let fd = self.as_fd().try_clone_to_owned().ok()?;
+        match self {
+            Listener::Tcp(_) => {
+                let (s, _) = std::net::TcpListener::from(fd).accept().ok()?;
+                s.set_nonblocking(true).ok()?;
+                let s = TcpStream::from_std(s).ok()?;
+                let _ = s.set_nodelay(true);
+                Some(Stream::Tcp(s))
+            }
+            Listener::Unix { .. } => {
+                let (s, _) = std::os::unix::net::UnixListener::from(fd).accept().ok()?;
+                s.set_nonblocking(true).ok()?;
+                Some(Stream::Unix(UnixStream::from_std(s).ok()?))
+            }
+        }
+    }
+
     /// Removes the socket file of a Unix listener.
     pub fn cleanup(&self) {
         if let Listener::Unix {
@@ -130,6 +153,15 @@ fn bind_unix(path: &PathBuf) -> io::Result<Listener> {
         path: path.clone(),
         owned: true,
     })
+}
+
+impl std::os::fd::AsFd for Listener {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        match self {
+            Listener::Tcp(l) => l.as_fd(),
+            Listener::Unix { listener, .. } => listener.as_fd(),
+        }
+    }
 }
 
 /// An accepted connection, TCP or Unix.

@@ -7,14 +7,16 @@
 //! the text exposition format 0.0.4, anything else a 404, and every
 //! connection closes after one answer.
 
+use std::collections::HashMap;
 use std::fmt::Write as _;
+use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-use crate::php::{Pool, PoolSnapshot};
+use crate::php::PoolSnapshot;
 
 /// Upper bounds of the request duration histogram, in seconds.
 const BUCKETS: [f64; 12] = [
@@ -261,13 +263,18 @@ fn render_timeouts(out: &mut String, terminated: u64) {
     let _ = writeln!(out, "{name}{{kind=\"request_terminate\"}} {terminated}");
 }
 
-/// Answers scrapers on `listener` for as long as the process runs, so that
-/// a graceful stop can be watched draining.
-pub async fn serve(listener: TcpListener, pool: Pool) {
+/// Answers scrapers on `listener` for as long as the process runs, with
+/// what `render` gives at each scrape, so that a graceful stop can be
+/// watched draining.
+pub async fn serve<F, Fut>(listener: TcpListener, render: F)
+where
+    F: Fn() -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = String> + Send + 'static,
+{
     loop {
         match listener.accept().await {
             Ok((stream, _)) => {
-                tokio::spawn(answer(stream, pool.clone()));
+                tokio::spawn(answer(stream, render()));
             }
             Err(e) => {
                 tracing::warn!("metrics accept failed: {e}");
@@ -278,18 +285,80 @@ pub async fn serve(listener: TcpListener, pool: Pool) {
 }
 
 /// Reads one request head and answers it.
-async fn answer(mut stream: TcpStream, pool: Pool) {
+async fn answer(mut stream: TcpStream, body: impl Future<Output = String>) {
     let Ok(Some(head)) = tokio::time::timeout(READ_TIMEOUT, read_head(&mut stream)).await else {
         return;
     };
     let response = if is_metrics_get(&head) {
-        let body = render(&pool.stats());
+        let body = body.await;
         reply("200 OK", "text/plain; version=0.0.4; charset=utf-8", &body)
     } else {
         reply("404 Not Found", "text/plain", "Not found.\n")
     };
     let _ = stream.write_all(response.as_bytes()).await;
     let _ = stream.shutdown().await;
+}
+
+/// Several processes' metrics as one: samples of the same series (name and
+/// labels) are added, comment lines are kept once, in first-seen order.
+/// Every series tfpm exports is a count or a sum, so adding is right.
+pub fn sum(texts: &[String]) -> String {
+    let mut order: Vec<String> = Vec::new();
+    let mut values: HashMap<String, f64> = HashMap::new();
+    for line in texts.iter().flat_map(|t| t.lines()) {
+        let (key, value) = match line.rsplit_once(' ') {
+            Some((key, value)) if !line.starts_with('#') => (key, value.parse::<f64>().ok()),
+            _ => (line, None),
+        };
+        let key = if value.is_some() { key } else { line };
+        if !values.contains_key(key) {
+            order.push(key.to_string());
+        }
+        *values.entry(key.to_string()).or_default() += value.unwrap_or(0.0);
+    }
+    let mut out = String::new();
+    for key in order {
+        if key.starts_with('#') || key.is_empty() {
+            let _ = writeln!(out, "{key}");
+        } else {
+            let v = values[&key];
+            let _ = match v.fract() == 0.0 && v.abs() < 1e15 {
+                true => writeln!(out, "{key} {}", v as i64),
+                false => writeln!(out, "{key} {v}"),
+            };
+        }
+    }
+    out
+}
+
+/// The master's own series: workers ready, and workers that crashed.
+pub fn master_series(workers: usize, crashes: u64) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "# HELP tfpm_workers Worker processes ready to serve.");
+    let _ = writeln!(out, "# TYPE tfpm_workers gauge\ntfpm_workers {workers}");
+    let _ = writeln!(
+        out,
+        "# HELP tfpm_worker_crashes_total Worker processes that exited without being asked to (replaced at once)."
+    );
+    let _ = writeln!(
+        out,
+        "# TYPE tfpm_worker_crashes_total counter\ntfpm_worker_crashes_total {crashes}"
+    );
+    out
+}
+
+/// The total of family `name` in a metrics text, over all its labels
+/// (None if it has no sample).
+pub fn value(text: &str, name: &str) -> Option<f64> {
+    let samples = text.lines().filter_map(|l| {
+        let rest = l.strip_prefix(name)?;
+        let rest = match rest.strip_prefix('{') {
+            Some(labels) => labels.split_once('}')?.1,
+            None => rest,
+        };
+        rest.strip_prefix(' ')?.trim().parse::<f64>().ok()
+    });
+    samples.fold(None, |sum, v| Some(sum.unwrap_or(0.0) + v))
 }
 
 /// The request head, up to its blank line; None if the peer closes first.
@@ -352,6 +421,21 @@ mod tests {
         assert!(!is_metrics_get(b"GET / HTTP/1.1\r\n\r\n"));
         assert!(!is_metrics_get(b"POST /metrics HTTP/1.1\r\n\r\n"));
         assert!(!is_metrics_get(b"GET /metricsx HTTP/1.1\r\n\r\n"));
+    }
+
+    #[test]
+    fn sums_workers_series_by_name_and_labels() {
+        let a = "# TYPE t counter\nt 2\nr{class=\"2xx\"} 5\nd_sum 0.5\n".to_string();
+        let b = "# TYPE t counter\nt 3\nr{class=\"2xx\"} 1\nr{class=\"5xx\"} 1\nd_sum 0.25\n"
+            .to_string();
+        assert_eq!(
+            sum(&[a, b]),
+            "# TYPE t counter\nt 5\nr{class=\"2xx\"} 6\nd_sum 0.75\nr{class=\"5xx\"} 1\n"
+        );
+        assert_eq!(value("t_x 9\nt 5\n", "t"), Some(5.0));
+        assert_eq!(value("t{a=\"1\"} 2\nt{a=\"2\"} 3\n", "t"), Some(5.0));
+        assert_eq!(value("u 1\n", "t"), None);
+        assert_eq!(sum(&[]), "");
     }
 
     #[test]

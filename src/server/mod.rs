@@ -7,13 +7,15 @@
 
 pub mod conn;
 pub mod listener;
+pub mod master;
 pub mod metrics;
 mod shutdown;
 mod sink;
 pub mod systemd;
+pub mod worker;
 
 pub use listener::{ListenAddr, Listener};
-pub use shutdown::{wait_for_signal, Signals, StopKind};
+pub use shutdown::{wait_for_signal, Asked, Signals, StopKind};
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -48,21 +50,26 @@ pub struct Timeouts {
     pub idle: Option<Duration>,
 }
 
-/// What every connection shares: its settings and the request slots.
+/// What every connection shares: its settings, the request slots, and
+/// whether the server is draining (stopping gracefully).
 pub struct ConnContext {
     pub conn: ConnConfig,
     pub timeouts: Timeouts,
     requests: Arc<Semaphore>,
     max_requests: usize,
+    /// Turns true when the server drains: a connection then closes as soon
+    /// as it has no request in flight.
+    draining: watch::Receiver<bool>,
 }
 
 impl ConnContext {
-    pub fn new(config: &ServerConfig) -> Self {
+    pub fn new(config: &ServerConfig, draining: watch::Receiver<bool>) -> Self {
         ConnContext {
             conn: config.conn,
             timeouts: config.timeouts,
             requests: Arc::new(Semaphore::new(config.max_requests)),
             max_requests: config.max_requests,
+            draining,
         }
     }
 
@@ -79,14 +86,18 @@ impl ConnContext {
     }
 }
 
-/// Accepts connections on every listener until `stop` turns true.
+/// Accepts connections on every listener until `stop` holds a drain time,
+/// then drains: each connection closes once it has no request in flight,
+/// and this returns when all have closed or the drain time has passed.
+/// Returns how many connections were still open.
 pub async fn serve(
     listeners: Vec<Listener>,
     pool: Pool,
     config: ServerConfig,
-    stop: watch::Receiver<bool>,
-) {
-    let context = Arc::new(ConnContext::new(&config));
+    stop: watch::Receiver<Option<Duration>>,
+) -> usize {
+    let (draining_tx, draining) = watch::channel(false);
+    let context = Arc::new(ConnContext::new(&config, draining));
     let conns = Arc::new(ConnSlots::new(config.conn.max_conns));
     let mut tasks = Vec::new();
     for listener in listeners {
@@ -98,6 +109,19 @@ pub async fn serve(
     }
     for t in tasks {
         let _ = t.await;
+    }
+    let drain = stop.borrow().unwrap_or_default();
+    let _ = draining_tx.send(true);
+    let open = conns.open();
+    if open > 0 {
+        tracing::info!(
+            connections = open,
+            "draining: waiting for requests in flight (at most {drain:?})"
+        );
+    }
+    match tokio::time::timeout(drain, conns.all_closed()).await {
+        Ok(()) => 0,
+        Err(_) => conns.open(),
     }
 }
 
@@ -134,6 +158,17 @@ impl ConnSlots {
         self.full.store(false, Ordering::Relaxed);
         slot.expect("the connection semaphore is never closed")
     }
+
+    /// Connections open now.
+    fn open(&self) -> usize {
+        self.max - self.slots.available_permits()
+    }
+
+    /// Waits until every connection has closed.
+    async fn all_closed(&self) {
+        let all = u32::try_from(self.max).unwrap_or(u32::MAX);
+        let _ = self.slots.acquire_many(all).await;
+    }
 }
 
 async fn accept_loop(
@@ -141,8 +176,15 @@ async fn accept_loop(
     pool: Pool,
     context: Arc<ConnContext>,
     conns: Arc<ConnSlots>,
-    mut stop: watch::Receiver<bool>,
+    mut stop: watch::Receiver<Option<Duration>>,
 ) {
+    let spawn = |stream, slot: OwnedSemaphorePermit| {
+        let (pool, context) = (pool.clone(), context.clone());
+        tokio::spawn(async move {
+            conn::serve_connection(stream, pool, context).await;
+            drop(slot);
+        });
+    };
     loop {
         let slot = tokio::select! {
             _ = stop.changed() => break,
@@ -151,13 +193,7 @@ async fn accept_loop(
         tokio::select! {
             _ = stop.changed() => break,
             accepted = listener.accept() => match accepted {
-                Ok(stream) => {
-                    let (pool, context) = (pool.clone(), context.clone());
-                    tokio::spawn(async move {
-                        conn::serve_connection(stream, pool, context).await;
-                        drop(slot);
-                    });
-                }
+                Ok(stream) => spawn(stream, slot),
                 Err(e) => {
                     tracing::warn!(listener = %listener.addr(), "accept failed: {e}");
                     // EMFILE and friends: back off a little instead of spinning.
@@ -165,6 +201,13 @@ async fn accept_loop(
                 }
             }
         }
+    }
+    // Connections already in the backlog are served, not reset by the close.
+    while let Ok(slot) = conns.slots.clone().try_acquire_owned() {
+        let Some(stream) = listener.accept_pending() else {
+            break;
+        };
+        spawn(stream, slot);
     }
     listener.cleanup();
 }

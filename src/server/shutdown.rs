@@ -34,22 +34,40 @@ impl Signals {
         })
     }
 
-    /// Waits for SIGQUIT, SIGTERM or SIGINT, answering SIGUSR1 and SIGUSR2 meanwhile.
+    /// The next signal that asks for something.
+    pub async fn next(&mut self) -> Asked {
+        tokio::select! {
+            _ = self.quit.recv() => Asked::Stop(StopKind::Graceful),
+            _ = self.term.recv() => Asked::Stop(StopKind::Fast),
+            _ = self.int.recv() => Asked::Stop(StopKind::Fast),
+            _ = self.usr1.recv() => Asked::ReopenLogs,
+            _ = self.usr2.recv() => Asked::Reload,
+        }
+    }
+
+    /// Waits for SIGQUIT, SIGTERM or SIGINT; a worker process leaves
+    /// SIGUSR1 and SIGUSR2 to its master, so they are ignored here.
     pub async fn wait(&mut self) -> StopKind {
         loop {
-            tokio::select! {
-                _ = self.quit.recv() => return StopKind::Graceful,
-                _ = self.term.recv() => return StopKind::Fast,
-                _ = self.int.recv() => return StopKind::Fast,
-                // php-fpm reopens its log files on SIGUSR1; tfpm logs to stderr.
-                _ = self.usr1.recv() => tracing::info!("SIGUSR1: reopening logs (tfpm logs to stderr: nothing to reopen)"),
-                _ = self.usr2.recv() => tracing::warn!("SIGUSR2: graceful reload is not supported yet; still serving"),
+            if let Asked::Stop(kind) = self.next().await {
+                return kind;
             }
         }
     }
 }
 
-/// Waits for SIGQUIT, SIGTERM or SIGINT, answering SIGUSR1 and SIGUSR2 meanwhile.
+/// What a signal asks of the daemon, as php-fpm reads its signals.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Asked {
+    /// SIGQUIT (graceful), SIGTERM or SIGINT (fast).
+    Stop(StopKind),
+    /// SIGUSR1.
+    ReopenLogs,
+    /// SIGUSR2: new workers with a fresh configuration, then the old ones drain.
+    Reload,
+}
+
+/// Waits for SIGQUIT, SIGTERM or SIGINT.
 pub async fn wait_for_signal() -> std::io::Result<StopKind> {
     Ok(Signals::install()?.wait().await)
 }

@@ -9,7 +9,6 @@ use std::os::unix::net::{SocketAddr, UnixDatagram};
 use std::path::PathBuf;
 
 use super::Listener;
-use crate::php::{Pool, PoolSnapshot};
 
 /// Sends `state` (`READY=1`, `STOPPING=1`, `STATUS=...`, one per line) to the
 /// service manager, if it asked for notices.
@@ -23,29 +22,7 @@ pub fn notify(state: &str) {
 }
 
 /// How often the live STATUS line is refreshed.
-const STATUS_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
-
-/// Keeps systemd's STATUS line (`systemctl status tfpm`) up to date with
-/// the pool's live counts, until the task is dropped. Does nothing outside
-/// systemd.
-pub async fn report_status(pool: Pool) {
-    if std::env::var_os("NOTIFY_SOCKET").is_none() {
-        return;
-    }
-    let mut tick = tokio::time::interval(STATUS_EVERY);
-    loop {
-        tick.tick().await;
-        notify(&status_line(&pool.stats()));
-    }
-}
-
-/// `STATUS=...` with the pool's counts, for `systemctl status`.
-fn status_line(s: &PoolSnapshot) -> String {
-    format!(
-        "STATUS=threads: {} busy, {} idle; {} queued; {} requests served",
-        s.active, s.idle, s.queued, s.accepted
-    )
-}
+pub const STATUS_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Sends one datagram to `socket`: a path, or an abstract name after `@`.
 fn notify_to(socket: &str, state: &str) -> io::Result<()> {
@@ -77,7 +54,7 @@ fn listen_fds(pid: Option<&str>, fds: Option<&str>, me: u32) -> usize {
 }
 
 /// An inherited listening socket, TCP or Unix.
-fn listener_from(fd: OwnedFd) -> io::Result<Listener> {
+pub(crate) fn listener_from(fd: OwnedFd) -> io::Result<Listener> {
     let tcp = std::net::TcpListener::from(fd);
     // local_addr only fails with a family that is not IP: a Unix socket.
     if tcp.local_addr().is_ok() {

@@ -1,0 +1,720 @@
+//! The master process. It holds the listening sockets (bound here, or
+//! passed by systemd) and never starts PHP: it runs K worker processes
+//! (tfpm itself, re-executed with [`WorkerSpec`] in its environment), each
+//! with its share of the PHP threads, and keeps them running.
+//!
+//! - A worker that dies is logged (signal, core dump, the scripts it was
+//!   running, from its scoreboard) and replaced at once. Because the
+//!   sockets stay open here, new connections wait in the listen backlog
+//!   meanwhile: none is refused. Crashes that come faster than
+//!   `emergency_restart_threshold` in `emergency_restart_interval` start an
+//!   emergency reload, and replacements then back off.
+//! - SIGUSR2 reloads: a new generation of workers starts (re-reading
+//!   php.ini); once all are ready, the old ones drain and exit.
+//! - SIGQUIT drains every worker (up to `process_control_timeout`);
+//!   SIGTERM and SIGINT stop them at once.
+//! - `/metrics` sums every ready worker's metrics; systemd hears READY=1,
+//!   RELOADING=1, STOPPING=1 and a live STATUS= line from here.
+
+use std::collections::VecDeque;
+use std::fs::File;
+use std::os::fd::AsFd;
+use std::os::unix::process::ExitStatusExt;
+use std::process::ExitStatus;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::{TcpListener, UnixStream};
+use tokio::sync::{mpsc, oneshot};
+
+use super::worker::{WorkerSpec, SPEC_ENV};
+use super::{metrics, systemd, Asked, Listener, Signals, StopKind};
+use crate::php::{os, scoreboard};
+
+/// How the master runs its workers.
+#[derive(Debug, Clone)]
+pub struct MasterConfig {
+    /// Worker processes (K).
+    pub workers: usize,
+    /// PHP threads in all, split across the workers.
+    pub threads: usize,
+    /// How long a graceful stop or reload lets requests in flight finish.
+    pub process_control_timeout: Duration,
+    /// Crashes within `emergency_restart_interval` that trigger an
+    /// emergency reload; 0 disables it (php-fpm's default).
+    pub emergency_restart_threshold: usize,
+    pub emergency_restart_interval: Duration,
+}
+
+impl MasterConfig {
+    /// Worker `index`'s share of the threads.
+    fn threads_for(&self, index: usize) -> usize {
+        let k = self.workers.max(1);
+        (self.threads / k + usize::from(index < self.threads % k)).max(1)
+    }
+}
+
+/// What the master hears about its workers.
+enum Event {
+    Ready(u32),
+    Exited(u32, ExitStatus),
+}
+
+/// The master's end of a worker's channel.
+struct Link {
+    writer: tokio::sync::Mutex<OwnedWriteHalf>,
+    /// Where the answer to the one request in flight goes.
+    answer: Mutex<Option<oneshot::Sender<String>>>,
+}
+
+impl Link {
+    /// The worker's metrics text, or None if it does not answer in time.
+    async fn metrics(&self) -> Option<String> {
+        let mut writer = self.writer.lock().await;
+        let (tx, rx) = oneshot::channel();
+        *self.answer.lock().unwrap_or_else(|e| e.into_inner()) = Some(tx);
+        writer.write_all(b"metrics\n").await.ok()?;
+        tokio::time::timeout(Duration::from_secs(2), rx)
+            .await
+            .ok()?
+            .ok()
+    }
+}
+
+/// One worker process.
+struct Proc {
+    index: usize,
+    generation: u64,
+    pid: u32,
+    started: Instant,
+    ready: bool,
+    /// Asked to stop: its exit is expected.
+    stopping: bool,
+    board: File,
+    link: Arc<Link>,
+}
+
+/// The links of the ready workers, for the metrics endpoint.
+type Ready = Arc<Mutex<Vec<(u32, Arc<Link>)>>>;
+
+/// The master's own counter: workers that exited without being asked.
+type Crashes = Arc<std::sync::atomic::AtomicU64>;
+
+struct Master {
+    config: MasterConfig,
+    listeners: Vec<Listener>,
+    procs: Vec<Proc>,
+    generation: u64,
+    /// A reload in progress: the generation being started.
+    reloading: Option<u64>,
+    /// Replacements waiting for their back-off: (when, index).
+    respawns: Vec<(Instant, usize)>,
+    /// When recent crashes happened, for the emergency threshold.
+    faults: VecDeque<Instant>,
+    /// Emergency reloads in a row; replacements wait 2^n × 100 ms.
+    backoff: u32,
+    last_emergency: Option<Instant>,
+    events: mpsc::UnboundedSender<Event>,
+    ready: Ready,
+    crashes: Crashes,
+}
+
+/// Runs the master until a stop signal; returns the process exit code.
+pub async fn run(
+    config: MasterConfig,
+    listeners: Vec<Listener>,
+    metrics_listener: Option<TcpListener>,
+    mut signals: Signals,
+) -> i32 {
+    for l in &listeners {
+        if let Err(e) = os::set_inheritable(l.as_fd(), true) {
+            tracing::error!("cannot pass {} to workers: {e}", l.addr());
+            return 71;
+        }
+    }
+    let (events, mut rx) = mpsc::unbounded_channel();
+    let mut master = Master {
+        config,
+        listeners,
+        procs: Vec::new(),
+        generation: 0,
+        reloading: None,
+        respawns: Vec::new(),
+        faults: VecDeque::new(),
+        backoff: 0,
+        last_emergency: None,
+        events,
+        ready: Ready::default(),
+        crashes: Crashes::default(),
+    };
+    if let Err(code) = master.start(&mut rx).await {
+        master.stop(StopKind::Fast, &mut rx).await;
+        return code;
+    }
+    if let Some(listener) = metrics_listener {
+        let (ready, crashes) = (master.ready.clone(), master.crashes.clone());
+        tokio::spawn(metrics::serve(listener, move || {
+            sum_metrics(ready.clone(), Some(crashes.clone()))
+        }));
+    }
+    let status = tokio::spawn(report_status(master.ready.clone()));
+    let kind = master.serve(&mut signals, &mut rx).await;
+    status.abort();
+    systemd::notify("STOPPING=1\nSTATUS=stopping");
+    tracing::info!(?kind, "stopping");
+    master.stop(kind, &mut rx).await;
+    tracing::info!("exiting");
+    0
+}
+
+impl Master {
+    /// Starts the first generation and waits until it is ready; Err is the
+    /// exit code when a worker cannot start.
+    async fn start(&mut self, rx: &mut mpsc::UnboundedReceiver<Event>) -> Result<(), i32> {
+        self.generation = 1;
+        for index in 0..self.config.workers {
+            if let Err(e) = self.spawn(index) {
+                tracing::error!("cannot start worker {index}: {e}");
+                return Err(71);
+            }
+        }
+        while self.procs.iter().any(|p| !p.ready) {
+            match rx.recv().await {
+                Some(Event::Ready(pid)) => self.mark_ready(pid),
+                Some(Event::Exited(pid, status)) => {
+                    tracing::error!("worker (pid {pid}) failed to start: {}", describe(status));
+                    self.procs.retain(|p| p.pid != pid);
+                    return Err(70);
+                }
+                None => return Err(71),
+            }
+        }
+        tracing::info!(
+            workers = self.config.workers,
+            threads = self.config.threads,
+            php = %crate::php::php_version(),
+            sapi = %crate::php::sapi_name(),
+            "ready to handle connections"
+        );
+        systemd::notify(&format!(
+            "READY=1\nSTATUS=ready: {} workers, {} PHP threads\nMAINPID={}",
+            self.config.workers,
+            self.config.threads,
+            std::process::id()
+        ));
+        Ok(())
+    }
+
+    /// Supervises until a stop signal, which it returns.
+    async fn serve(
+        &mut self,
+        signals: &mut Signals,
+        rx: &mut mpsc::UnboundedReceiver<Event>,
+    ) -> StopKind {
+        loop {
+            let next_respawn = self.respawns.iter().map(|(at, _)| *at).min();
+            let respawn_due = async {
+                match next_respawn {
+                    Some(at) => tokio::time::sleep_until(at.into()).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                asked = signals.next() => match asked {
+                    Asked::Stop(kind) => return kind,
+                    Asked::Reload => self.reload("SIGUSR2"),
+                    Asked::ReopenLogs => tracing::info!("SIGUSR1: reopening logs (tfpm logs to stderr: nothing to reopen)"),
+                },
+                Some(event) = rx.recv() => match event {
+                    Event::Ready(pid) => self.mark_ready(pid),
+                    Event::Exited(pid, status) => self.exited(pid, status),
+                },
+                _ = respawn_due => self.respawn_due(),
+            }
+        }
+    }
+
+    /// Starts worker `index` of the current generation.
+    fn spawn(&mut self, index: usize) -> std::io::Result<()> {
+        let threads = self.config.threads_for(index);
+        let board = scoreboard::create(threads + 16)?;
+        let (ours, theirs) = std::os::unix::net::UnixStream::pair()?;
+        let spec = WorkerSpec {
+            index,
+            threads,
+            listen: self.listeners.iter().map(|l| raw(l.as_fd())).collect(),
+            channel: raw(theirs.as_fd()),
+            board: raw(board.as_fd()),
+            master: std::process::id(),
+        };
+        // Inheritable only for this spawn: later workers must not get them.
+        os::set_inheritable(theirs.as_fd(), true)?;
+        os::set_inheritable(board.as_fd(), true)?;
+        let spawned = worker_command(&spec).spawn();
+        os::set_inheritable(board.as_fd(), false)?;
+        drop(theirs);
+        let child = spawned?;
+        let pid = child.id().unwrap_or(0);
+        ours.set_nonblocking(true)?;
+        let (rd, wr) = UnixStream::from_std(ours)?.into_split();
+        let link = Arc::new(Link {
+            writer: tokio::sync::Mutex::new(wr),
+            answer: Mutex::new(None),
+        });
+        tokio::spawn(read_link(rd, link.clone(), pid, self.events.clone()));
+        tokio::spawn(wait_child(child, pid, self.events.clone()));
+        tracing::info!(
+            worker = index,
+            pid,
+            threads,
+            generation = self.generation,
+            "started worker"
+        );
+        self.procs.push(Proc {
+            index,
+            generation: self.generation,
+            pid,
+            started: Instant::now(),
+            ready: false,
+            stopping: false,
+            board,
+            link,
+        });
+        Ok(())
+    }
+
+    fn mark_ready(&mut self, pid: u32) {
+        let Some(p) = self.procs.iter_mut().find(|p| p.pid == pid) else {
+            return;
+        };
+        p.ready = true;
+        if !p.stopping {
+            lock(&self.ready).push((pid, p.link.clone()));
+        }
+        if let Some(generation) = self.reloading {
+            let pending = self
+                .procs
+                .iter()
+                .any(|p| p.generation == generation && !p.ready);
+            if !pending {
+                self.finish_reload(generation);
+            }
+        }
+    }
+
+    /// Starts a new generation (for SIGUSR2, or an emergency restart); the
+    /// old one drains once the new one is ready.
+    fn reload(&mut self, why: &str) {
+        if self.reloading.is_some() {
+            tracing::warn!("{why}: a reload is already in progress");
+            return;
+        }
+        tracing::info!("{why}: reloading: starting new workers");
+        systemd::notify(&format!("RELOADING=1\nMONOTONIC_USEC={}", monotonic_usec()));
+        self.generation += 1;
+        self.reloading = Some(self.generation);
+        self.respawns.clear();
+        for index in 0..self.config.workers {
+            if let Err(e) = self.spawn(index) {
+                tracing::error!("reload failed: cannot start worker {index}: {e}");
+                self.abandon_reload();
+                return;
+            }
+        }
+    }
+
+    /// The new generation is ready: the older ones stop taking connections
+    /// and drain.
+    fn finish_reload(&mut self, generation: u64) {
+        self.reloading = None;
+        for p in self.procs.iter_mut().filter(|p| p.generation < generation) {
+            p.stopping = true;
+            signal(p.pid, libc::SIGQUIT);
+        }
+        self.forget_stopping();
+        tracing::info!(generation, "reloaded: old workers are draining");
+        systemd::notify("READY=1\nSTATUS=reloaded");
+    }
+
+    /// A worker of the new generation could not start: keep the old one.
+    fn abandon_reload(&mut self) {
+        let Some(generation) = self.reloading.take() else {
+            return;
+        };
+        for p in self.procs.iter_mut().filter(|p| p.generation == generation) {
+            p.stopping = true;
+            signal(p.pid, libc::SIGTERM);
+        }
+        self.forget_stopping();
+        self.generation = generation - 1;
+        tracing::error!("reload abandoned: the running workers stay");
+        // Workers of the running generation that died meanwhile come back.
+        for index in 0..self.config.workers {
+            let alive = self
+                .procs
+                .iter()
+                .any(|p| p.index == index && p.generation == self.generation && !p.stopping);
+            if !alive {
+                self.schedule_respawn(index, Duration::ZERO);
+            }
+        }
+        systemd::notify("READY=1\nSTATUS=reload failed; still serving");
+    }
+
+    /// Drops stopping workers from the metrics list.
+    fn forget_stopping(&mut self) {
+        let stopping: Vec<u32> = self
+            .procs
+            .iter()
+            .filter(|p| p.stopping)
+            .map(|p| p.pid)
+            .collect();
+        lock(&self.ready).retain(|(pid, _)| !stopping.contains(pid));
+    }
+
+    fn exited(&mut self, pid: u32, status: ExitStatus) {
+        let Some(at) = self.procs.iter().position(|p| p.pid == pid) else {
+            return;
+        };
+        let p = self.procs.swap_remove(at);
+        lock(&self.ready).retain(|(other, _)| *other != pid);
+        let lived = p.started.elapsed();
+        if p.stopping {
+            tracing::info!(
+                worker = p.index,
+                pid,
+                "worker exited: {} after {lived:.3?}",
+                describe(status)
+            );
+            return;
+        }
+        self.crashes
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let scripts = scoreboard::in_flight(&p.board);
+        tracing::warn!(
+            worker = p.index,
+            pid,
+            in_flight = ?scripts,
+            "worker exited: {} after {:.6} seconds from start",
+            describe(status),
+            lived.as_secs_f64()
+        );
+        if self.reloading == Some(p.generation) && !p.ready {
+            self.abandon_reload();
+            return;
+        }
+        if p.generation != self.generation {
+            return;
+        }
+        let emergency = is_crash(status) && self.fault();
+        if emergency {
+            self.reload("emergency restart");
+        } else {
+            // A worker that died starting up (a broken php.ini, say) would
+            // die again at once: wait a little between tries.
+            let floor = if p.ready {
+                Duration::ZERO
+            } else {
+                Duration::from_secs(1)
+            };
+            self.schedule_respawn(p.index, floor);
+        }
+    }
+
+    /// Counts a crash; true when the emergency threshold is reached.
+    fn fault(&mut self) -> bool {
+        let (threshold, interval) = (
+            self.config.emergency_restart_threshold,
+            self.config.emergency_restart_interval,
+        );
+        let now = Instant::now();
+        if self.last_emergency.is_some_and(|t| now - t > interval) {
+            self.backoff = 0; // a quiet interval ends the back-off
+        }
+        self.faults.push_back(now);
+        while self.faults.front().is_some_and(|t| now - *t > interval) {
+            self.faults.pop_front();
+        }
+        if threshold == 0 || self.faults.len() < threshold {
+            return false;
+        }
+        self.last_emergency = Some(now);
+        tracing::error!(
+            "failed processes threshold ({threshold} in {} sec) is reached, initiating reload",
+            interval.as_secs()
+        );
+        self.faults.clear();
+        self.backoff = (self.backoff + 1).min(7);
+        true
+    }
+
+    /// Replaces worker `index`, at once or after the back-off.
+    fn schedule_respawn(&mut self, index: usize, floor: Duration) {
+        let delay = match self.backoff {
+            0 => Duration::ZERO,
+            n => Duration::from_millis(100 << n),
+        }
+        .max(floor);
+        if !delay.is_zero() {
+            tracing::warn!(
+                worker = index,
+                "crash loop: restarting the worker in {delay:?}"
+            );
+        }
+        self.respawns.push((Instant::now() + delay, index));
+        if delay.is_zero() {
+            self.respawn_due();
+        }
+    }
+
+    fn respawn_due(&mut self) {
+        let now = Instant::now();
+        let due: Vec<usize> = self
+            .respawns
+            .iter()
+            .filter(|(at, _)| *at <= now)
+            .map(|(_, i)| *i)
+            .collect();
+        self.respawns.retain(|(at, _)| *at > now);
+        for index in due {
+            if let Err(e) = self.spawn(index) {
+                tracing::error!("cannot restart worker {index}: {e}; retrying in 1s");
+                self.respawns.push((now + Duration::from_secs(1), index));
+            }
+        }
+    }
+
+    /// Stops every worker (drains them for a graceful stop) and waits for
+    /// them; those past the deadline are killed.
+    async fn stop(&mut self, kind: StopKind, rx: &mut mpsc::UnboundedReceiver<Event>) {
+        let (sig, grace) = match kind {
+            StopKind::Graceful => (libc::SIGQUIT, self.config.process_control_timeout),
+            StopKind::Fast => (libc::SIGTERM, Duration::ZERO),
+        };
+        // The workers hold the sockets from here on: each sweeps its
+        // backlog and closes its copy, the last one closing the socket.
+        for l in self.listeners.drain(..) {
+            l.cleanup();
+        }
+        for p in &mut self.procs {
+            p.stopping = true;
+            signal(p.pid, sig);
+        }
+        // Workers need a moment past the drain to shut PHP down.
+        let deadline = tokio::time::Instant::now() + grace + Duration::from_secs(3);
+        while !self.procs.is_empty() {
+            match tokio::time::timeout_at(deadline, rx.recv()).await {
+                Ok(Some(Event::Exited(pid, status))) => self.exited(pid, status),
+                Ok(Some(Event::Ready(_))) => {}
+                Ok(None) | Err(_) => break,
+            }
+        }
+        for p in &self.procs {
+            tracing::warn!(
+                worker = p.index,
+                pid = p.pid,
+                "worker did not stop in time: killing it"
+            );
+            signal(p.pid, libc::SIGKILL);
+        }
+    }
+}
+
+/// The command that starts a worker: this program, same arguments, with
+/// the spec in its environment and the service manager's variables removed.
+fn worker_command(spec: &WorkerSpec) -> tokio::process::Command {
+    let exe = std::env::current_exe().unwrap_or_else(|_| "/proc/self/exe".into());
+    let mut cmd = tokio::process::Command::new(exe);
+    cmd.args(std::env::args_os().skip(1))
+        .env(SPEC_ENV, spec.encode())
+        .env_remove("NOTIFY_SOCKET")
+        .env_remove("LISTEN_FDS")
+        .env_remove("LISTEN_PID")
+        .env_remove("LISTEN_FDNAMES")
+        .kill_on_drop(false);
+    cmd
+}
+
+/// Reads a worker's channel: its ready line and its answers.
+async fn read_link(
+    rd: OwnedReadHalf,
+    link: Arc<Link>,
+    pid: u32,
+    events: mpsc::UnboundedSender<Event>,
+) {
+    let mut rd = BufReader::new(rd);
+    let mut line = String::new();
+    while rd.read_line(&mut line).await.is_ok_and(|n| n > 0) {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        match words.as_slice() {
+            ["ready"] => {
+                let _ = events.send(Event::Ready(pid));
+            }
+            ["metrics", len] => {
+                let mut body = vec![0; len.parse().unwrap_or(0)];
+                if rd.read_exact(&mut body).await.is_err() {
+                    break;
+                }
+                let answer = link.answer.lock().unwrap_or_else(|e| e.into_inner()).take();
+                if let Some(tx) = answer {
+                    let _ = tx.send(String::from_utf8_lossy(&body).into_owned());
+                }
+            }
+            _ => tracing::debug!(pid, "unexpected line from a worker: {line:?}"),
+        }
+        line.clear();
+    }
+}
+
+async fn wait_child(
+    mut child: tokio::process::Child,
+    pid: u32,
+    events: mpsc::UnboundedSender<Event>,
+) {
+    match child.wait().await {
+        Ok(status) => {
+            let _ = events.send(Event::Exited(pid, status));
+        }
+        Err(e) => tracing::error!(pid, "cannot wait for a worker: {e}"),
+    }
+}
+
+/// Every ready worker's metrics, summed, then the master's own series.
+async fn sum_metrics(ready: Ready, crashes: Option<Crashes>) -> String {
+    let links: Vec<Arc<Link>> = lock(&ready).iter().map(|(_, l)| l.clone()).collect();
+    let mut texts = Vec::new();
+    for link in &links {
+        if let Some(text) = link.metrics().await {
+            texts.push(text);
+        }
+    }
+    let mut out = metrics::sum(&texts);
+    if let Some(crashes) = crashes {
+        let crashes = crashes.load(std::sync::atomic::Ordering::Relaxed);
+        out.push_str(&metrics::master_series(links.len(), crashes));
+    }
+    out
+}
+
+/// Keeps systemd's STATUS line up to date with the summed pool counts.
+async fn report_status(ready: Ready) {
+    if std::env::var_os("NOTIFY_SOCKET").is_none() {
+        return;
+    }
+    let mut tick = tokio::time::interval(systemd::STATUS_EVERY);
+    loop {
+        tick.tick().await;
+        let text = sum_metrics(ready.clone(), None).await;
+        let value = |name: &str| metrics::value(&text, name).unwrap_or(0.0) as u64;
+        systemd::notify(&format!(
+            "STATUS=threads: {} busy, {} idle; {} queued; {} requests served",
+            value("tfpm_threads_busy"),
+            value("tfpm_threads_idle"),
+            value("tfpm_queue_depth"),
+            value("tfpm_requests_accepted_total")
+        ));
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn raw(fd: std::os::fd::BorrowedFd<'_>) -> std::os::fd::RawFd {
+    use std::os::fd::AsRawFd;
+    fd.as_raw_fd()
+}
+
+fn signal(pid: u32, sig: i32) {
+    if let Err(e) = os::send_signal(pid, sig) {
+        tracing::debug!(pid, "cannot signal a worker: {e}");
+    }
+}
+
+/// Crashes count toward the emergency threshold; php-fpm counts SIGSEGV and
+/// SIGBUS, tfpm also the other signals a fault raises (a stack overflow
+/// caught by Rust's guard ends in SIGABRT).
+fn is_crash(status: ExitStatus) -> bool {
+    matches!(
+        status.signal(),
+        Some(libc::SIGSEGV | libc::SIGBUS | libc::SIGABRT | libc::SIGILL | libc::SIGFPE)
+    )
+}
+
+/// "exited on signal 11 (SIGSEGV - core dumped)", or "exited with code 1",
+/// as php-fpm words a child's end.
+fn describe(status: ExitStatus) -> String {
+    match status.signal() {
+        Some(sig) => format!(
+            "exited on signal {sig} ({}{})",
+            signal_name(sig),
+            if status.core_dumped() {
+                " - core dumped"
+            } else {
+                ""
+            }
+        ),
+        None => format!("exited with code {}", status.code().unwrap_or(-1)),
+    }
+}
+
+fn signal_name(sig: i32) -> String {
+    let name = match sig {
+        libc::SIGHUP => "SIGHUP",
+        libc::SIGINT => "SIGINT",
+        libc::SIGQUIT => "SIGQUIT",
+        libc::SIGILL => "SIGILL",
+        libc::SIGABRT => "SIGABRT",
+        libc::SIGBUS => "SIGBUS",
+        libc::SIGFPE => "SIGFPE",
+        libc::SIGKILL => "SIGKILL",
+        libc::SIGUSR1 => "SIGUSR1",
+        libc::SIGSEGV => "SIGSEGV",
+        libc::SIGUSR2 => "SIGUSR2",
+        libc::SIGPIPE => "SIGPIPE",
+        libc::SIGTERM => "SIGTERM",
+        _ => return format!("signal {sig}"),
+    };
+    name.to_string()
+}
+
+/// CLOCK_MONOTONIC in microseconds, for systemd's RELOADING=1 notice.
+fn monotonic_usec() -> u128 {
+    os::monotonic().as_micros()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn threads_split_across_workers() {
+        let config = |workers, threads| MasterConfig {
+            workers,
+            threads,
+            process_control_timeout: Duration::ZERO,
+            emergency_restart_threshold: 0,
+            emergency_restart_interval: Duration::ZERO,
+        };
+        let c = config(3, 8);
+        let split: Vec<usize> = (0..3).map(|i| c.threads_for(i)).collect();
+        assert_eq!(split, vec![3, 3, 2]);
+        assert_eq!(config(1, 8).threads_for(0), 8);
+        assert_eq!(config(4, 2).threads_for(3), 1);
+    }
+
+    #[test]
+    fn exits_described_as_php_fpm_does() {
+        assert_eq!(
+            describe(ExitStatus::from_raw(libc::SIGSEGV | 0x80)),
+            "exited on signal 11 (SIGSEGV - core dumped)"
+        );
+        assert_eq!(
+            describe(ExitStatus::from_raw(9)),
+            "exited on signal 9 (SIGKILL)"
+        );
+        assert_eq!(describe(ExitStatus::from_raw(3 << 8)), "exited with code 3");
+    }
+}

@@ -1,0 +1,283 @@
+//! A worker process: what the master starts to run PHP. It inherits the
+//! listening sockets, a channel to the master and its scoreboard, all named
+//! in the `TFPM_WORKER` environment variable ([`WorkerSpec`]). It starts
+//! the PHP engine with its share of the threads, tells the master it is
+//! ready, serves until SIGQUIT (drain), SIGTERM or SIGINT (fast), or until
+//! the master is gone, and answers the master's requests for its metrics.
+
+use std::fs::File;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::UnixStream;
+use tokio::sync::{oneshot, watch};
+
+use super::{metrics, systemd, Listener, ServerConfig, Signals, StopKind};
+use crate::php::scoreboard::Scoreboard;
+use crate::php::{Engine, EngineConfig, Pool};
+
+/// What the master passes a worker, encoded in one environment variable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkerSpec {
+    /// Which of the master's workers this is (0-based; kept by replacements).
+    pub index: usize,
+    /// How many PHP threads it runs.
+    pub threads: usize,
+    /// The inherited listening sockets.
+    pub listen: Vec<RawFd>,
+    /// One end of a socket pair with the master.
+    pub channel: RawFd,
+    /// The scoreboard file.
+    pub board: RawFd,
+    /// The master's process id.
+    pub master: u32,
+}
+
+/// The environment variable that makes tfpm a worker.
+pub const SPEC_ENV: &str = "TFPM_WORKER";
+
+impl WorkerSpec {
+    /// `index=0 threads=4 listen=5,6 channel=7 board=8`.
+    pub fn encode(&self) -> String {
+        let listen: Vec<String> = self.listen.iter().map(|fd| fd.to_string()).collect();
+        format!(
+            "index={} threads={} listen={} channel={} board={} master={}",
+            self.index,
+            self.threads,
+            listen.join(","),
+            self.channel,
+            self.board,
+            self.master
+        )
+    }
+
+    pub fn decode(text: &str) -> Result<WorkerSpec, String> {
+        let mut spec = WorkerSpec {
+            index: 0,
+            threads: 0,
+            listen: Vec::new(),
+            channel: -1,
+            board: -1,
+            master: 0,
+        };
+        for field in text.split_whitespace() {
+            let (key, value) = field
+                .split_once('=')
+                .ok_or(format!("bad field {field:?}"))?;
+            let number = |v: &str| v.parse().map_err(|_| format!("bad number in {field:?}"));
+            match key {
+                "index" => spec.index = number(value)?,
+                "threads" => spec.threads = number(value)?,
+                "channel" => spec.channel = number(value)? as RawFd,
+                "board" => spec.board = number(value)? as RawFd,
+                "master" => spec.master = number(value)? as u32,
+                "listen" => {
+                    for fd in value.split(',').filter(|v| !v.is_empty()) {
+                        spec.listen.push(number(fd)? as RawFd);
+                    }
+                }
+                _ => return Err(format!("unknown field {key:?}")),
+            }
+        }
+        if spec.threads == 0 || spec.channel < 0 || spec.board < 0 || spec.listen.is_empty() {
+            return Err(format!("incomplete worker spec {text:?}"));
+        }
+        Ok(spec)
+    }
+
+    /// The spec this process was started with, if it is a worker; read
+    /// once, before any thread starts, and removed from the environment so
+    /// that PHP and its children never see it.
+    pub fn from_env() -> Option<Result<WorkerSpec, String>> {
+        let text = std::env::var(SPEC_ENV).ok()?;
+        std::env::remove_var(SPEC_ENV);
+        Some(WorkerSpec::decode(&text))
+    }
+}
+
+/// The descriptors a worker inherited, owned.
+struct Inherited {
+    listeners: Vec<Listener>,
+    channel: UnixStream,
+    board: File,
+}
+
+fn take_inherited(spec: &WorkerSpec) -> std::io::Result<Inherited> {
+    let mut wanted = spec.listen.clone();
+    wanted.extend([spec.channel, spec.board]);
+    let mut fds = crate::php::os::take_listed_fds(&wanted);
+    let mut take = |fd: RawFd| -> std::io::Result<OwnedFd> {
+        let at = fds.iter().position(|f| f.as_raw_fd() == fd);
+        at.map(|at| fds.swap_remove(at))
+            .ok_or_else(|| std::io::Error::other(format!("descriptor {fd} was not inherited")))
+    };
+    let channel = std::os::unix::net::UnixStream::from(take(spec.channel)?);
+    channel.set_nonblocking(true)?;
+    let board = File::from(take(spec.board)?);
+    let mut listeners = Vec::new();
+    for fd in &spec.listen {
+        listeners.push(systemd::listener_from(take(*fd)?)?);
+    }
+    Ok(Inherited {
+        listeners,
+        channel: UnixStream::from_std(channel)?,
+        board,
+    })
+}
+
+/// How a worker serves: its engine and server settings, and how long a
+/// graceful stop may wait for requests in flight.
+pub struct WorkerSettings {
+    pub engine: EngineConfig,
+    pub server: ServerConfig,
+    pub drain: Duration,
+}
+
+/// Runs a worker to completion; returns the process exit code.
+pub async fn run(spec: WorkerSpec, mut settings: WorkerSettings) -> i32 {
+    if !crate::php::os::die_with_parent(spec.master) {
+        tracing::error!(
+            "worker {}: the master is gone before the worker started",
+            spec.index
+        );
+        return 71;
+    }
+    let inherited = match take_inherited(&spec) {
+        Ok(inherited) => inherited,
+        Err(e) => {
+            tracing::error!("worker {}: {e}", spec.index);
+            return 71;
+        }
+    };
+    let mut signals = match Signals::install() {
+        Ok(signals) => signals,
+        Err(e) => {
+            tracing::error!("cannot watch signals: {e}");
+            return 71;
+        }
+    };
+    match Scoreboard::map(inherited.board) {
+        Ok(board) => settings.engine.scoreboard = Some(Arc::new(board)),
+        Err(e) => tracing::warn!("no scoreboard, crashes will not name their scripts: {e}"),
+    }
+    settings.engine.threads = spec.threads;
+    let engine = match Engine::start(settings.engine) {
+        Ok(engine) => engine,
+        Err(e) => {
+            tracing::error!("{e}");
+            return 70;
+        }
+    };
+    tracing::info!(
+        worker = spec.index,
+        pid = std::process::id(),
+        threads = spec.threads,
+        "worker ready"
+    );
+    let (gone_tx, gone) = oneshot::channel();
+    tokio::spawn(answer_master(
+        inherited.channel,
+        engine.pool().clone(),
+        gone_tx,
+    ));
+    let (stop_tx, stop_rx) = watch::channel(None);
+    let pool = engine.pool().clone();
+    let serving = tokio::spawn(super::serve(
+        inherited.listeners,
+        pool,
+        settings.server,
+        stop_rx,
+    ));
+    let kind = tokio::select! {
+        kind = signals.wait() => kind,
+        _ = gone => {
+            tracing::warn!("the master is gone: stopping gracefully");
+            StopKind::Graceful
+        }
+    };
+    let drain = match kind {
+        StopKind::Graceful => settings.drain,
+        StopKind::Fast => Duration::ZERO,
+    };
+    let _ = stop_tx.send(Some(drain));
+    let left = serving.await.unwrap_or(0);
+    if left > 0 {
+        tracing::warn!(connections = left, "stopping with requests still in flight");
+    }
+    stop_engine(engine, if left == 0 { kind } else { StopKind::Fast }).await
+}
+
+/// Tells the master this worker is ready, then answers its requests (one
+/// line each: `metrics`) until it closes the channel; then `gone` fires.
+async fn answer_master(channel: UnixStream, pool: Pool, gone: oneshot::Sender<()>) {
+    let (rd, mut wr) = channel.into_split();
+    if wr.write_all(b"ready\n").await.is_ok() {
+        let mut lines = BufReader::new(rd).lines();
+        while let Ok(Some(line)) = lines.next_line().await {
+            if line == "metrics" {
+                let body = metrics::render(&pool.stats());
+                let head = format!("metrics {}\n", body.len());
+                if wr.write_all(head.as_bytes()).await.is_err()
+                    || wr.write_all(body.as_bytes()).await.is_err()
+                {
+                    break;
+                }
+            }
+        }
+    }
+    let _ = gone.send(());
+}
+
+/// Lets running requests finish (long for a graceful stop, briefly for a
+/// fast one), then shuts PHP down. Threads stuck past the deadline are
+/// left to the process exit.
+pub async fn stop_engine(engine: Engine, kind: StopKind) -> i32 {
+    let deadline = match kind {
+        StopKind::Graceful => Duration::from_secs(60),
+        StopKind::Fast => Duration::from_secs(2),
+    };
+    let pool = engine.pool().clone();
+    pool.close();
+    let join = tokio::task::spawn_blocking(move || engine.shutdown());
+    match tokio::time::timeout(deadline, join).await {
+        Ok(_) => {
+            tracing::debug!("worker exiting");
+            0
+        }
+        Err(_) => {
+            tracing::warn!(
+                busy = pool.busy(),
+                "requests still running after {deadline:?}; exiting without PHP shutdown"
+            );
+            // Exit handlers (OpenSSL's, for one) must not run under live PHP threads.
+            crate::php::exit_with_threads_running(0)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spec_round_trip() {
+        let spec = WorkerSpec {
+            index: 2,
+            threads: 4,
+            listen: vec![5, 6],
+            channel: 7,
+            board: 8,
+            master: 99,
+        };
+        assert_eq!(
+            spec.encode(),
+            "index=2 threads=4 listen=5,6 channel=7 board=8 master=99"
+        );
+        assert_eq!(WorkerSpec::decode(&spec.encode()), Ok(spec));
+        assert!(WorkerSpec::decode("index=1 threads=2 channel=3 board=4").is_err());
+        assert!(WorkerSpec::decode("index=x").is_err());
+        assert!(WorkerSpec::decode("color=red").is_err());
+    }
+}

@@ -3,14 +3,17 @@
 # missing: libclang (bindgen), nginx, cgi-fcgi, curl, wrk, the web servers
 # of the interop tests (HAProxy, Apache, lighttpd, Caddy) and the PHP apps of
 # tests/apps.rs (DokuWiki, phpLiteAdmin; they pull in Debian's php8.2, which
-# tfpm does not use). PHP's own build dependencies are installed by
-# ffi/build-php.sh. Needs root on Debian 12.
+# tfpm does not use), Debian's php8.2-fpm (only for its php-fpm.conf and
+# www.conf, which tests/fpm_config.rs runs unchanged), and debootstrap for
+# scripts/docker-base-images.sh.
+# PHP's own build dependencies are installed by ffi/build-php.sh. Needs root
+# on Debian 12.
 set -euo pipefail
 
 packages=(clang libclang-dev pkg-config nginx libfcgi-bin curl wrk ca-certificates systemd
-  haproxy apache2 lighttpd caddy dokuwiki phpliteadmin)
+  haproxy apache2 lighttpd caddy dokuwiki phpliteadmin php8.2-fpm debootstrap)
 # Debian starts these on port 80 when they are installed; the tests start their own.
-services=(nginx haproxy apache2 lighttpd caddy)
+services=(nginx haproxy apache2 lighttpd caddy php8.2-fpm)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -11,13 +11,14 @@ use clap::Parser;
 use crate::config;
 use crate::fcgi::conn::ConnConfig;
 use crate::php::{Engine, EngineConfig, RequestPolicy};
-use crate::server::master::MasterConfig;
+use crate::server::master::{MasterConfig, PoolProcs};
+use crate::server::pools::PoolRun;
 use crate::server::worker::{WorkerSettings, WorkerSpec};
 use crate::server::{self, ListenAddr, Listener, ServerConfig, Timeouts};
 
 /// tfpm: a FastCGI server for PHP, with threads instead of processes.
 #[derive(Debug, Parser)]
-#[command(name = "tfpm", version, about)]
+#[command(name = "tfpm", about, disable_version_flag = true)]
 pub struct Cli {
     /// Address to listen on: ADDR:PORT, [IPv6]:PORT, PORT, or /path/to.sock. Repeatable.
     /// Ignored when systemd passes sockets (socket activation).
@@ -151,14 +152,37 @@ pub struct Cli {
     #[arg(long, value_name = "TEXT", default_value = "pong")]
     pub ping_response: String,
 
-    /// php-fpm configuration file (php-fpm.conf); for now only checked, with -t.
-    #[arg(
-        short = 'y',
-        long = "fpm-config",
-        value_name = "FILE",
-        requires = "test"
-    )]
+    /// php-fpm configuration file (php-fpm.conf): run its pools, each with
+    /// its own listener, threads (pm.max_children), php values and user.
+    /// --listen and --threads then do not apply.
+    #[arg(short = 'y', long = "fpm-config", value_name = "FILE")]
     pub fpm_config: Option<PathBuf>,
+
+    /// Stay in the foreground (php-fpm's -F); tfpm never forks into the
+    /// background, so this is accepted for drop-in command lines.
+    #[arg(short = 'F', long = "nodaemonize")]
+    pub nodaemonize: bool,
+
+    /// Run in the background (php-fpm's -D): not supported; tfpm stays in
+    /// the foreground and says so (use systemd or a supervisor).
+    #[arg(short = 'D', long = "daemonize")]
+    pub daemonize: bool,
+
+    /// Allow pools to run as root (php-fpm's -R).
+    #[arg(short = 'R', long = "allow-to-run-as-root")]
+    pub allow_root: bool,
+
+    /// Prefix for relative paths in the php-fpm config (php-fpm's -p).
+    #[arg(short = 'p', long = "prefix", value_name = "DIR")]
+    pub prefix: Option<PathBuf>,
+
+    /// Write the master's process id here (php-fpm's -g; overrides `pid`).
+    #[arg(short = 'g', long = "pid", value_name = "FILE")]
+    pub pid_file: Option<PathBuf>,
+
+    /// Print the PHP version, as php-fpm -v, and exit.
+    #[arg(short = 'v', long = "version")]
+    pub version: bool,
 
     /// Check the php-fpm configuration given with -y and exit, as `php-fpm -t`:
     /// 0 if it is valid, 78 if not.
@@ -188,6 +212,37 @@ impl Cli {
         }
     }
 
+    /// The engine settings of a worker of config pool `pool`: the command
+    /// line's, then the pool's values on top. Without `-c`, php.ini is the
+    /// one next to the php-fpm config (Debian's layout: /etc/php/8.2/fpm/),
+    /// and its conf.d/ gives the opcache settings (the extensions it loads
+    /// are built into tfpm's PHP, or loaded by it).
+    fn pool_engine_config(&self, pool: &PoolRun) -> EngineConfig {
+        let mut config = self.engine_config();
+        let dir = self.fpm_config.as_deref().and_then(std::path::Path::parent);
+        if let (None, false, Some(dir)) = (&self.php_ini, self.no_php_ini, dir) {
+            let ini = dir.join("php.ini");
+            if ini.is_file() {
+                config.ini_path = Some(ini);
+                let mut entries = opcache_entries(&dir.join("conf.d"));
+                entries.append(&mut config.ini_entries);
+                config.ini_entries = entries;
+            }
+        }
+        config.ini_entries.extend(pool.ini.iter().cloned());
+        config.policy.limit_extensions = pool.limit_extensions.clone();
+        config.policy.ping = pool.ping.clone();
+        config.terminate_after = pool.terminate_after.or(config.terminate_after);
+        config
+    }
+
+    fn read_options(&self) -> config::ReadOptions {
+        config::ReadOptions {
+            prefix: self.prefix.clone(),
+            ..config::ReadOptions::default()
+        }
+    }
+
     /// The server settings of a worker with `threads` PHP threads.
     fn server_config(&self, threads: usize) -> ServerConfig {
         let max_requests = self.max_requests.unwrap_or(threads + self.queue);
@@ -207,8 +262,32 @@ impl Cli {
                 stdin: nonzero(self.stdin_timeout),
                 idle: nonzero(self.idle_timeout),
             },
+            allowed_clients: None,
         }
     }
+}
+
+/// The `opcache.*` settings of a conf.d directory, in file order (tfpm's
+/// PHP loads opcache itself, from its own conf.d).
+fn opcache_entries(conf_d: &std::path::Path) -> Vec<(String, String)> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(conf_d)
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    files.retain(|f| f.extension().is_some_and(|e| e == "ini"));
+    files.sort();
+    let mut entries = Vec::new();
+    for text in files.iter().filter_map(|f| std::fs::read_to_string(f).ok()) {
+        for line in text.lines().map(str::trim) {
+            let Some((key, value)) = line.split_once('=') else {
+                continue;
+            };
+            let (key, value) = (key.trim(), value.trim());
+            if key.starts_with("opcache.") && !line.starts_with(';') {
+                entries.push((key.to_string(), value.to_string()));
+            }
+        }
+    }
+    entries
 }
 
 /// A time as php-fpm writes it: seconds, or a number with s, m, h or d.
@@ -237,17 +316,66 @@ fn split_define(d: &str) -> (String, String) {
     }
 }
 
-/// Logs to stderr, without colours unless stderr is a terminal.
-pub fn init_logging(filter: &str, format: LogFormat) {
+/// Logs to stderr, without colours unless stderr is a terminal, or to the
+/// php-fpm config's `error_log` file (appending) when it names one.
+pub fn init_logging(cli: &Cli) {
     use std::io::IsTerminal;
-    let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| filter.to_string());
+    let (level, file) = config_logging(cli);
+    let filter = match (std::env::var("RUST_LOG"), level) {
+        (Ok(filter), _) => filter,
+        (Err(_), Some(level)) if cli.log_level == "info" => level.to_string(),
+        (Err(_), _) => cli.log_level.clone(),
+    };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
         .with_writer(std::io::stderr);
-    match format {
-        LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).init(),
-        LogFormat::Json => builder.json().init(),
+    match (cli.log_format, file) {
+        (LogFormat::Text, None) => builder.with_ansi(std::io::stderr().is_terminal()).init(),
+        (LogFormat::Json, None) => builder.json().init(),
+        (LogFormat::Text, Some(f)) => builder
+            .with_ansi(false)
+            .with_writer(std::sync::Mutex::new(f))
+            .init(),
+        (LogFormat::Json, Some(f)) => builder.json().with_writer(std::sync::Mutex::new(f)).init(),
     }
+}
+
+/// The config's `log_level` (as a tracing filter) and `error_log` file,
+/// when tfpm runs a php-fpm config. A config that does not load gives
+/// nothing here: its errors are reported on stderr when it is used.
+fn config_logging(cli: &Cli) -> (Option<&'static str>, Option<std::fs::File>) {
+    let Some(path) = cli.fpm_config.as_deref().filter(|_| !cli.test) else {
+        return (None, None);
+    };
+    let Ok(loaded) = config::load(path, &cli.read_options()) else {
+        return (None, None);
+    };
+    let level = match loaded.global.log_level {
+        config::LogLevel::Debug => "debug",
+        config::LogLevel::Notice => "info",
+        config::LogLevel::Warning => "warn",
+        config::LogLevel::Error | config::LogLevel::Alert => "error",
+    };
+    let file = loaded
+        .global
+        .error_log
+        .as_deref()
+        .filter(|l| *l != "syslog")
+        .and_then(|log| {
+            let base = cli
+                .prefix
+                .clone()
+                .or_else(|| path.parent().map(PathBuf::from));
+            let log = base.unwrap_or_default().join(log); // an absolute `log` wins
+            let opened = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&log);
+            opened
+                .map_err(|e| eprintln!("tfpm: cannot open error_log {}: {e}", log.display()))
+                .ok()
+        });
+    (Some(level), file)
 }
 
 /// How log lines are written.
@@ -262,21 +390,31 @@ pub enum LogFormat {
 /// Runs the daemon to completion (the master, or a worker when the master
 /// started this process with a `worker` spec); returns the exit code.
 pub async fn run(cli: Cli, worker: Option<Result<WorkerSpec, String>>) -> i32 {
-    if let (true, Some(path)) = (cli.test, &cli.fpm_config) {
-        return test_config(path);
+    if cli.version {
+        println!(
+            "PHP {} (fpm-fcgi) (tfpm {}, ZTS)\nCopyright (c) The PHP Group",
+            crate::php::php_version(),
+            env!("CARGO_PKG_VERSION")
+        );
+        return 0;
+    }
+    if cli.test {
+        return match &cli.fpm_config {
+            Some(path) => test_config(path),
+            None => 64,
+        };
     }
     if let Some(script) = &cli.bench_floor {
         return bench_floor(&cli, script);
     }
     match worker {
-        Some(Ok(spec)) => {
-            let settings = WorkerSettings {
-                engine: cli.engine_config(),
-                server: cli.server_config(spec.threads),
-                drain: cli.process_control_timeout,
-            };
-            server::worker::run(spec, settings).await
-        }
+        Some(Ok(spec)) => match worker_settings(&cli, &spec) {
+            Ok(settings) => server::worker::run(spec, settings).await,
+            Err(e) => {
+                tracing::error!("{e}");
+                78
+            }
+        },
         Some(Err(e)) => {
             tracing::error!("bad worker spec from the master: {e}");
             71
@@ -285,8 +423,106 @@ pub async fn run(cli: Cli, worker: Option<Result<WorkerSpec, String>>) -> i32 {
     }
 }
 
+/// What a worker runs: the command line's pool, or its pool of the config.
+fn worker_settings(cli: &Cli, spec: &WorkerSpec) -> Result<WorkerSettings, String> {
+    let Some(path) = &cli.fpm_config else {
+        return Ok(WorkerSettings {
+            engine: cli.engine_config(),
+            server: cli.server_config(spec.threads),
+            drain: cli.process_control_timeout,
+            user: None,
+            chdir: None,
+        });
+    };
+    let loaded = config::load(path, &cli.read_options()).map_err(|e| e.to_string())?;
+    let pools = server::pools::from_config(&loaded, cli.allow_root)?;
+    let pool = pools.get(spec.pool).ok_or("the config has changed")?;
+    let mut server = cli.server_config(spec.threads);
+    server.allowed_clients = pool.allowed_clients.clone();
+    Ok(WorkerSettings {
+        engine: cli.pool_engine_config(pool),
+        server,
+        drain: drain_time(cli, &loaded),
+        user: pool.user.clone(),
+        chdir: pool.chdir.clone(),
+    })
+}
+
+/// `process_control_timeout` from the config when set, else the command line's.
+fn drain_time(cli: &Cli, loaded: &config::Config) -> Duration {
+    match loaded.global.process_control_timeout {
+        n if n > 0 => Duration::from_secs(n as u64),
+        _ => cli.process_control_timeout,
+    }
+}
+
+/// The master of a php-fpm config: one pool of workers per section.
+async fn run_config_master(cli: &Cli, path: &std::path::Path) -> i32 {
+    let loaded = match config::load(path, &cli.read_options()) {
+        Ok(loaded) => loaded,
+        Err(e) => {
+            eprintln!("{e}\nERROR: FPM initialization failed");
+            return 78;
+        }
+    };
+    for notice in &loaded.notices {
+        tracing::warn!("{notice}");
+    }
+    let runs = match server::pools::from_config(&loaded, cli.allow_root) {
+        Ok(runs) => runs,
+        Err(e) => {
+            tracing::error!("{e}\nERROR: FPM initialization failed");
+            return 78;
+        }
+    };
+    let mut pools = Vec::new();
+    for run in &runs {
+        match run.bind().await {
+            Ok(listener) => {
+                tracing::info!(pool = %run.name, pm = ?run.pm, threads = run.threads, "listening on {}", listener.addr());
+                pools.push(PoolProcs {
+                    name: run.name.clone(),
+                    threads: run.threads,
+                    workers: cli.workers as usize,
+                    listeners: vec![listener],
+                });
+            }
+            Err(e) => {
+                tracing::error!("[pool {}] cannot listen on {}: {e}", run.name, run.listen);
+                return 78;
+            }
+        }
+    }
+    let master = MasterConfig {
+        process_control_timeout: drain_time(cli, &loaded),
+        emergency_restart_threshold: global_number(&loaded, "emergency_restart_threshold")
+            .unwrap_or(cli.emergency_restart_threshold as i32)
+            .max(0) as usize,
+        emergency_restart_interval: global_number(&loaded, "emergency_restart_interval")
+            .map(|n| Duration::from_secs(n.max(0) as u64))
+            .unwrap_or(cli.emergency_restart_interval),
+    };
+    let pid_file = cli
+        .pid_file
+        .clone()
+        .or(loaded.global.pid.as_ref().map(PathBuf::from));
+    serve_master(cli, master, pools, pid_file).await
+}
+
+/// A `[global]` number tfpm reads itself (php-fpm's emergency settings).
+fn global_number(loaded: &config::Config, name: &str) -> Option<i32> {
+    let (_, value) = loaded.global.unsupported.iter().find(|(k, _)| k == name)?;
+    config::directives::parse_time(value).ok()
+}
+
 /// The master: binds the sockets, then starts and watches the workers.
 async fn run_master(cli: Cli) -> i32 {
+    if cli.daemonize {
+        tracing::warn!("-D: tfpm does not fork into the background; it stays in the foreground");
+    }
+    if let Some(path) = cli.fpm_config.clone() {
+        return run_config_master(&cli, &path).await;
+    }
     if cli.workers > cli.threads {
         tracing::error!(
             "--workers {} is more than --threads {}: each worker needs a thread",
@@ -299,6 +535,28 @@ async fn run_master(cli: Cli) -> i32 {
         Ok(listeners) => listeners,
         Err(code) => return code,
     };
+    let config = MasterConfig {
+        process_control_timeout: cli.process_control_timeout,
+        emergency_restart_threshold: cli.emergency_restart_threshold,
+        emergency_restart_interval: cli.emergency_restart_interval,
+    };
+    let pool = PoolProcs {
+        name: "www".into(),
+        threads: cli.threads as usize,
+        workers: cli.workers as usize,
+        listeners,
+    };
+    serve_master(&cli, config, vec![pool], cli.pid_file.clone()).await
+}
+
+/// Runs the master with its metrics listener, writing the pid file while
+/// it runs.
+async fn serve_master(
+    cli: &Cli,
+    config: MasterConfig,
+    pools: Vec<PoolProcs>,
+    pid_file: Option<PathBuf>,
+) -> i32 {
     let metrics = match bind_metrics(cli.metrics_listen).await {
         Ok(metrics) => metrics,
         Err(code) => return code,
@@ -311,14 +569,17 @@ async fn run_master(cli: Cli) -> i32 {
             return 71;
         }
     };
-    let config = MasterConfig {
-        workers: cli.workers as usize,
-        threads: cli.threads as usize,
-        process_control_timeout: cli.process_control_timeout,
-        emergency_restart_threshold: cli.emergency_restart_threshold,
-        emergency_restart_interval: cli.emergency_restart_interval,
-    };
-    server::master::run(config, listeners, metrics, signals).await
+    if let Some(path) = &pid_file {
+        if let Err(e) = std::fs::write(path, format!("{}\n", std::process::id())) {
+            tracing::error!("cannot write the pid file {}: {e}", path.display());
+            return 73;
+        }
+    }
+    let code = server::master::run(config, pools, metrics, signals).await;
+    if let Some(path) = &pid_file {
+        let _ = std::fs::remove_file(path);
+    }
+    code
 }
 
 /// `-t -y FILE`: reads and checks a php-fpm config, printing what php-fpm

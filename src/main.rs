@@ -4,7 +4,7 @@ use clap::Parser;
 
 fn main() {
     let cli = tfpm::cli::Cli::parse();
-    tfpm::cli::init_logging(&cli.log_level, cli.log_format);
+    tfpm::cli::init_logging(&cli);
     // Read (and removed from the environment) before any thread starts.
     let worker = tfpm::server::worker::WorkerSpec::from_env();
     let runtime = match tokio::runtime::Builder::new_multi_thread()

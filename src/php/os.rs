@@ -109,3 +109,82 @@ pub fn die_with_parent(parent: u32) -> bool {
     let now = unsafe { libc::getppid() };
     u32::try_from(now).is_ok_and(|p| p == parent)
 }
+
+/// A user's ids, from the system's user database (getpwnam_r).
+pub fn lookup_user(name: &str) -> Option<(u32, u32)> {
+    let name = std::ffi::CString::new(name).ok()?;
+    let mut buf = vec![0 as libc::c_char; 16 * 1024];
+    // SAFETY: an all-zero passwd is a valid value for the out-parameter.
+    let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
+    let mut found: *mut libc::passwd = std::ptr::null_mut();
+    // SAFETY: every pointer is valid for the call, `buf` is as long as we
+    // say, and the strings it fills are not kept past it.
+    let rc = unsafe {
+        libc::getpwnam_r(
+            name.as_ptr(),
+            &mut pwd,
+            buf.as_mut_ptr(),
+            buf.len(),
+            &mut found,
+        )
+    };
+    (rc == 0 && !found.is_null()).then_some((pwd.pw_uid, pwd.pw_gid))
+}
+
+/// A group's id, from the system's group database (getgrnam_r).
+pub fn lookup_group(name: &str) -> Option<u32> {
+    let name = std::ffi::CString::new(name).ok()?;
+    let mut buf = vec![0 as libc::c_char; 64 * 1024];
+    // SAFETY: an all-zero group is a valid value for the out-parameter.
+    let mut grp: libc::group = unsafe { std::mem::zeroed() };
+    let mut found: *mut libc::group = std::ptr::null_mut();
+    // SAFETY: as in lookup_user.
+    let rc = unsafe {
+        libc::getgrnam_r(
+            name.as_ptr(),
+            &mut grp,
+            buf.as_mut_ptr(),
+            buf.len(),
+            &mut found,
+        )
+    };
+    (rc == 0 && !found.is_null()).then_some(grp.gr_gid)
+}
+
+/// Whether the process runs as root.
+pub fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// Drops root for `user` (and its supplementary groups) and `gid`, as
+/// php-fpm's `user` and `group` do in a pool's process. Every thread of
+/// the process changes (glibc applies set*id to all of them).
+pub fn become_user(user: &str, uid: u32, gid: u32) -> std::io::Result<()> {
+    let name = std::ffi::CString::new(user).map_err(std::io::Error::other)?;
+    // SAFETY: plain system calls on ids and a NUL-terminated name.
+    let failed = unsafe {
+        libc::setgid(gid) != 0
+            || libc::initgroups(name.as_ptr(), gid) != 0
+            || libc::setuid(uid) != 0
+    };
+    if failed {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Sets the listen backlog of a listening socket (listen() again, which
+/// Linux allows); a negative or zero value means the kernel's maximum.
+pub fn set_backlog(fd: BorrowedFd<'_>, backlog: i32) -> std::io::Result<()> {
+    let backlog = if backlog <= 0 {
+        libc::SOMAXCONN.max(65535)
+    } else {
+        backlog
+    };
+    // SAFETY: `fd` is an open socket for the borrow; listen has no memory effects.
+    if unsafe { libc::listen(fd.as_raw_fd(), backlog) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}

@@ -36,10 +36,6 @@ use crate::php::{os, scoreboard};
 /// How the master runs its workers.
 #[derive(Debug, Clone)]
 pub struct MasterConfig {
-    /// Worker processes (K).
-    pub workers: usize,
-    /// PHP threads in all, split across the workers.
-    pub threads: usize,
     /// How long a graceful stop or reload lets requests in flight finish.
     pub process_control_timeout: Duration,
     /// Crashes within `emergency_restart_interval` that trigger an
@@ -48,7 +44,17 @@ pub struct MasterConfig {
     pub emergency_restart_interval: Duration,
 }
 
-impl MasterConfig {
+/// One pool: its sockets, and the worker processes that share its threads.
+pub struct PoolProcs {
+    pub name: String,
+    /// PHP threads in all, split across the workers.
+    pub threads: usize,
+    /// Worker processes (K).
+    pub workers: usize,
+    pub listeners: Vec<Listener>,
+}
+
+impl PoolProcs {
     /// Worker `index`'s share of the threads.
     fn threads_for(&self, index: usize) -> usize {
         let k = self.workers.max(1);
@@ -104,7 +110,10 @@ type Crashes = Arc<std::sync::atomic::AtomicU64>;
 
 struct Master {
     config: MasterConfig,
-    listeners: Vec<Listener>,
+    pools: Vec<PoolProcs>,
+    /// Every worker place: (pool, index in the pool); a worker's `index`
+    /// is its place here.
+    slots: Vec<(usize, usize)>,
     procs: Vec<Proc>,
     generation: u64,
     /// A reload in progress: the generation being started.
@@ -124,20 +133,26 @@ struct Master {
 /// Runs the master until a stop signal; returns the process exit code.
 pub async fn run(
     config: MasterConfig,
-    listeners: Vec<Listener>,
+    pools: Vec<PoolProcs>,
     metrics_listener: Option<TcpListener>,
     mut signals: Signals,
 ) -> i32 {
-    for l in &listeners {
+    for l in pools.iter().flat_map(|p| &p.listeners) {
         if let Err(e) = os::set_inheritable(l.as_fd(), true) {
             tracing::error!("cannot pass {} to workers: {e}", l.addr());
             return 71;
         }
     }
+    let slots = pools
+        .iter()
+        .enumerate()
+        .flat_map(|(p, pool)| (0..pool.workers).map(move |i| (p, i)))
+        .collect();
     let (events, mut rx) = mpsc::unbounded_channel();
     let mut master = Master {
         config,
-        listeners,
+        pools,
+        slots,
         procs: Vec::new(),
         generation: 0,
         reloading: None,
@@ -174,7 +189,7 @@ impl Master {
     /// exit code when a worker cannot start.
     async fn start(&mut self, rx: &mut mpsc::UnboundedReceiver<Event>) -> Result<(), i32> {
         self.generation = 1;
-        for index in 0..self.config.workers {
+        for index in 0..self.slots.len() {
             if let Err(e) = self.spawn(index) {
                 tracing::error!("cannot start worker {index}: {e}");
                 return Err(71);
@@ -191,17 +206,19 @@ impl Master {
                 None => return Err(71),
             }
         }
+        let threads: usize = self.pools.iter().map(|p| p.threads).sum();
         tracing::info!(
-            workers = self.config.workers,
-            threads = self.config.threads,
+            pools = self.pools.len(),
+            workers = self.slots.len(),
+            threads,
             php = %crate::php::php_version(),
             sapi = %crate::php::sapi_name(),
             "ready to handle connections"
         );
         systemd::notify(&format!(
             "READY=1\nSTATUS=ready: {} workers, {} PHP threads\nMAINPID={}",
-            self.config.workers,
-            self.config.threads,
+            self.slots.len(),
+            threads,
             std::process::id()
         ));
         Ok(())
@@ -238,13 +255,16 @@ impl Master {
 
     /// Starts worker `index` of the current generation.
     fn spawn(&mut self, index: usize) -> std::io::Result<()> {
-        let threads = self.config.threads_for(index);
+        let (pool_index, in_pool) = self.slots[index];
+        let pool = &self.pools[pool_index];
+        let threads = pool.threads_for(in_pool);
         let board = scoreboard::create(threads + 16)?;
         let (ours, theirs) = std::os::unix::net::UnixStream::pair()?;
         let spec = WorkerSpec {
             index,
+            pool: pool_index,
             threads,
-            listen: self.listeners.iter().map(|l| raw(l.as_fd())).collect(),
+            listen: pool.listeners.iter().map(|l| raw(l.as_fd())).collect(),
             channel: raw(theirs.as_fd()),
             board: raw(board.as_fd()),
             master: std::process::id(),
@@ -266,6 +286,7 @@ impl Master {
         tokio::spawn(read_link(rd, link.clone(), pid, self.events.clone()));
         tokio::spawn(wait_child(child, pid, self.events.clone()));
         tracing::info!(
+            pool = %self.pools[pool_index].name,
             worker = index,
             pid,
             threads,
@@ -316,7 +337,7 @@ impl Master {
         self.generation += 1;
         self.reloading = Some(self.generation);
         self.respawns.clear();
-        for index in 0..self.config.workers {
+        for index in 0..self.slots.len() {
             if let Err(e) = self.spawn(index) {
                 tracing::error!("reload failed: cannot start worker {index}: {e}");
                 self.abandon_reload();
@@ -351,7 +372,7 @@ impl Master {
         self.generation = generation - 1;
         tracing::error!("reload abandoned: the running workers stay");
         // Workers of the running generation that died meanwhile come back.
-        for index in 0..self.config.workers {
+        for index in 0..self.slots.len() {
             let alive = self
                 .procs
                 .iter()
@@ -495,7 +516,7 @@ impl Master {
         };
         // The workers hold the sockets from here on: each sweeps its
         // backlog and closes its copy, the last one closing the socket.
-        for l in self.listeners.drain(..) {
+        for l in self.pools.iter_mut().flat_map(|p| p.listeners.drain(..)) {
             l.cleanup();
         }
         for p in &mut self.procs {
@@ -691,12 +712,11 @@ mod tests {
 
     #[test]
     fn threads_split_across_workers() {
-        let config = |workers, threads| MasterConfig {
+        let config = |workers, threads| PoolProcs {
+            name: "www".into(),
             workers,
             threads,
-            process_control_timeout: Duration::ZERO,
-            emergency_restart_threshold: 0,
-            emergency_restart_interval: Duration::ZERO,
+            listeners: Vec::new(),
         };
         let c = config(3, 8);
         let split: Vec<usize> = (0..3).map(|i| c.threads_for(i)).collect();

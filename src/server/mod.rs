@@ -9,8 +9,10 @@ pub mod conn;
 pub mod listener;
 pub mod master;
 pub mod metrics;
+pub mod pools;
 mod shutdown;
 mod sink;
+pub mod status_page;
 pub mod systemd;
 pub mod worker;
 
@@ -35,6 +37,9 @@ pub struct ServerConfig {
     /// Requests in flight across the daemon; more get OVERLOADED.
     pub max_requests: usize,
     pub timeouts: Timeouts,
+    /// php-fpm's `listen.allowed_clients`: TCP clients from elsewhere are
+    /// dropped at accept. None lets everyone in.
+    pub allowed_clients: Option<Vec<std::net::IpAddr>>,
 }
 
 /// How long a connection may keep us waiting; `None` never times out.
@@ -60,6 +65,7 @@ pub struct ConnContext {
     /// Turns true when the server drains: a connection then closes as soon
     /// as it has no request in flight.
     draining: watch::Receiver<bool>,
+    allowed_clients: Option<Vec<std::net::IpAddr>>,
 }
 
 impl ConnContext {
@@ -70,6 +76,7 @@ impl ConnContext {
             requests: Arc::new(Semaphore::new(config.max_requests)),
             max_requests: config.max_requests,
             draining,
+            allowed_clients: config.allowed_clients.clone(),
         }
     }
 
@@ -123,6 +130,25 @@ pub async fn serve(
         Ok(()) => 0,
         Err(_) => conns.open(),
     }
+}
+
+/// Whether `listen.allowed_clients` lets this connection in; php-fpm's
+/// message when it does not.
+fn allowed(stream: &listener::Stream, context: &ConnContext) -> bool {
+    let listener::Stream::Tcp(tcp) = stream else {
+        return true;
+    };
+    let Ok(peer) = tcp.peer_addr() else {
+        return false;
+    };
+    let ok = pools::allowed(context.allowed_clients.as_deref(), peer.ip());
+    if !ok {
+        tracing::error!(
+            "Connection disallowed: IP address '{}' has been dropped.",
+            peer.ip()
+        );
+    }
+    ok
 }
 
 /// The daemon-wide connection limit: one permit per open connection.
@@ -193,6 +219,7 @@ async fn accept_loop(
         tokio::select! {
             _ = stop.changed() => break,
             accepted = listener.accept() => match accepted {
+                Ok(stream) if !allowed(&stream, &context) => drop((stream, slot)),
                 Ok(stream) => spawn(stream, slot),
                 Err(e) => {
                     tracing::warn!(listener = %listener.addr(), "accept failed: {e}");

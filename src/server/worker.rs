@@ -23,6 +23,8 @@ use crate::php::{Engine, EngineConfig, Pool};
 pub struct WorkerSpec {
     /// Which of the master's workers this is (0-based; kept by replacements).
     pub index: usize,
+    /// Which pool it runs (the config's pool sections, in order; 0 without one).
+    pub pool: usize,
     /// How many PHP threads it runs.
     pub threads: usize,
     /// The inherited listening sockets.
@@ -43,8 +45,9 @@ impl WorkerSpec {
     pub fn encode(&self) -> String {
         let listen: Vec<String> = self.listen.iter().map(|fd| fd.to_string()).collect();
         format!(
-            "index={} threads={} listen={} channel={} board={} master={}",
+            "index={} pool={} threads={} listen={} channel={} board={} master={}",
             self.index,
+            self.pool,
             self.threads,
             listen.join(","),
             self.channel,
@@ -56,6 +59,7 @@ impl WorkerSpec {
     pub fn decode(text: &str) -> Result<WorkerSpec, String> {
         let mut spec = WorkerSpec {
             index: 0,
+            pool: 0,
             threads: 0,
             listen: Vec::new(),
             channel: -1,
@@ -69,6 +73,7 @@ impl WorkerSpec {
             let number = |v: &str| v.parse().map_err(|_| format!("bad number in {field:?}"));
             match key {
                 "index" => spec.index = number(value)?,
+                "pool" => spec.pool = number(value)?,
                 "threads" => spec.threads = number(value)?,
                 "channel" => spec.channel = number(value)? as RawFd,
                 "board" => spec.board = number(value)? as RawFd,
@@ -133,6 +138,10 @@ pub struct WorkerSettings {
     pub engine: EngineConfig,
     pub server: ServerConfig,
     pub drain: Duration,
+    /// The pool's `user` (name, uid, gid), switched to before PHP starts.
+    pub user: Option<(String, u32, u32)>,
+    /// The pool's `chdir`.
+    pub chdir: Option<std::path::PathBuf>,
 }
 
 /// Runs a worker to completion; returns the process exit code.
@@ -161,6 +170,10 @@ pub async fn run(spec: WorkerSpec, mut settings: WorkerSettings) -> i32 {
     match Scoreboard::map(inherited.board) {
         Ok(board) => settings.engine.scoreboard = Some(Arc::new(board)),
         Err(e) => tracing::warn!("no scoreboard, crashes will not name their scripts: {e}"),
+    }
+    if let Err(e) = become_pool_user(&settings) {
+        tracing::error!("worker {}: {e}", spec.index);
+        return 78;
     }
     settings.engine.threads = spec.threads;
     let engine = match Engine::start(settings.engine) {
@@ -207,6 +220,19 @@ pub async fn run(spec: WorkerSpec, mut settings: WorkerSettings) -> i32 {
         tracing::warn!(connections = left, "stopping with requests still in flight");
     }
     stop_engine(engine, if left == 0 { kind } else { StopKind::Fast }).await
+}
+
+/// The pool's `chdir` and `user`, as a php-fpm child applies them.
+fn become_pool_user(settings: &WorkerSettings) -> Result<(), String> {
+    if let Some(dir) = &settings.chdir {
+        std::env::set_current_dir(dir)
+            .map_err(|e| format!("chdir({}) failed: {e}", dir.display()))?;
+    }
+    if let Some((name, uid, gid)) = &settings.user {
+        crate::php::os::become_user(name, *uid, *gid)
+            .map_err(|e| format!("cannot become user '{name}' ({uid}:{gid}): {e}"))?;
+    }
+    Ok(())
 }
 
 /// Tells the master this worker is ready, then answers its requests (one
@@ -265,6 +291,7 @@ mod tests {
     fn spec_round_trip() {
         let spec = WorkerSpec {
             index: 2,
+            pool: 1,
             threads: 4,
             listen: vec![5, 6],
             channel: 7,
@@ -273,7 +300,7 @@ mod tests {
         };
         assert_eq!(
             spec.encode(),
-            "index=2 threads=4 listen=5,6 channel=7 board=8 master=99"
+            "index=2 pool=1 threads=4 listen=5,6 channel=7 board=8 master=99"
         );
         assert_eq!(WorkerSpec::decode(&spec.encode()), Ok(spec));
         assert!(WorkerSpec::decode("index=1 threads=2 channel=3 board=4").is_err());

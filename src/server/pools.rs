@@ -1,0 +1,233 @@
+//! Pools as tfpm runs them, read from a php-fpm configuration: for each
+//! `[pool]` section, what the master binds (the listen address and its
+//! `listen.*` options) and what that pool's worker process runs (threads,
+//! ini values, its user, the ping page, limits). Each pool gets its own
+//! worker processes, so pools stay apart as php-fpm's do: their own
+//! sockets, threads, php.ini values and user.
+
+use std::net::IpAddr;
+use std::os::fd::AsFd;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::config::{Config, Pm, Pool};
+use crate::php::os;
+
+use super::{ListenAddr, Listener};
+
+/// One pool, ready to run.
+#[derive(Debug, Clone)]
+pub struct PoolRun {
+    pub name: String,
+    pub listen: ListenAddr,
+    pub backlog: i32,
+    /// `listen.owner`, `listen.group` (ids) and `listen.mode`, for a Unix socket.
+    pub socket_owner: Option<u32>,
+    pub socket_group: Option<u32>,
+    pub socket_mode: u32,
+    /// `listen.allowed_clients`: None lets everyone in.
+    pub allowed_clients: Option<Vec<IpAddr>>,
+    /// `pm.max_children`.
+    pub threads: usize,
+    pub pm: Pm,
+    /// `php_value`/`php_flag`, then `php_admin_value`/`php_admin_flag`.
+    pub ini: Vec<(String, String)>,
+    pub limit_extensions: Vec<String>,
+    pub ping: Option<(String, String)>,
+    pub terminate_after: Option<Duration>,
+    /// `user` and `group`: the name and ids the worker switches to.
+    pub user: Option<(String, u32, u32)>,
+    pub chdir: Option<PathBuf>,
+}
+
+/// The pools of a loaded config, with names resolved; Err is php-fpm's
+/// message for the first pool that cannot run.
+pub fn from_config(config: &Config, allow_root: bool) -> Result<Vec<PoolRun>, String> {
+    config
+        .pools
+        .iter()
+        .map(|p| pool_run(p, allow_root))
+        .collect()
+}
+
+fn pool_run(p: &Pool, allow_root: bool) -> Result<PoolRun, String> {
+    let name = &p.name;
+    let listen: ListenAddr = p.listen.as_deref().unwrap_or_default().parse()?;
+    let user = run_as(p, allow_root)?;
+    let socket_owner = match p.listen_owner.as_deref().filter(|s| !s.is_empty()) {
+        Some(owner) => {
+            Some(user_id(owner).ok_or(format!("[pool {name}] cannot get uid for user '{owner}'"))?)
+        }
+        None => user.as_ref().map(|u| u.1),
+    };
+    let socket_group = match p.listen_group.as_deref().filter(|s| !s.is_empty()) {
+        Some(group) => Some(
+            group_id(group).ok_or(format!("[pool {name}] cannot get gid for group '{group}'"))?,
+        ),
+        None => user.as_ref().map(|u| u.2),
+    };
+    let socket_mode = match p.listen_mode.as_deref() {
+        Some(mode) => u32::from_str_radix(mode, 8)
+            .map_err(|_| format!("[pool {name}] invalid listen.mode '{mode}'"))?,
+        None => 0o660,
+    };
+    let mut ini = p.php_values.clone();
+    ini.extend(p.php_admin_values.iter().cloned());
+    Ok(PoolRun {
+        name: name.clone(),
+        listen,
+        backlog: p.listen_backlog,
+        socket_owner,
+        socket_group,
+        socket_mode,
+        allowed_clients: allowed_clients(p)?,
+        threads: p.pm_max_children.max(1) as usize,
+        pm: p.pm.unwrap_or(Pm::Static),
+        ini,
+        limit_extensions: p.security_limit_extensions.clone(),
+        ping: p
+            .ping_path
+            .clone()
+            .map(|path| (path, p.ping_response.clone())),
+        terminate_after: seconds(p.request_terminate_timeout),
+        user,
+        chdir: p.chdir.clone().map(PathBuf::from),
+    })
+}
+
+/// The user a pool's worker runs as. As root, php-fpm wants one (unless
+/// `-R`); as anyone else, `user` and `group` are ignored, with a notice.
+fn run_as(p: &Pool, allow_root: bool) -> Result<Option<(String, u32, u32)>, String> {
+    let name = &p.name;
+    let Some(user) = p.user.as_deref().filter(|u| !u.is_empty()) else {
+        if os::is_root() && !allow_root {
+            return Err(format!(
+                "[pool {name}] please specify user and group other than root"
+            ));
+        }
+        return Ok(None);
+    };
+    if !os::is_root() {
+        tracing::info!("[pool {name}] 'user' directive is ignored when FPM is not running as root");
+        return Ok(None);
+    }
+    let (uid, mut gid) = match user.parse::<u32>() {
+        Ok(uid) => (uid, uid),
+        Err(_) => os::lookup_user(user)
+            .ok_or(format!("[pool {name}] cannot get uid for user '{user}'"))?,
+    };
+    if let Some(group) = p.group.as_deref().filter(|g| !g.is_empty()) {
+        gid = group_id(group).ok_or(format!("[pool {name}] cannot get gid for group '{group}'"))?;
+    }
+    if uid == 0 && !allow_root {
+        return Err(format!(
+            "[pool {name}] please specify user and group other than root"
+        ));
+    }
+    Ok(Some((user.to_string(), uid, gid)))
+}
+
+fn user_id(name: &str) -> Option<u32> {
+    name.parse()
+        .ok()
+        .or_else(|| os::lookup_user(name).map(|u| u.0))
+}
+
+fn group_id(name: &str) -> Option<u32> {
+    name.parse().ok().or_else(|| os::lookup_group(name))
+}
+
+/// `listen.allowed_clients`: addresses separated by commas.
+fn allowed_clients(p: &Pool) -> Result<Option<Vec<IpAddr>>, String> {
+    let Some(list) = p
+        .listen_allowed_clients
+        .as_deref()
+        .filter(|l| !l.trim().is_empty())
+    else {
+        return Ok(None);
+    };
+    let parse = |a: &str| {
+        a.trim().parse::<IpAddr>().map_err(|_| {
+            format!(
+                "[pool {}] wrong IP address '{}' in listen.allowed_clients",
+                p.name,
+                a.trim()
+            )
+        })
+    };
+    list.split(',')
+        .filter(|a| !a.trim().is_empty())
+        .map(parse)
+        .collect::<Result<_, _>>()
+        .map(Some)
+}
+
+fn seconds(n: i32) -> Option<Duration> {
+    (n > 0).then(|| Duration::from_secs(n as u64))
+}
+
+impl PoolRun {
+    /// Binds the pool's socket with its `listen.*` options.
+    pub async fn bind(&self) -> std::io::Result<Listener> {
+        let listener = Listener::bind(&self.listen).await?;
+        os::set_backlog(listener.as_fd(), self.backlog)?;
+        if let ListenAddr::Unix(path) = &self.listen {
+            use std::os::unix::fs::PermissionsExt;
+            std::os::unix::fs::chown(path, self.socket_owner, self.socket_group)?;
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(self.socket_mode))?;
+        }
+        Ok(listener)
+    }
+
+    /// Whether a client at `ip` may connect (`listen.allowed_clients`).
+    pub fn allows(&self, ip: IpAddr) -> bool {
+        allowed(self.allowed_clients.as_deref(), ip)
+    }
+}
+
+/// Whether `ip` is on the list (IPv4 clients match their IPv4-mapped form too).
+pub fn allowed(list: Option<&[IpAddr]>, ip: IpAddr) -> bool {
+    let Some(list) = list else {
+        return true;
+    };
+    let canonical = match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    };
+    list.contains(&canonical)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn allowed_clients_as_php_fpm_reads_them() {
+        let mut p = Pool::new("www");
+        p.listen_allowed_clients = Some("127.0.0.1, ::1".into());
+        let list = allowed_clients(&p).unwrap().unwrap();
+        assert!(allowed(Some(&list), "127.0.0.1".parse().unwrap()));
+        assert!(allowed(Some(&list), "::ffff:127.0.0.1".parse().unwrap()));
+        assert!(!allowed(Some(&list), "10.0.0.1".parse().unwrap()));
+        assert!(allowed(None, "10.0.0.1".parse().unwrap()));
+        p.listen_allowed_clients = Some("localhost".into());
+        assert!(allowed_clients(&p).is_err());
+    }
+
+    #[test]
+    fn a_pool_runs_with_its_values() {
+        let mut p = Pool::new("www");
+        p.listen = Some("127.0.0.1:9000".into());
+        p.pm_max_children = 5;
+        p.php_values = vec![("memory_limit".into(), "64M".into())];
+        p.php_admin_values = vec![("log_errors".into(), "1".into())];
+        p.request_terminate_timeout = 30;
+        p.listen_mode = Some("0666".into());
+        let run = pool_run(&p, true).unwrap();
+        assert_eq!(run.threads, 5);
+        assert_eq!(run.ini.len(), 2);
+        assert_eq!(run.terminate_after, Some(Duration::from_secs(30)));
+        assert_eq!(run.socket_mode, 0o666);
+        assert_eq!(run.listen, "127.0.0.1:9000".parse().unwrap());
+    }
+}

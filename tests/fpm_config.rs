@@ -1,0 +1,190 @@
+//! tfpm run from php-fpm configuration files (`-y`): each pool with its
+//! own listener, threads, php values, ping page, limits and user; the pid
+//! file; and Debian's own php-fpm.conf and www.conf (from the php8.2-fpm
+//! package, which scripts/install-deps.sh installs), run unchanged.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::Command;
+
+use fcgi_tests::cgi::CgiRequest;
+use fcgi_tests::daemon::{Signal, Tfpm};
+use fcgi_tests::fcgi_client::FcgiClient;
+use fcgi_tests::{docroot, repo_root, tempfile};
+
+const TFPM: &str = env!("CARGO_BIN_EXE_tfpm");
+
+fn who(client: std::io::Result<FcgiClient>) -> String {
+    let mut client = client.expect("connect");
+    let req = CgiRequest::get(&docroot(), "/pools/who.php");
+    client.send(&req, false).expect("who.php").cgi().text()
+}
+
+fn field<'a>(json: &'a str, name: &str) -> &'a str {
+    let start = json
+        .find(&format!("\"{name}\":"))
+        .unwrap_or_else(|| panic!("{name} in {json}"));
+    let rest = &json[start + name.len() + 3..];
+    rest[..rest.find([',', '}']).unwrap()].trim_matches('"')
+}
+
+#[test]
+fn each_pool_runs_with_its_own_socket_threads_and_values() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let d = dir.path().display();
+    let conf = dir.path().join("php-fpm.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "[global]
+error_log = /proc/self/fd/2
+pid = {d}/tfpm.pid
+
+[a]
+listen = 127.0.0.1:0
+pm = static
+pm.max_children = 2
+php_value[precision] = 7
+php_admin_value[memory_limit] = 32M
+ping.path = /ping-a
+security.limit_extensions = .php
+
+[b]
+listen = {d}/b.sock
+listen.mode = 0600
+pm = dynamic
+pm.max_children = 3
+pm.start_servers = 1
+pm.min_spare_servers = 1
+pm.max_spare_servers = 2
+php_flag[display_errors] = on
+php_value[precision] = 9
+
+[closed]
+listen = 127.0.0.2:0
+pm = static
+pm.max_children = 1
+listen.allowed_clients = 10.1.2.3
+"
+        ),
+    )
+    .unwrap();
+    let tfpm = Tfpm::start(TFPM.as_ref(), &["-F", "-R", "-y", conf.to_str().unwrap()]);
+    let tcp = tfpm.tcp_addrs();
+    assert_eq!(tcp.len(), 2, "{}", tfpm.log());
+    let (a, closed) = (tcp[0], tcp[1]);
+    let sock = dir.path().join("b.sock");
+
+    let from_a = who(FcgiClient::connect_tcp(a));
+    let from_b = who(FcgiClient::connect_unix(&sock));
+    assert_eq!(field(&from_a, "precision"), "7", "{from_a}");
+    assert_eq!(field(&from_a, "memory_limit"), "32M", "{from_a}");
+    assert_eq!(field(&from_b, "precision"), "9", "{from_b}");
+    assert_eq!(field(&from_b, "display_errors"), "1", "{from_b}");
+    assert_ne!(
+        field(&from_a, "pid"),
+        field(&from_b, "pid"),
+        "one process per pool"
+    );
+    let mode = std::fs::metadata(&sock).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+
+    // Pool a's own ping page and security.limit_extensions.
+    let mut client = FcgiClient::connect_tcp(a).expect("connect");
+    let ping = client
+        .send(&CgiRequest::get(&docroot(), "/ping-a"), false)
+        .unwrap();
+    assert_eq!(ping.cgi().text(), "pong");
+    let mut client = FcgiClient::connect_tcp(a).expect("connect");
+    let txt = client
+        .send(&CgiRequest::get(&docroot(), "/pools/note.txt"), false)
+        .unwrap();
+    assert_eq!(
+        (txt.cgi().status, txt.cgi().text()),
+        (403, "Access denied.\n".to_string())
+    );
+
+    // listen.allowed_clients: loopback is not on the list.
+    let refused = FcgiClient::connect_tcp(closed)
+        .and_then(|mut c| c.send(&CgiRequest::get(&docroot(), "/pools/who.php"), false));
+    assert!(refused.is_err(), "{refused:?}");
+
+    let pid_file = dir.path().join("tfpm.pid");
+    let pid = std::fs::read_to_string(&pid_file).expect("pid file");
+    assert_eq!(pid.trim(), tfpm.pid().to_string());
+    let mut tfpm = tfpm;
+    let (status, clean) = tfpm.stop_with(Signal::SIGQUIT);
+    assert!(clean && status.success(), "{status:?}\n{}", tfpm.log());
+    let log = tfpm.log();
+    assert!(
+        log.contains("Connection disallowed: IP address '127.0.0."),
+        "{log}"
+    );
+    assert!(!pid_file.exists(), "the pid file is removed at exit");
+}
+
+/// Runs `tfpm -F -y /etc/php/8.2/fpm/php-fpm.conf` (Debian's files, not
+/// copies) in a private mount namespace, where /run/php and /var/log are
+/// empty tmpfs: the paths those files name, free for the test.
+#[test]
+fn debian_php_fpm_files_run_unchanged() {
+    let conf = Path::new("/etc/php/8.2/fpm/php-fpm.conf");
+    assert!(
+        conf.exists() && Path::new("/etc/php/8.2/fpm/pool.d/www.conf").exists(),
+        "install Debian's php8.2-fpm (scripts/install-deps.sh does)"
+    );
+    let who = repo_root().join("tests/docroot/pools/who.php");
+    let script = format!(
+        r#"
+set -eu
+mount -t tmpfs tmpfs /run/php 2>/dev/null || {{ mkdir -p /run/php; mount -t tmpfs tmpfs /run/php; }}
+mount -t tmpfs tmpfs /var/log
+{TFPM} -F -y {conf} &
+master=$!
+sock=/run/php/php8.2-fpm.sock
+touch /var/log/php8.2-fpm.log
+timeout 30 sh -c 'tail -n +1 -F /var/log/php8.2-fpm.log | grep -q "ready to handle connections"' 
+echo "socket $(stat -c '%U %G %a' $sock)"
+echo "pidfile $(cat /run/php/php8.2-fpm.pid) $master"
+echo "workers $(ps -o user= --ppid $master | sort -u | tr '\n' ' ')"
+echo "who $(SCRIPT_FILENAME={who} SCRIPT_NAME=/who.php REQUEST_METHOD=GET cgi-fcgi -bind -connect $sock | tail -n 1)"
+kill -QUIT $master
+wait $master && echo "exit 0" || echo "exit $?"
+echo "log $(grep -c 'ready to handle connections' /var/log/php8.2-fpm.log)"
+"#,
+        conf = conf.display(),
+        who = who.display(),
+    );
+    let out = Command::new("unshare")
+        .args(["--mount", "--fork", "bash", "-c", &script])
+        .output()
+        .expect("run unshare (util-linux)");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let diag = format!("{text}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{diag}");
+    let line = |tag: &str| {
+        let found = text
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{tag} ")));
+        found
+            .unwrap_or_else(|| panic!("no {tag} line\n{diag}"))
+            .trim()
+            .to_string()
+    };
+    // www.conf: listen.owner/group www-data; php-fpm's default mode 0660.
+    assert_eq!(line("socket"), "www-data www-data 660", "{diag}");
+    let pids = line("pidfile");
+    let (written, master) = pids.split_once(' ').unwrap();
+    assert_eq!(written, master, "php-fpm.conf's pid file names the master");
+    // www.conf: user = www-data, for the worker process.
+    assert_eq!(line("workers"), "www-data", "{diag}");
+    let who = line("who");
+    assert_eq!(field(&who, "user"), "www-data", "{diag}");
+    // Debian's /etc/php/8.2/fpm/php.ini (production: display_errors off)
+    // and conf.d/10-opcache.ini are used.
+    assert_eq!(field(&who, "display_errors"), "", "{diag}");
+    assert_eq!(field(&who, "opcache"), "true", "{diag}");
+    assert_eq!(line("exit"), "0", "{diag}");
+    // php-fpm.conf's error_log gets the log.
+    assert_eq!(line("log"), "1", "{diag}");
+}

@@ -13,6 +13,8 @@ use crate::fcgi::conn::ConnConfig;
 use crate::php::{Engine, EngineConfig, RequestPolicy};
 use crate::server::master::{MasterConfig, PoolProcs};
 use crate::server::pools::PoolRun;
+use crate::server::status::StatusConfig;
+use crate::server::status_page::ProcessManager;
 use crate::server::worker::{WorkerSettings, WorkerSpec};
 use crate::server::{self, ListenAddr, Listener, ServerConfig, Timeouts};
 
@@ -148,6 +150,12 @@ pub struct Cli {
     #[arg(long, value_name = "URI")]
     pub ping_path: Option<String>,
 
+    /// Answer requests for this URI (SCRIPT_NAME) with the pool's status
+    /// page, as php-fpm's pm.status_path (`?json`, `?xml`, `?html`,
+    /// `?openmetrics`, `?full`).
+    #[arg(long, value_name = "URI")]
+    pub status_path: Option<String>,
+
     /// The text the ping page answers (php-fpm's ping.response).
     #[arg(long, value_name = "TEXT", default_value = "pong")]
     pub ping_response: String,
@@ -263,6 +271,7 @@ impl Cli {
                 idle: nonzero(self.idle_timeout),
             },
             allowed_clients: None,
+            status: None,
         }
     }
 }
@@ -432,6 +441,12 @@ fn worker_settings(cli: &Cli, spec: &WorkerSpec) -> Result<WorkerSettings, Strin
             drain: cli.process_control_timeout,
             user: None,
             chdir: None,
+            status: cli.status_path.clone().map(|path| StatusConfig {
+                path,
+                pool: "www".into(),
+                pm: ProcessManager::Static,
+                queue_capacity: cli.queue as u64,
+            }),
         });
     };
     let loaded = config::load(path, &cli.read_options()).map_err(|e| e.to_string())?;
@@ -445,6 +460,16 @@ fn worker_settings(cli: &Cli, spec: &WorkerSpec) -> Result<WorkerSettings, Strin
         drain: drain_time(cli, &loaded),
         user: pool.user.clone(),
         chdir: pool.chdir.clone(),
+        status: pool.status_path.clone().map(|path| StatusConfig {
+            path,
+            pool: pool.name.clone(),
+            pm: match pool.pm {
+                config::Pm::Static => ProcessManager::Static,
+                config::Pm::Dynamic => ProcessManager::Dynamic,
+                config::Pm::Ondemand => ProcessManager::Ondemand,
+            },
+            queue_capacity: cli.queue as u64,
+        }),
     })
 }
 

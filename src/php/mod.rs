@@ -27,7 +27,7 @@ mod sys;
 mod watchdog;
 
 pub use engine::{Engine, EngineConfig, EngineError};
-pub use pool::{Pool, SubmitError};
+pub use pool::{Pool, RequestInfo, SubmitError, ThreadStatus};
 pub use request::{Abort, BodyPoll, BodySource, Request, RequestPolicy, ResponseSink, SinkGone};
 pub use status::Snapshot as PoolSnapshot;
 

@@ -188,3 +188,21 @@ pub fn set_backlog(fd: BorrowedFd<'_>, backlog: i32) -> std::io::Result<()> {
     }
     Ok(())
 }
+
+/// The local time zone's offset from UTC at `at`, in seconds east (from
+/// localtime_r, which reads TZ and /etc/localtime).
+pub fn utc_offset(at: std::time::SystemTime) -> i32 {
+    let secs = at
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as libc::time_t);
+    // SAFETY: an all-zero tm is a valid value for the out-parameter.
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    // SAFETY: both pointers are valid for the call; localtime_r is the
+    // thread-safe form and keeps no pointer to them.
+    let ok = unsafe { !libc::localtime_r(&secs, &mut tm).is_null() };
+    if ok {
+        tm.tm_gmtoff as i32
+    } else {
+        0
+    }
+}

@@ -31,6 +31,50 @@ pub struct Pool {
     busy: Arc<AtomicUsize>,
     threads: usize,
     stats: Arc<PoolStats>,
+    shared: Arc<Shared>,
+}
+
+/// One PHP thread as the status page shows it (php-fpm's per-process part).
+#[derive(Debug, Clone)]
+pub struct ThreadStatus {
+    /// The thread's id (Linux task id).
+    pub tid: u32,
+    pub started: std::time::SystemTime,
+    /// Requests it has taken.
+    pub requests: u64,
+    /// Running a request now.
+    pub busy: bool,
+    /// How long the current (or last) request has run.
+    pub request_duration: Duration,
+    pub request: RequestInfo,
+}
+
+/// What the status page shows of a thread's current or last request.
+#[derive(Debug, Clone, Default)]
+pub struct RequestInfo {
+    pub method: String,
+    pub uri: String,
+    pub query: String,
+    pub content_length: u64,
+    pub user: String,
+    pub script: String,
+}
+
+impl RequestInfo {
+    fn of(params: &crate::fcgi::nv::Params) -> RequestInfo {
+        let text = |name: &[u8]| {
+            let value = params.get(name).map(|v| v.as_ref()).unwrap_or_default();
+            String::from_utf8_lossy(value).into_owned()
+        };
+        RequestInfo {
+            method: text(b"REQUEST_METHOD"),
+            uri: text(b"SCRIPT_NAME"),
+            query: text(b"QUERY_STRING"),
+            content_length: text(b"CONTENT_LENGTH").trim().parse().unwrap_or(0),
+            user: text(b"REMOTE_USER"),
+            script: String::new(),
+        }
+    }
 }
 
 impl Pool {
@@ -66,6 +110,11 @@ impl Pool {
     pub fn close(&self) {
         self.queue.close();
     }
+
+    /// Every live thread, for the status page's full view.
+    pub fn threads_status(&self) -> Vec<ThreadStatus> {
+        self.shared.workers().iter().map(|w| w.status()).collect()
+    }
 }
 
 /// How the workers run.
@@ -90,9 +139,13 @@ unsafe impl Send for ThreadHandle {}
 // SAFETY: as above; tfpm_interrupt only writes through the pointers.
 unsafe impl Sync for ThreadHandle {}
 
-/// The request a worker is running, for the watchdog.
+/// The request a worker is running (for the watchdog), or ran last (for
+/// the status page).
 pub(super) struct Current {
     pub(super) seq: u64,
+    /// How long the last request took.
+    pub(super) last_duration: Duration,
+    pub(super) info: RequestInfo,
     pub(super) started: Option<Instant>,
     pub(super) script: String,
     pub(super) interrupted: Option<Instant>,
@@ -106,6 +159,8 @@ impl Default for Current {
     fn default() -> Self {
         Current {
             seq: 0,
+            last_duration: Duration::ZERO,
+            info: RequestInfo::default(),
             started: None,
             script: String::new(),
             interrupted: None,
@@ -120,6 +175,9 @@ pub(super) struct Worker {
     pub(super) name: String,
     /// Its number in the pool, which is also its scoreboard slot.
     index: usize,
+    /// Its Linux task id, once running, and when it started.
+    tid: std::sync::atomic::AtomicU32,
+    born: std::time::SystemTime,
     handle: OnceLock<ThreadHandle>,
     current: Mutex<Current>,
     retired: AtomicBool,
@@ -129,6 +187,22 @@ pub(super) struct Worker {
 impl Worker {
     pub(super) fn current(&self) -> MutexGuard<'_, Current> {
         self.current.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn status(&self) -> ThreadStatus {
+        let current = self.current();
+        let (busy, duration) = match current.started {
+            Some(start) => (true, start.elapsed()),
+            None => (false, current.last_duration),
+        };
+        ThreadStatus {
+            tid: self.tid.load(Ordering::Relaxed),
+            started: self.born,
+            requests: current.seq,
+            busy,
+            request_duration: duration,
+            request: current.info.clone(),
+        }
     }
 
     /// Asks PHP to end request `seq` with a fatal error. The caller holds the
@@ -220,6 +294,7 @@ impl Workers {
             busy,
             threads: config.threads,
             stats: shared.stats.clone(),
+            shared: shared.clone(),
         };
         Ok((pool, Workers { shared, watchdog }))
     }
@@ -246,6 +321,8 @@ pub(super) fn spawn_worker(shared: &Arc<Shared>) -> std::io::Result<()> {
     let worker = Arc::new(Worker {
         name: format!("php-{index}"),
         index,
+        tid: std::sync::atomic::AtomicU32::new(0),
+        born: std::time::SystemTime::now(),
         handle: OnceLock::new(),
         current: Mutex::new(Current::default()),
         retired: AtomicBool::new(false),
@@ -281,6 +358,10 @@ fn worker_main(shared: &Shared, me: &Arc<Worker>) {
     // thread's identity.
     unsafe { sys::tfpm_thread_init(&mut handle) };
     let _ = me.handle.set(ThreadHandle(handle));
+    // SAFETY: gettid has no preconditions.
+    let tid = unsafe { libc::gettid() };
+    me.tid
+        .store(u32::try_from(tid).unwrap_or(0), Ordering::Relaxed);
     let cgi = cgi_settings();
     let mut seq = 0u64;
     while !me.retired.load(Ordering::Relaxed) {
@@ -318,13 +399,17 @@ fn run(req: Request, seq: u64, me: &Arc<Worker>, shared: &Shared, cgi: &CgiSetti
     // Every log line about the request, PHP's own included, carries its span.
     let span = req.span.clone();
     let _entered = span.enter();
+    let mut info = RequestInfo::of(&req.params);
     let mut prepared = PreparedRequest::new(req, &shared.policy, cgi);
     if prepared.disposition() == sys::tfpm_disposition_TFPM_DENIED {
         let script = &prepared.ctx.script;
         tracing::warn!(%script, "access to the script has been denied (see security.limit_extensions)");
     }
+    info.script = prepared.ctx.script.clone();
     *me.current() = Current {
         seq,
+        last_duration: Duration::ZERO,
+        info,
         started: Some(Instant::now()),
         script: prepared.ctx.script.clone(),
         interrupted: None,
@@ -348,6 +433,7 @@ fn run(req: Request, seq: u64, me: &Arc<Worker>, shared: &Shared, cgi: &CgiSetti
         board.leave(me.index);
     }
     let mut current = me.current();
+    current.last_duration = current.started.map(|s| s.elapsed()).unwrap_or_default();
     current.started = None;
     current.sink = None;
     current.span = tracing::Span::none();

@@ -449,6 +449,12 @@ impl Reader {
         if !span.is_disabled() {
             span.record("script", script_of(&params));
         }
+        if let Some(page) = self.context.status.as_ref().filter(|p| p.is_for(&params)) {
+            let response = page.answer(&params).await;
+            self.cancel(id);
+            self.answer(id, response).await;
+            return;
+        }
         let request = Request {
             span,
             keep_conn,
@@ -509,14 +515,13 @@ impl Reader {
 
     /// Answers a request that never reached PHP with a canned response.
     async fn reject(&self, id: u16, response: &'static [u8]) {
-        metrics::response_class(metrics::status_of(response));
-        let _ = self
-            .out
-            .send(Out::Stdout {
-                id,
-                data: Bytes::from_static(response),
-            })
-            .await;
+        self.answer(id, Bytes::from_static(response)).await;
+    }
+
+    /// Answers request `id` with a whole CGI response, without PHP.
+    async fn answer(&self, id: u16, response: Bytes) {
+        metrics::response_class(metrics::status_of(&response));
+        let _ = self.out.send(Out::Stdout { id, data: response }).await;
         self.end_now(id).await;
     }
 

@@ -283,7 +283,8 @@ impl Master {
             writer: tokio::sync::Mutex::new(wr),
             answer: Mutex::new(None),
         });
-        tokio::spawn(read_link(rd, link.clone(), pid, self.events.clone()));
+        let ready = self.ready.clone();
+        tokio::spawn(read_link(rd, link.clone(), pid, self.events.clone(), ready));
         tokio::spawn(wait_child(child, pid, self.events.clone()));
         tracing::info!(
             pool = %self.pools[pool_index].name,
@@ -558,12 +559,14 @@ fn worker_command(spec: &WorkerSpec) -> tokio::process::Command {
     cmd
 }
 
-/// Reads a worker's channel: its ready line and its answers.
+/// Reads a worker's channel: its ready line, its answers, and its
+/// requests (`sum`: every worker's metrics summed, for its status page).
 async fn read_link(
     rd: OwnedReadHalf,
     link: Arc<Link>,
     pid: u32,
     events: mpsc::UnboundedSender<Event>,
+    ready: Ready,
 ) {
     let mut rd = BufReader::new(rd);
     let mut line = String::new();
@@ -572,6 +575,14 @@ async fn read_link(
         match words.as_slice() {
             ["ready"] => {
                 let _ = events.send(Event::Ready(pid));
+            }
+            ["sum"] => {
+                let (ready, link) = (ready.clone(), link.clone());
+                tokio::spawn(async move {
+                    let body = sum_metrics(ready, None).await;
+                    let message = format!("sum {}\n{body}", body.len());
+                    let _ = link.writer.lock().await.write_all(message.as_bytes()).await;
+                });
             }
             ["metrics", len] => {
                 let mut body = vec![0; len.parse().unwrap_or(0)];

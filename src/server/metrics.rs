@@ -139,7 +139,7 @@ pub fn render(pool: &PoolSnapshot) -> String {
 }
 
 /// The pool's own series: name, type, help, value.
-fn pool_series(pool: &PoolSnapshot) -> [(&'static str, &'static str, &'static str, u64); 7] {
+fn pool_series(pool: &PoolSnapshot) -> [(&'static str, &'static str, &'static str, u64); 9] {
     [
         (
             "tfpm_threads_busy",
@@ -182,6 +182,18 @@ fn pool_series(pool: &PoolSnapshot) -> [(&'static str, &'static str, &'static st
             "counter",
             "Stuck PHP threads retired and replaced.",
             pool.restarts,
+        ),
+        (
+            "tfpm_threads_busy_max",
+            "gauge",
+            "Most PHP threads busy at once since start.",
+            pool.max_active,
+        ),
+        (
+            "tfpm_queue_depth_max",
+            "gauge",
+            "Most requests waiting at once since start.",
+            pool.max_queued,
         ),
     ]
 }

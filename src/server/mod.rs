@@ -12,6 +12,7 @@ pub mod metrics;
 pub mod pools;
 mod shutdown;
 mod sink;
+pub mod status;
 pub mod status_page;
 pub mod systemd;
 pub mod worker;
@@ -40,6 +41,8 @@ pub struct ServerConfig {
     /// php-fpm's `listen.allowed_clients`: TCP clients from elsewhere are
     /// dropped at accept. None lets everyone in.
     pub allowed_clients: Option<Vec<std::net::IpAddr>>,
+    /// The pool's status page, answered without PHP.
+    pub status: Option<Arc<status::StatusPage>>,
 }
 
 /// How long a connection may keep us waiting; `None` never times out.
@@ -66,6 +69,7 @@ pub struct ConnContext {
     /// as it has no request in flight.
     draining: watch::Receiver<bool>,
     allowed_clients: Option<Vec<std::net::IpAddr>>,
+    status: Option<Arc<status::StatusPage>>,
 }
 
 impl ConnContext {
@@ -77,6 +81,7 @@ impl ConnContext {
             max_requests: config.max_requests,
             draining,
             allowed_clients: config.allowed_clients.clone(),
+            status: config.status.clone(),
         }
     }
 

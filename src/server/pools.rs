@@ -34,6 +34,8 @@ pub struct PoolRun {
     pub ini: Vec<(String, String)>,
     pub limit_extensions: Vec<String>,
     pub ping: Option<(String, String)>,
+    /// `pm.status_path`.
+    pub status_path: Option<String>,
     pub terminate_after: Option<Duration>,
     /// `user` and `group`: the name and ids the worker switches to.
     pub user: Option<(String, u32, u32)>,
@@ -89,6 +91,7 @@ fn pool_run(p: &Pool, allow_root: bool) -> Result<PoolRun, String> {
             .ping_path
             .clone()
             .map(|path| (path, p.ping_response.clone())),
+        status_path: p.pm_status_path.clone(),
         terminate_after: seconds(p.request_terminate_timeout),
         user,
         chdir: p.chdir.clone().map(PathBuf::from),

@@ -10,7 +10,8 @@ use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::UnixStream;
 use tokio::sync::{oneshot, watch};
 
@@ -142,6 +143,8 @@ pub struct WorkerSettings {
     pub user: Option<(String, u32, u32)>,
     /// The pool's `chdir`.
     pub chdir: Option<std::path::PathBuf>,
+    /// The pool's status page (`pm.status_path`), if it has one.
+    pub status: Option<super::status::StatusConfig>,
 }
 
 /// Runs a worker to completion; returns the process exit code.
@@ -190,11 +193,17 @@ pub async fn run(spec: WorkerSpec, mut settings: WorkerSettings) -> i32 {
         "worker ready"
     );
     let (gone_tx, gone) = oneshot::channel();
+    let (rd, wr) = inherited.channel.into_split();
+    let link = Arc::new(MasterLink::new(wr));
     tokio::spawn(answer_master(
-        inherited.channel,
+        rd,
+        link.clone(),
         engine.pool().clone(),
         gone_tx,
     ));
+    if let Some(page) = settings.status.take() {
+        settings.server.status = Some(Arc::new(page.serving(engine.pool().clone(), link)));
+    }
     let (stop_tx, stop_rx) = watch::channel(None);
     let pool = engine.pool().clone();
     let serving = tokio::spawn(super::serve(
@@ -235,23 +244,74 @@ fn become_pool_user(settings: &WorkerSettings) -> Result<(), String> {
     Ok(())
 }
 
-/// Tells the master this worker is ready, then answers its requests (one
-/// line each: `metrics`) until it closes the channel; then `gone` fires.
-async fn answer_master(channel: UnixStream, pool: Pool, gone: oneshot::Sender<()>) {
-    let (rd, mut wr) = channel.into_split();
-    if wr.write_all(b"ready\n").await.is_ok() {
-        let mut lines = BufReader::new(rd).lines();
-        while let Ok(Some(line)) = lines.next_line().await {
-            if line == "metrics" {
-                let body = metrics::render(&pool.stats());
-                let head = format!("metrics {}\n", body.len());
-                if wr.write_all(head.as_bytes()).await.is_err()
-                    || wr.write_all(body.as_bytes()).await.is_err()
-                {
-                    break;
-                }
-            }
+/// The worker's end of its channel to the master.
+pub struct MasterLink {
+    writer: tokio::sync::Mutex<OwnedWriteHalf>,
+    /// One question to the master at a time; its answer goes here.
+    asking: tokio::sync::Mutex<()>,
+    answer: std::sync::Mutex<Option<oneshot::Sender<String>>>,
+}
+
+impl MasterLink {
+    fn new(writer: OwnedWriteHalf) -> MasterLink {
+        MasterLink {
+            writer: tokio::sync::Mutex::new(writer),
+            asking: tokio::sync::Mutex::new(()),
+            answer: std::sync::Mutex::new(None),
         }
+    }
+
+    async fn send(&self, bytes: &[u8]) -> std::io::Result<()> {
+        self.writer.lock().await.write_all(bytes).await
+    }
+
+    /// Every worker's metrics, summed by the master: the whole pool, for
+    /// the status page. None if the master does not answer in time.
+    pub async fn pool_metrics(&self) -> Option<String> {
+        let _one = self.asking.lock().await;
+        let (tx, rx) = oneshot::channel();
+        *self.answer.lock().unwrap_or_else(|e| e.into_inner()) = Some(tx);
+        self.send(b"sum\n").await.ok()?;
+        tokio::time::timeout(Duration::from_secs(2), rx)
+            .await
+            .ok()?
+            .ok()
+    }
+}
+
+/// Tells the master this worker is ready, then reads the channel until the
+/// master closes it (then `gone` fires): its requests (`metrics`, answered
+/// with this worker's metrics) and its answers (`sum N`, to
+/// [`MasterLink::pool_metrics`]).
+async fn answer_master(
+    rd: OwnedReadHalf,
+    link: Arc<MasterLink>,
+    pool: Pool,
+    gone: oneshot::Sender<()>,
+) {
+    let mut rd = BufReader::new(rd);
+    let mut line = String::new();
+    let mut alive = link.send(b"ready\n").await.is_ok();
+    while alive && rd.read_line(&mut line).await.is_ok_and(|n| n > 0) {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        alive = match words.as_slice() {
+            ["metrics"] => {
+                let body = metrics::render(&pool.stats());
+                let message = format!("metrics {}\n{body}", body.len());
+                link.send(message.as_bytes()).await.is_ok()
+            }
+            ["sum", len] => {
+                let mut body = vec![0; len.parse().unwrap_or(0)];
+                let read = rd.read_exact(&mut body).await.is_ok();
+                let answer = link.answer.lock().unwrap_or_else(|e| e.into_inner()).take();
+                if let Some(tx) = answer {
+                    let _ = tx.send(String::from_utf8_lossy(&body).into_owned());
+                }
+                read
+            }
+            _ => true,
+        };
+        line.clear();
     }
     let _ = gone.send(());
 }

@@ -1,0 +1,155 @@
+//! The pool's status page (php-fpm's `pm.status_path`), answered by the
+//! connection itself, without a PHP thread: it works while every thread is
+//! busy. The pool-wide counts are every worker's, summed by the master
+//! ([`MasterLink::pool_metrics`]); the per-thread rows of `?full` are this
+//! worker's threads. [`super::status_page`] renders it as php-fpm does.
+
+use std::time::SystemTime;
+
+use bytes::Bytes;
+
+use super::metrics;
+use super::status_page::{self, LocalTime, PoolStatus, ProcState, ProcStatus, ProcessManager};
+use super::worker::MasterLink;
+use crate::fcgi::nv::Params;
+use crate::php::{os, Pool, ThreadStatus};
+
+/// What a pool's status page needs to know before its worker starts.
+#[derive(Debug, Clone)]
+pub struct StatusConfig {
+    /// `pm.status_path`, matched against SCRIPT_NAME.
+    pub path: String,
+    pub pool: String,
+    pub pm: ProcessManager,
+    /// Requests that may wait for a thread (shown as "listen queue len").
+    pub queue_capacity: u64,
+}
+
+impl StatusConfig {
+    /// The page, once the worker's engine and master link exist.
+    pub fn serving(self, pool: Pool, link: std::sync::Arc<MasterLink>) -> StatusPage {
+        StatusPage {
+            config: self,
+            started: SystemTime::now(),
+            pool,
+            link,
+        }
+    }
+}
+
+/// A worker's status page.
+pub struct StatusPage {
+    config: StatusConfig,
+    started: SystemTime,
+    pool: Pool,
+    link: std::sync::Arc<MasterLink>,
+}
+
+impl std::fmt::Debug for StatusPage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "StatusPage({})", self.config.path)
+    }
+}
+
+impl StatusPage {
+    /// Whether a request with these params asks for the status page.
+    pub fn is_for(&self, params: &Params) -> bool {
+        params.get(b"SCRIPT_NAME").map(|v| v.as_ref()) == Some(self.config.path.as_bytes())
+    }
+
+    /// The whole CGI response (headers and body) for this request.
+    pub async fn answer(&self, params: &Params) -> Bytes {
+        let query = status_page::parse_query(params.get(b"QUERY_STRING").map_or(&[][..], |q| q));
+        let head = params
+            .get(b"REQUEST_METHOD")
+            .is_some_and(|m| m.as_ref() == b"HEAD");
+        let rendered = match head {
+            true => status_page::render_head(),
+            false => {
+                let status = self.status().await;
+                status_page::render(&status, query.format, query.full, SystemTime::now())
+            }
+        };
+        let mut out = String::new();
+        for (name, value) in &rendered.headers {
+            out.push_str(&format!("{name}: {value}\r\n"));
+        }
+        out.push_str("\r\n");
+        out.push_str(&rendered.body);
+        Bytes::from(out)
+    }
+
+    async fn status(&self) -> PoolStatus {
+        let own = || metrics::render(&self.pool.stats());
+        let text = self.link.pool_metrics().await.unwrap_or_else(own);
+        let v = |name: &str| metrics::value(&text, name).unwrap_or(0.0) as u64;
+        PoolStatus {
+            pool: self.config.pool.clone(),
+            process_manager: self.config.pm,
+            start_time: local(self.started),
+            accepted_conn: v("tfpm_requests_accepted_total"),
+            listen_queue: v("tfpm_queue_depth"),
+            max_listen_queue: v("tfpm_queue_depth_max"),
+            listen_queue_len: self.config.queue_capacity,
+            idle_processes: v("tfpm_threads_idle"),
+            active_processes: v("tfpm_threads_busy"),
+            max_active_processes: v("tfpm_threads_busy_max"),
+            max_children_reached: v("tfpm_max_children_reached_total"),
+            slow_requests: 0,
+            procs: self.pool.threads_status().iter().map(proc_status).collect(),
+        }
+    }
+}
+
+/// A thread as a row of `?full`: its Linux task id stands for php-fpm's
+/// child pid. CPU and memory of the last request are not measured (0).
+fn proc_status(t: &ThreadStatus) -> ProcStatus {
+    let r = &t.request;
+    ProcStatus {
+        pid: t.tid,
+        state: if t.busy {
+            ProcState::Running
+        } else {
+            ProcState::Idle
+        },
+        start_time: local(t.started),
+        requests: t.requests,
+        request_duration_us: t.request_duration.as_micros() as u64,
+        request_method: cut(&r.method, 15),
+        request_uri: cut(&r.uri, 127),
+        query_string: cut(&r.query, 511),
+        content_length: r.content_length,
+        user: cut(&r.user, 31),
+        script: cut(&r.script, 255),
+        last_request_cpu: 0.0,
+        last_request_memory: 0,
+    }
+}
+
+fn local(time: SystemTime) -> LocalTime {
+    LocalTime {
+        time,
+        utc_offset: os::utc_offset(time),
+    }
+}
+
+/// `s` cut to `max` bytes at a character boundary, as php-fpm's fixed fields.
+fn cut(s: &str, max: usize) -> String {
+    let mut end = s.len().min(max);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s[..end].to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fields_are_cut_at_character_boundaries() {
+        assert_eq!(cut("abcdef", 3), "abc");
+        assert_eq!(cut("ééé", 3), "é");
+        assert_eq!(cut("ab", 15), "ab");
+    }
+}

@@ -1,0 +1,147 @@
+//! The status page (`pm.status_path`) of a running tfpm, next to php-fpm's
+//! from our PHP build on the same requests: the same fields in the same
+//! order in every format, and counts that add up across worker processes.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+
+use fcgi_tests::cgi::CgiRequest;
+use fcgi_tests::daemon::Tfpm;
+use fcgi_tests::fcgi_client::FcgiClient;
+use fcgi_tests::fpm::PhpFpm;
+use fcgi_tests::{docroot, tempfile};
+
+const TFPM: &str = env!("CARGO_BIN_EXE_tfpm");
+
+/// (headers and body) of one FastCGI request.
+fn fetch(addr: SocketAddr, script: &str, query: &str) -> String {
+    let mut client = FcgiClient::connect_tcp(addr).expect("connect");
+    let req = CgiRequest::get(&docroot(), script).query(query);
+    let response = client.send(&req, false).expect("request");
+    String::from_utf8_lossy(&response.stdout).into_owned()
+}
+
+fn body(response: &str) -> &str {
+    response.split_once("\r\n\r\n").map_or("", |(_, b)| b)
+}
+
+/// The field names of the text format, in order.
+fn text_fields(body: &str) -> Vec<String> {
+    body.lines()
+        .filter_map(|l| l.split_once(':').map(|(k, _)| k.trim().to_string()))
+        .filter(|k| !k.is_empty() && !k.starts_with('*'))
+        .collect()
+}
+
+/// The keys of the JSON format, in order (top level and per process).
+fn json_keys(body: &str) -> Vec<String> {
+    let mut keys = Vec::new();
+    let mut rest = body;
+    while let Some(at) = rest.find("\":") {
+        let start = rest[..at].rfind('"').unwrap();
+        keys.push(rest[start + 1..at].to_string());
+        rest = &rest[at + 2..];
+    }
+    keys
+}
+
+fn json_number(body: &str, key: &str) -> u64 {
+    let at = body
+        .find(&format!("\"{key}\":"))
+        .unwrap_or_else(|| panic!("{key} in {body}"));
+    let rest = &body[at + key.len() + 3..];
+    rest[..rest.find([',', '}']).unwrap()]
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+fn start_tfpm(workers: &str, threads: usize) -> (Tfpm, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let conf = dir.path().join("php-fpm.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "[global]\nerror_log = /proc/self/fd/2\n\n[web]\nlisten = 127.0.0.1:0\n\
+             pm = static\npm.max_children = {threads}\npm.status_path = /status\n"
+        ),
+    )
+    .unwrap();
+    let args = [
+        "-F",
+        "-R",
+        "--workers",
+        workers,
+        "-y",
+        conf.to_str().unwrap(),
+    ];
+    (Tfpm::start(TFPM.as_ref(), &args), dir)
+}
+
+#[test]
+fn the_status_page_has_php_fpm_fields_in_every_format() {
+    let fpm = PhpFpm::start(2, "pm.status_path = /status\n", &["expose_php=0"]);
+    let (tfpm, _dir) = start_tfpm("1", 2);
+    for query in [
+        "",
+        "json",
+        "xml",
+        "html",
+        "openmetrics",
+        "full",
+        "json&full",
+        "xml&full",
+    ] {
+        let ours = fetch(tfpm.addr(), "/status", query);
+        let theirs = fetch(fpm.addr(), "/status", query);
+        let (our_head, their_head) = (
+            ours.split("\r\n\r\n").next(),
+            theirs.split("\r\n\r\n").next(),
+        );
+        assert_eq!(our_head, their_head, "headers of ?{query}");
+        let shape = |b: &str| match query {
+            "" | "full" => text_fields(b),
+            q if q.starts_with("json") => json_keys(b),
+            _ => b
+                .lines()
+                .map(|l| l.split(['>', ' ']).next().unwrap_or("").to_string())
+                .collect(),
+        };
+        let (ours, theirs) = (shape(body(&ours)), shape(body(&theirs)));
+        if query.contains("full") {
+            // php-fpm lists its 2 children; tfpm its 2 threads.
+            assert_eq!(ours.len(), theirs.len(), "?{query}: {ours:?}\n{theirs:?}");
+        }
+        assert_eq!(
+            ours.iter().collect::<std::collections::BTreeSet<_>>(),
+            theirs.iter().collect::<std::collections::BTreeSet<_>>(),
+            "fields of ?{query}"
+        );
+    }
+}
+
+#[test]
+fn counts_add_up_across_worker_processes() {
+    let (tfpm, _dir) = start_tfpm("2", 4);
+    for _ in 0..10 {
+        assert_eq!(
+            body(&fetch(tfpm.addr(), "/hello.php", "")),
+            "Hello, world!\n"
+        );
+    }
+    let json = fetch(tfpm.addr(), "/status", "json");
+    let json = body(&json);
+    assert!(json.contains("\"pool\":\"web\""), "{json}");
+    assert!(json.contains("\"process manager\":\"static\""), "{json}");
+    assert_eq!(json_number(json, "accepted conn"), 10, "{json}");
+    assert_eq!(json_number(json, "total processes"), 4, "{json}");
+    assert_eq!(json_number(json, "idle processes"), 4, "{json}");
+    assert_eq!(json_number(json, "active processes"), 0, "{json}");
+    // ?full lists the threads of the worker that answered: half of them.
+    let full = fetch(tfpm.addr(), "/status", "json&full");
+    let mut per_field = BTreeMap::new();
+    for key in json_keys(body(&full)) {
+        *per_field.entry(key).or_insert(0) += 1;
+    }
+    assert_eq!(per_field.get("script"), Some(&2), "{full}");
+}

@@ -683,6 +683,9 @@ static sapi_module_struct tfpm_sapi_module = {
     STANDARD_SAPI_MODULE_PROPERTIES
 };
 
+/* Set once at start-up, read by every worker thread as it starts. */
+static char *tfpm_locked_ini;
+
 int tfpm_startup(const tfpm_startup_config *config)
 {
     if (!php_tsrm_startup()) {
@@ -695,6 +698,7 @@ int tfpm_startup(const tfpm_startup_config *config)
     tfpm_sapi_module.php_ini_path_override = config->ini_path ? strdup(config->ini_path) : NULL;
     tfpm_sapi_module.ini_entries = config->ini_entries ? strdup(config->ini_entries) : NULL;
     tfpm_sapi_module.executable_location = config->executable ? strdup(config->executable) : NULL;
+    tfpm_locked_ini = config->locked_ini ? strdup(config->locked_ini) : NULL;
     if (tfpm_sapi_module.startup(&tfpm_sapi_module) == FAILURE) {
         return -1;
     }
@@ -719,9 +723,26 @@ void tfpm_shutdown(void)
     tfpm_sapi_module.executable_location = NULL;
 }
 
+/* Makes this thread's copy of each php_admin_value entry system-only, as
+ * php-fpm does in its children: ini_set() and PHP_VALUE then fail on it. */
+static void lock_admin_ini(void)
+{
+    const char *name = tfpm_locked_ini;
+    while (name && *name) {
+        const char *end = strchr(name, '\n');
+        size_t len = end ? (size_t) (end - name) : strlen(name);
+        zend_ini_entry *entry = zend_hash_str_find_ptr(EG(ini_directives), name, len);
+        if (entry) {
+            entry->modifiable = ZEND_INI_SYSTEM;
+        }
+        name = end ? end + 1 : name + len;
+    }
+}
+
 void tfpm_thread_init(tfpm_thread_handle *handle)
 {
     (void) ts_resource(0);
+    lock_admin_ini();
     tfpm_isolation_thread_init();
     handle->thread = (uint64_t) pthread_self();
     handle->vm_interrupt = &EG(vm_interrupt);

@@ -60,6 +60,8 @@ typedef struct tfpm_startup_config {
     int ignore_ini;              /* -n: no php.ini at all */
     const char *ini_entries;     /* -d entries, "key=value\n" lines */
     const char *executable;      /* path of the tfpm binary */
+    const char *locked_ini;      /* php_admin_value names, "name\n" lines:
+                                    scripts cannot change them */
 } tfpm_startup_config;
 
 /* Process-wide: on the php-main thread. Return 0 on success. */

@@ -204,6 +204,7 @@ impl Cli {
             ini_path: self.php_ini.clone(),
             ignore_ini: self.no_php_ini,
             ini_entries: self.define.iter().map(|d| split_define(d)).collect(),
+            locked_ini: Vec::new(),
             threads: self.threads as usize,
             stack_size: self.stack_size.max(1) * 1024 * 1024,
             queue_len: self.queue,
@@ -217,6 +218,7 @@ impl Cli {
             },
             terminate_after: Some(self.request_terminate_timeout).filter(|d| !d.is_zero()),
             scoreboard: None,
+            max_requests: None,
         }
     }
 
@@ -238,9 +240,11 @@ impl Cli {
             }
         }
         config.ini_entries.extend(pool.ini.iter().cloned());
+        config.locked_ini = pool.admin_keys.clone();
         config.policy.limit_extensions = pool.limit_extensions.clone();
         config.policy.ping = pool.ping.clone();
         config.terminate_after = pool.terminate_after.or(config.terminate_after);
+        config.max_requests = pool.max_requests;
         config
     }
 
@@ -341,18 +345,29 @@ pub fn init_logging(cli: &Cli) {
     match (cli.log_format, file) {
         (LogFormat::Text, None) => builder.with_ansi(std::io::stderr().is_terminal()).init(),
         (LogFormat::Json, None) => builder.json().init(),
-        (LogFormat::Text, Some(f)) => builder
-            .with_ansi(false)
-            .with_writer(std::sync::Mutex::new(f))
-            .init(),
-        (LogFormat::Json, Some(f)) => builder.json().with_writer(std::sync::Mutex::new(f)).init(),
+        (LogFormat::Text, Some(f)) => {
+            let line = server::logfile::LineWriter(f);
+            builder
+                .with_ansi(false)
+                .with_writer(move || line.clone())
+                .init()
+        }
+        (LogFormat::Json, Some(f)) => {
+            let line = server::logfile::LineWriter(f);
+            builder.json().with_writer(move || line.clone()).init()
+        }
     }
 }
 
 /// The config's `log_level` (as a tracing filter) and `error_log` file,
 /// when tfpm runs a php-fpm config. A config that does not load gives
 /// nothing here: its errors are reported on stderr when it is used.
-fn config_logging(cli: &Cli) -> (Option<&'static str>, Option<std::fs::File>) {
+fn config_logging(
+    cli: &Cli,
+) -> (
+    Option<&'static str>,
+    Option<std::sync::Arc<server::logfile::LogFile>>,
+) {
     let Some(path) = cli.fpm_config.as_deref().filter(|_| !cli.test) else {
         return (None, None);
     };
@@ -376,10 +391,7 @@ fn config_logging(cli: &Cli) -> (Option<&'static str>, Option<std::fs::File>) {
                 .clone()
                 .or_else(|| path.parent().map(PathBuf::from));
             let log = base.unwrap_or_default().join(log); // an absolute `log` wins
-            let opened = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&log);
+            let opened = server::logfile::LogFile::open(&log);
             opened
                 .map_err(|e| eprintln!("tfpm: cannot open error_log {}: {e}", log.display()))
                 .ok()

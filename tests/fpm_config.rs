@@ -89,6 +89,16 @@ listen.allowed_clients = 10.1.2.3
     let mode = std::fs::metadata(&sock).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600);
 
+    // php_admin_value cannot be changed by the script; php_value can.
+    let mut client = FcgiClient::connect_tcp(a).expect("connect");
+    let set = client
+        .send(&CgiRequest::get(&docroot(), "/pools/ini_set.php"), false)
+        .unwrap();
+    assert_eq!(
+        set.cgi().text(),
+        "{\"memory_limit\":\"32M\",\"admin_set\":false,\"precision\":\"3\",\"value_set\":\"7\"}\n"
+    );
+
     // Pool a's own ping page and security.limit_extensions.
     let mut client = FcgiClient::connect_tcp(a).expect("connect");
     let ping = client
@@ -121,6 +131,85 @@ listen.allowed_clients = 10.1.2.3
         "{log}"
     );
     assert!(!pid_file.exists(), "the pid file is removed at exit");
+}
+
+#[test]
+fn pm_max_requests_renews_the_thread() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let conf = dir.path().join("php-fpm.conf");
+    std::fs::write(
+        &conf,
+        "[global]\nerror_log = /proc/self/fd/2\n[one]\nlisten = 127.0.0.1:0\n\
+         pm = static\npm.max_children = 1\npm.max_requests = 3\n",
+    )
+    .unwrap();
+    let tfpm = Tfpm::start(TFPM.as_ref(), &["-F", "-R", "-y", conf.to_str().unwrap()]);
+    let threads: Vec<String> = (0..7)
+        .map(|_| {
+            let mut client = FcgiClient::connect_tcp(tfpm.addr()).expect("connect");
+            let req = CgiRequest::get(&docroot(), "/pools/thread.php");
+            client.send(&req, false).expect("thread.php").cgi().text()
+        })
+        .collect();
+    // Three requests per thread, then a fresh one.
+    assert!(
+        threads[0] == threads[1] && threads[1] == threads[2],
+        "{threads:?}"
+    );
+    assert!(
+        threads[3] == threads[4] && threads[4] == threads[5],
+        "{threads:?}"
+    );
+    assert!(
+        threads[2] != threads[3] && threads[5] != threads[6] && threads[0] != threads[6],
+        "{threads:?}"
+    );
+}
+
+#[test]
+fn sigusr1_reopens_the_error_log_in_master_and_workers() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (conf, log) = (
+        dir.path().join("php-fpm.conf"),
+        dir.path().join("error.log"),
+    );
+    let text = format!(
+        "[global]\nerror_log = {}\n[one]\nlisten = 127.0.0.1:0\npm = static\npm.max_children = 1\n",
+        log.display()
+    );
+    std::fs::write(&conf, text).unwrap();
+    let mut child = Command::new(TFPM)
+        .args(["-F", "-R", "-y", conf.to_str().unwrap()])
+        .spawn()
+        .expect("spawn tfpm");
+    let has = |path: &Path, what: &str, n: usize| {
+        fcgi_tests::poll_until(
+            std::time::Duration::from_secs(20),
+            std::time::Duration::from_millis(10),
+            || {
+                let text = std::fs::read_to_string(path).unwrap_or_default();
+                (text.matches(what).count() >= n).then_some(())
+            },
+        )
+        .is_some()
+    };
+    assert!(
+        has(&log, "ready to handle connections", 1),
+        "no ready line in the error_log"
+    );
+    std::fs::rename(&log, dir.path().join("error.log.1")).unwrap();
+    fcgi_tests::daemon::signal_pid(child.id(), Signal::SIGUSR1);
+    // The master and its worker each reopen, and say so in the new file.
+    let reopened = has(&log, "reopened", 2);
+    fcgi_tests::daemon::signal_pid(child.id(), Signal::SIGTERM);
+    let status = child.wait().unwrap();
+    let rotated = std::fs::read_to_string(dir.path().join("error.log.1")).unwrap();
+    assert!(
+        reopened,
+        "{}\n{rotated}",
+        std::fs::read_to_string(&log).unwrap_or_default()
+    );
+    assert!(status.success(), "{status:?}");
 }
 
 /// Runs `tfpm -F -y /etc/php/8.2/fpm/php-fpm.conf` (Debian's files, not

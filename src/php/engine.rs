@@ -22,6 +22,8 @@ pub struct EngineConfig {
     pub ignore_ini: bool,
     /// `-d key=value` entries, highest precedence.
     pub ini_entries: Vec<(String, String)>,
+    /// Entries scripts cannot change (php-fpm's php_admin_value).
+    pub locked_ini: Vec<String>,
     pub threads: usize,
     /// Stack size of each PHP thread, in bytes.
     pub stack_size: usize,
@@ -30,6 +32,8 @@ pub struct EngineConfig {
     pub policy: RequestPolicy,
     /// php-fpm's request_terminate_timeout: a hard limit per request.
     pub terminate_after: Option<Duration>,
+    /// php-fpm's pm.max_requests: threads are renewed after this many.
+    pub max_requests: Option<u64>,
     /// The worker process's scoreboard, when a master started it.
     pub scoreboard: Option<std::sync::Arc<super::scoreboard::Scoreboard>>,
 }
@@ -116,6 +120,7 @@ fn php_main(config: EngineConfig, ready: Ready, stop: mpsc::Receiver<()>) {
         policy: config.policy,
         terminate_after: config.terminate_after,
         scoreboard: config.scoreboard.clone(),
+        max_requests: config.max_requests,
     });
     let (pool, workers) = match spawned {
         Ok(pair) => pair,
@@ -141,6 +146,8 @@ fn startup(config: &EngineConfig) -> Result<(), EngineError> {
         .map(|p| CString::new(p.as_os_str().as_encoded_bytes()))
         .transpose()?;
     let entries = CString::new(ini_entries(&config.ini_entries))?;
+    let locked: String = config.locked_ini.iter().map(|k| format!("{k}\n")).collect();
+    let locked = CString::new(locked)?;
     let exe = std::env::current_exe()
         .ok()
         .map(|p| CString::new(p.as_os_str().as_encoded_bytes()));
@@ -150,6 +157,7 @@ fn startup(config: &EngineConfig) -> Result<(), EngineError> {
         ignore_ini: i32::from(config.ignore_ini),
         ini_entries: entries.as_ptr(),
         executable: exe.as_ref().map_or(std::ptr::null(), |s| s.as_ptr()),
+        locked_ini: locked.as_ptr(),
     };
     // SAFETY: called once, on php-main, before any worker exists; the strings
     // outlive the call (the shim copies them).

@@ -125,6 +125,9 @@ pub(super) struct WorkerConfig {
     pub(super) policy: RequestPolicy,
     /// php-fpm's request_terminate_timeout; None disables it.
     pub(super) terminate_after: Option<Duration>,
+    /// php-fpm's pm.max_requests: a thread that has served this many is
+    /// replaced by a fresh one (a new interpreter context).
+    pub(super) max_requests: Option<u64>,
     /// Where threads note their running script for the master, if any.
     pub(super) scoreboard: Option<Arc<Scoreboard>>,
 }
@@ -244,6 +247,10 @@ pub(super) struct Shared {
     workers: Mutex<Vec<Arc<Worker>>>,
     next_index: AtomicUsize,
     pub(super) stopping: AtomicBool,
+    max_requests: Option<u64>,
+    /// Threads that recycled themselves (pm.max_requests), still to join;
+    /// None once the pool stops.
+    recycled: Mutex<Option<Vec<JoinHandle<()>>>>,
 }
 
 impl Shared {
@@ -281,6 +288,8 @@ impl Workers {
             workers: Mutex::new(Vec::new()),
             next_index: AtomicUsize::new(0),
             stopping: AtomicBool::new(false),
+            max_requests: config.max_requests,
+            recycled: Mutex::new(Some(Vec::new())),
         });
         for _ in 0..config.threads {
             spawn_worker(&shared)?;
@@ -311,6 +320,15 @@ impl Workers {
             if handle.is_some_and(|h| h.join().is_err()) {
                 tracing::error!(thread = %worker.name, "a PHP worker thread panicked");
             }
+        }
+        let recycled = self
+            .shared
+            .recycled
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        for handle in recycled.unwrap_or_default() {
+            let _ = handle.join();
         }
     }
 }
@@ -351,7 +369,7 @@ pub(super) fn retire(shared: &Arc<Shared>, worker: &Arc<Worker>) {
     }
 }
 
-fn worker_main(shared: &Shared, me: &Arc<Worker>) {
+fn worker_main(shared: &Arc<Shared>, me: &Arc<Worker>) {
     let mut handle = sys::tfpm_thread_handle::default();
     // SAFETY: called once on this fresh thread, after php_module_startup
     // finished (workers are spawned after it); fills `handle` with this
@@ -372,9 +390,30 @@ fn worker_main(shared: &Shared, me: &Arc<Worker>) {
         shared.stats.started();
         run(req, seq, me, shared, &cgi);
         shared.stats.finished();
+        if shared.max_requests.is_some_and(|max| seq >= max) && recycle(shared, me) {
+            break;
+        }
     }
     // SAFETY: same thread as tfpm_thread_init, and no request is running.
     unsafe { sys::tfpm_thread_shutdown() };
+}
+
+/// pm.max_requests reached: a fresh thread takes this one's place, and this
+/// one leaves (its join handle kept for the pool's shutdown). False when
+/// the pool is stopping: the thread then serves on to the end.
+fn recycle(shared: &Arc<Shared>, me: &Arc<Worker>) -> bool {
+    let mut recycled = shared.recycled.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(list) = recycled.as_mut() else {
+        return false;
+    };
+    if let Err(e) = spawn_worker(shared) {
+        tracing::error!("cannot start a fresh PHP thread for pm.max_requests: {e}");
+        return false;
+    }
+    shared.workers_mut().retain(|w| !Arc::ptr_eq(w, me));
+    list.extend(me.join.lock().unwrap_or_else(|e| e.into_inner()).take());
+    tracing::debug!(thread = %me.name, "pm.max_requests reached: replaced by a fresh thread");
+    true
 }
 
 /// This thread's cgi.* ini settings; they cannot change between requests.

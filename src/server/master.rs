@@ -242,7 +242,7 @@ impl Master {
                 asked = signals.next() => match asked {
                     Asked::Stop(kind) => return kind,
                     Asked::Reload => self.reload("SIGUSR2"),
-                    Asked::ReopenLogs => tracing::info!("SIGUSR1: reopening logs (tfpm logs to stderr: nothing to reopen)"),
+                    Asked::ReopenLogs => self.reopen_logs(),
                 },
                 Some(event) = rx.recv() => match event {
                     Event::Ready(pid) => self.mark_ready(pid),
@@ -323,6 +323,16 @@ impl Master {
             if !pending {
                 self.finish_reload(generation);
             }
+        }
+    }
+
+    /// SIGUSR1: reopens the master's log files, and has every worker
+    /// reopen its own.
+    fn reopen_logs(&self) {
+        tracing::info!("SIGUSR1: reopening the log files");
+        super::logfile::reopen_all();
+        for p in &self.procs {
+            signal(p.pid, libc::SIGUSR1);
         }
     }
 

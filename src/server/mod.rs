@@ -7,6 +7,7 @@
 
 pub mod conn;
 pub mod listener;
+pub mod logfile;
 pub mod master;
 pub mod metrics;
 pub mod pools;

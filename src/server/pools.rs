@@ -32,10 +32,14 @@ pub struct PoolRun {
     pub pm: Pm,
     /// `php_value`/`php_flag`, then `php_admin_value`/`php_admin_flag`.
     pub ini: Vec<(String, String)>,
+    /// The names of the admin ones, which scripts cannot change.
+    pub admin_keys: Vec<String>,
     pub limit_extensions: Vec<String>,
     pub ping: Option<(String, String)>,
     /// `pm.status_path`.
     pub status_path: Option<String>,
+    /// `pm.max_requests` (None: never renew threads).
+    pub max_requests: Option<u64>,
     pub terminate_after: Option<Duration>,
     /// `user` and `group`: the name and ids the worker switches to.
     pub user: Option<(String, u32, u32)>,
@@ -73,6 +77,7 @@ fn pool_run(p: &Pool, allow_root: bool) -> Result<PoolRun, String> {
             .map_err(|_| format!("[pool {name}] invalid listen.mode '{mode}'"))?,
         None => 0o660,
     };
+    let admin_keys = p.php_admin_values.iter().map(|(k, _)| k.clone()).collect();
     let mut ini = p.php_values.clone();
     ini.extend(p.php_admin_values.iter().cloned());
     Ok(PoolRun {
@@ -86,12 +91,14 @@ fn pool_run(p: &Pool, allow_root: bool) -> Result<PoolRun, String> {
         threads: p.pm_max_children.max(1) as usize,
         pm: p.pm.unwrap_or(Pm::Static),
         ini,
+        admin_keys,
         limit_extensions: p.security_limit_extensions.clone(),
         ping: p
             .ping_path
             .clone()
             .map(|path| (path, p.ping_response.clone())),
         status_path: p.pm_status_path.clone(),
+        max_requests: (p.pm_max_requests > 0).then_some(p.pm_max_requests as u64),
         terminate_after: seconds(p.request_terminate_timeout),
         user,
         chdir: p.chdir.clone().map(PathBuf::from),

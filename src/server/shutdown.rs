@@ -45,12 +45,15 @@ impl Signals {
         }
     }
 
-    /// Waits for SIGQUIT, SIGTERM or SIGINT; a worker process leaves
-    /// SIGUSR1 and SIGUSR2 to its master, so they are ignored here.
+    /// Waits for SIGQUIT, SIGTERM or SIGINT, in a worker process: SIGUSR1
+    /// (passed on by the master) reopens the log files; SIGUSR2 is the
+    /// master's business and ignored here.
     pub async fn wait(&mut self) -> StopKind {
         loop {
-            if let Asked::Stop(kind) = self.next().await {
-                return kind;
+            match self.next().await {
+                Asked::Stop(kind) => return kind,
+                Asked::ReopenLogs => super::logfile::reopen_all(),
+                Asked::Reload => {}
             }
         }
     }

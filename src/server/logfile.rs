@@ -1,0 +1,102 @@
+//! Log files that SIGUSR1 reopens, as php-fpm reopens its own: after
+//! logrotate has moved a file away, the next line goes to a new file at
+//! the same path. The error log (`error_log` of a php-fpm config) is one;
+//! every file opened here is reopened by [`reopen_all`].
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+/// An append-only log file, shared by the threads that write to it.
+pub struct LogFile {
+    path: PathBuf,
+    file: Mutex<File>,
+}
+
+/// Every log file opened so far, for [`reopen_all`].
+static OPEN: Mutex<Vec<Arc<LogFile>>> = Mutex::new(Vec::new());
+
+impl LogFile {
+    /// Opens (creating) `path` for appending, and remembers it for SIGUSR1.
+    pub fn open(path: &Path) -> io::Result<Arc<LogFile>> {
+        let log = Arc::new(LogFile {
+            path: path.to_path_buf(),
+            file: Mutex::new(append(path)?),
+        });
+        OPEN.lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(log.clone());
+        Ok(log)
+    }
+
+    /// Writes `bytes` with one write, so lines from several threads (and
+    /// processes, thanks to O_APPEND) never interleave.
+    pub fn write_all(&self, bytes: &[u8]) -> io::Result<()> {
+        self.file
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .write_all(bytes)
+    }
+
+    fn reopen(&self) -> io::Result<()> {
+        let fresh = append(&self.path)?;
+        *self.file.lock().unwrap_or_else(|e| e.into_inner()) = fresh;
+        Ok(())
+    }
+}
+
+fn append(path: &Path) -> io::Result<File> {
+    OpenOptions::new().create(true).append(true).open(path)
+}
+
+/// Reopens every log file (SIGUSR1); a file that cannot be reopened keeps
+/// its old descriptor, and the error is logged.
+pub fn reopen_all() {
+    let open = OPEN.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    for log in open {
+        match log.reopen() {
+            Ok(()) => tracing::info!("reopened {}", log.path.display()),
+            Err(e) => tracing::error!("cannot reopen {}: {e}", log.path.display()),
+        }
+    }
+}
+
+/// A writer for tracing: each log line is one [`LogFile::write_all`].
+#[derive(Clone)]
+pub struct LineWriter(pub Arc<LogFile>);
+
+impl Write for LineWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.write_all(buf)?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reopening_follows_a_rotated_file() {
+        let dir = std::env::temp_dir().join(format!("tfpm-logfile-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("error.log");
+        let log = LogFile::open(&path).unwrap();
+        log.write_all(b"one\n").unwrap();
+        std::fs::rename(&path, dir.join("error.log.1")).unwrap();
+        log.write_all(b"two\n").unwrap();
+        reopen_all();
+        log.write_all(b"three\n").unwrap();
+        assert_eq!(
+            std::fs::read_to_string(dir.join("error.log.1")).unwrap(),
+            "one\ntwo\n"
+        );
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "three\n");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

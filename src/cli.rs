@@ -505,6 +505,9 @@ async fn run_config_master(cli: &Cli, path: &std::path::Path) -> i32 {
     for notice in &loaded.notices {
         tracing::warn!("{notice}");
     }
+    for warning in loaded.pools.iter().flat_map(server::pools::not_honoured) {
+        tracing::warn!("{warning}");
+    }
     let runs = match server::pools::from_config(&loaded, cli.allow_root) {
         Ok(runs) => runs,
         Err(e) => {
@@ -532,24 +535,20 @@ async fn run_config_master(cli: &Cli, path: &std::path::Path) -> i32 {
     }
     let master = MasterConfig {
         process_control_timeout: drain_time(cli, &loaded),
-        emergency_restart_threshold: global_number(&loaded, "emergency_restart_threshold")
-            .unwrap_or(cli.emergency_restart_threshold as i32)
-            .max(0) as usize,
-        emergency_restart_interval: global_number(&loaded, "emergency_restart_interval")
-            .map(|n| Duration::from_secs(n.max(0) as u64))
-            .unwrap_or(cli.emergency_restart_interval),
+        emergency_restart_threshold: match loaded.global.emergency_restart_threshold {
+            n if n > 0 => n as usize,
+            _ => cli.emergency_restart_threshold,
+        },
+        emergency_restart_interval: match loaded.global.emergency_restart_interval {
+            n if n > 0 => Duration::from_secs(n as u64),
+            _ => cli.emergency_restart_interval,
+        },
     };
     let pid_file = cli
         .pid_file
         .clone()
         .or(loaded.global.pid.as_ref().map(PathBuf::from));
     serve_master(cli, master, pools, pid_file).await
-}
-
-/// A `[global]` number tfpm reads itself (php-fpm's emergency settings).
-fn global_number(loaded: &config::Config, name: &str) -> Option<i32> {
-    let (_, value) = loaded.global.unsupported.iter().find(|(k, _)| k == name)?;
-    config::directives::parse_time(value).ok()
 }
 
 /// The master: binds the sockets, then starts and watches the workers.

@@ -32,8 +32,8 @@ const GLOBAL: &[(&str, Kind, bool)] = &[
     ("log_buffering", Kind::Bool, false),
     ("log_level", Kind::LogLevel, true),
     ("log_limit", Kind::Int, true),
-    ("emergency_restart_threshold", Kind::Int, false),
-    ("emergency_restart_interval", Kind::Time, false),
+    ("emergency_restart_threshold", Kind::Int, true),
+    ("emergency_restart_interval", Kind::Time, true),
     ("process_control_timeout", Kind::Time, true),
     ("process.max", Kind::Int, false),
     ("process.priority", Kind::Int, false),
@@ -150,6 +150,10 @@ pub struct Global {
     pub log_limit: i32,
     /// Seconds.
     pub process_control_timeout: i32,
+    /// Crashes within `emergency_restart_interval` (seconds) that restart
+    /// every worker; 0 = never.
+    pub emergency_restart_threshold: i32,
+    pub emergency_restart_interval: i32,
     pub daemonize: bool,
     pub rlimit_files: Option<i32>,
     /// Seconds.
@@ -168,6 +172,8 @@ impl Default for Global {
             log_level: LogLevel::Notice,
             log_limit: 1024,
             process_control_timeout: 0,
+            emergency_restart_threshold: 0,
+            emergency_restart_interval: 0,
             daemonize: true,
             rlimit_files: None,
             systemd_interval: 10,
@@ -582,6 +588,8 @@ fn set_global(g: &mut Global, name: &str, value: Value) {
         ("daemonize", Value::Bool(b)) => g.daemonize = b,
         ("rlimit_files", Value::Int(n)) => g.rlimit_files = Some(n),
         ("systemd_interval", Value::Int(n)) => g.systemd_interval = n,
+        ("emergency_restart_threshold", Value::Int(n)) => g.emergency_restart_threshold = n,
+        ("emergency_restart_interval", Value::Int(n)) => g.emergency_restart_interval = n,
         (name, value) => unreachable!("global directive {name} with {value:?}"),
     }
 }

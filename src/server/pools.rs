@@ -172,6 +172,42 @@ fn allowed_clients(p: &Pool) -> Result<Option<Vec<IpAddr>>, String> {
         .map(Some)
 }
 
+/// Directives of pool `p` that are set but that tfpm does not honour
+/// (yet), as warnings for the start-up log. php-fpm refuses unknown
+/// directives, so tfpm accepts them all: this says which ones do nothing.
+pub fn not_honoured(p: &Pool) -> Vec<String> {
+    let mut set = Vec::new();
+    let mut note = |on: bool, what: &str| {
+        if on {
+            set.push(format!(
+                "[pool {}] {what} is not supported by tfpm yet; ignored",
+                p.name
+            ));
+        }
+    };
+    note(!p.env.is_empty(), "env[...]");
+    note(!p.clear_env, "clear_env = no");
+    note(p.access_log.is_some(), "access.log");
+    note(
+        p.slowlog.is_some() || p.request_slowlog_timeout > 0,
+        "slowlog / request_slowlog_timeout",
+    );
+    note(p.catch_workers_output, "catch_workers_output");
+    note(p.pm_status_listen.is_some(), "pm.status_listen");
+    note(
+        p.request_terminate_timeout_track_finished,
+        "request_terminate_timeout_track_finished",
+    );
+    if matches!(p.pm, Some(Pm::Dynamic | Pm::Ondemand)) {
+        set.push(format!(
+            "[pool {}] pm = {}: tfpm starts all pm.max_children threads at once (idle threads cost little)",
+            p.name,
+            if p.pm == Some(Pm::Dynamic) { "dynamic" } else { "ondemand" }
+        ));
+    }
+    set
+}
+
 fn seconds(n: i32) -> Option<Duration> {
     (n > 0).then(|| Duration::from_secs(n as u64))
 }

@@ -276,6 +276,7 @@ impl Cli {
             },
             allowed_clients: None,
             status: None,
+            env: Default::default(),
         }
     }
 }
@@ -466,6 +467,8 @@ fn worker_settings(cli: &Cli, spec: &WorkerSpec) -> Result<WorkerSettings, Strin
     let pool = pools.get(spec.pool).ok_or("the config has changed")?;
     let mut server = cli.server_config(spec.threads);
     server.allowed_clients = pool.allowed_clients.clone();
+    let bytes = |s: &String| bytes::Bytes::copy_from_slice(s.as_bytes());
+    server.env = std::sync::Arc::new(pool.env.iter().map(|(k, v)| (bytes(k), bytes(v))).collect());
     Ok(WorkerSettings {
         engine: cli.pool_engine_config(pool),
         server,

@@ -59,6 +59,9 @@ pm.min_spare_servers = 1
 pm.max_spare_servers = 2
 php_flag[display_errors] = on
 php_value[precision] = 9
+env[GREETING] = hello
+env[FROM_HOME] = $HOME
+env[SCRIPT_NAME] = /not-this
 
 [closed]
 listen = 127.0.0.2:0
@@ -88,6 +91,20 @@ listen.allowed_clients = 10.1.2.3
     );
     let mode = std::fs::metadata(&sock).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600);
+
+    // env[...] (with $VAR from the master's environment), under the params;
+    // clear_env (the default) keeps the rest of the environment out.
+    let mut client = FcgiClient::connect_unix(&sock).expect("connect");
+    let env = client
+        .send(&CgiRequest::get(&docroot(), "/pools/env.php"), false)
+        .unwrap();
+    let home = std::env::var("HOME")
+        .unwrap_or_default()
+        .replace('/', "\\/");
+    assert_eq!(
+        env.cgi().text(),
+        format!("{{\"getenv\":\"hello\",\"server\":\"hello\",\"home\":\"{home}\",\"path\":false,\"override\":\"\\/pools\\/env.php\"}}\n")
+    );
 
     // php_admin_value cannot be changed by the script; php_value can.
     let mut client = FcgiClient::connect_tcp(a).expect("connect");

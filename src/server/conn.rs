@@ -458,7 +458,7 @@ impl Reader {
         let request = Request {
             span,
             keep_conn,
-            params,
+            params: self.context.with_env(params),
             body: Box::new(body_rx),
             sink: Arc::new(FcgiSink::new(id, self.out.clone())),
             abort,

@@ -44,6 +44,9 @@ pub struct ServerConfig {
     pub allowed_clients: Option<Vec<std::net::IpAddr>>,
     /// The pool's status page, answered without PHP.
     pub status: Option<Arc<status::StatusPage>>,
+    /// The pool's environment (`env[...]`, `clear_env`): pairs every
+    /// request gets under its own params.
+    pub env: Arc<Vec<(bytes::Bytes, bytes::Bytes)>>,
 }
 
 /// How long a connection may keep us waiting; `None` never times out.
@@ -71,6 +74,7 @@ pub struct ConnContext {
     draining: watch::Receiver<bool>,
     allowed_clients: Option<Vec<std::net::IpAddr>>,
     status: Option<Arc<status::StatusPage>>,
+    env: Arc<Vec<(bytes::Bytes, bytes::Bytes)>>,
 }
 
 impl ConnContext {
@@ -83,7 +87,19 @@ impl ConnContext {
             draining,
             allowed_clients: config.allowed_clients.clone(),
             status: config.status.clone(),
+            env: config.env.clone(),
         }
+    }
+
+    /// `params` with the pool's environment under them: a param of the
+    /// same name wins, as php-fpm's params win over its environment.
+    fn with_env(&self, params: crate::fcgi::nv::Params) -> crate::fcgi::nv::Params {
+        if self.env.is_empty() {
+            return params;
+        }
+        let own = params.iter().map(|(k, v)| (k.clone(), v.clone()));
+        let all = self.env.iter().cloned().chain(own).collect();
+        crate::fcgi::nv::Params::from_pairs(all)
     }
 
     /// A slot for one more request in flight, if the daemon has one.

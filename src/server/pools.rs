@@ -44,6 +44,10 @@ pub struct PoolRun {
     /// `user` and `group`: the name and ids the worker switches to.
     pub user: Option<(String, u32, u32)>,
     pub chdir: Option<PathBuf>,
+    /// What scripts see as their environment (`$_ENV`, `getenv()`, and
+    /// under the params in `$_SERVER`): `env[...]`, on top of the
+    /// process's own environment when `clear_env = no`.
+    pub env: Vec<(String, String)>,
 }
 
 /// The pools of a loaded config, with names resolved; Err is php-fpm's
@@ -102,6 +106,7 @@ fn pool_run(p: &Pool, allow_root: bool) -> Result<PoolRun, String> {
         terminate_after: seconds(p.request_terminate_timeout),
         user,
         chdir: p.chdir.clone().map(PathBuf::from),
+        env: environment(p, std::env::vars()),
     })
 }
 
@@ -172,6 +177,28 @@ fn allowed_clients(p: &Pool) -> Result<Option<Vec<IpAddr>>, String> {
         .map(Some)
 }
 
+/// A pool's environment: the process's own (`vars`) unless `clear_env`,
+/// then `env[NAME] = value`, where a value `$VAR` is taken from the
+/// process's environment, as php-fpm does.
+fn environment(p: &Pool, vars: impl Iterator<Item = (String, String)>) -> Vec<(String, String)> {
+    let vars: Vec<(String, String)> = vars.collect();
+    let lookup = |name: &str| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+    let mut env = if p.clear_env {
+        Vec::new()
+    } else {
+        vars.clone()
+    };
+    for (name, value) in &p.env {
+        let value = match value.strip_prefix('$') {
+            Some(var) => lookup(var).unwrap_or_default(),
+            None => value.clone(),
+        };
+        env.retain(|(k, _)| k != name);
+        env.push((name.clone(), value));
+    }
+    env
+}
+
 /// Directives of pool `p` that are set but that tfpm does not honour
 /// (yet), as warnings for the start-up log. php-fpm refuses unknown
 /// directives, so tfpm accepts them all: this says which ones do nothing.
@@ -185,8 +212,6 @@ pub fn not_honoured(p: &Pool) -> Vec<String> {
             ));
         }
     };
-    note(!p.env.is_empty(), "env[...]");
-    note(!p.clear_env, "clear_env = no");
     note(p.access_log.is_some(), "access.log");
     note(
         p.slowlog.is_some() || p.request_slowlog_timeout > 0,
@@ -258,6 +283,32 @@ mod tests {
         assert!(allowed(None, "10.0.0.1".parse().unwrap()));
         p.listen_allowed_clients = Some("localhost".into());
         assert!(allowed_clients(&p).is_err());
+    }
+
+    #[test]
+    fn env_entries_and_clear_env() {
+        let mut p = Pool::new("www");
+        p.env = vec![("A".into(), "1".into()), ("H".into(), "$HOST".into())];
+        let vars = || {
+            vec![
+                ("HOST".to_string(), "web1".to_string()),
+                ("A".into(), "0".into()),
+            ]
+            .into_iter()
+        };
+        assert_eq!(
+            environment(&p, vars()),
+            vec![("A".into(), "1".into()), ("H".into(), "web1".into())]
+        );
+        p.clear_env = false;
+        assert_eq!(
+            environment(&p, vars()),
+            vec![
+                ("HOST".into(), "web1".into()),
+                ("A".into(), "1".into()),
+                ("H".into(), "web1".into())
+            ]
+        );
     }
 
     #[test]

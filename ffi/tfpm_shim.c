@@ -683,6 +683,11 @@ static sapi_module_struct tfpm_sapi_module = {
     STANDARD_SAPI_MODULE_PROPERTIES
 };
 
+void tfpm_set_phpinfo_as_text(int as_text)
+{
+    sapi_module.phpinfo_as_text = as_text; /* sapi_startup copied our module here */
+}
+
 /* Set once at start-up, read by every worker thread as it starts. */
 static char *tfpm_locked_ini;
 

@@ -64,6 +64,9 @@ typedef struct tfpm_startup_config {
                                     scripts cannot change them */
 } tfpm_startup_config;
 
+/* phpinfo() in plain text (1) or HTML (0, the default), for `tfpm -i`. */
+void tfpm_set_phpinfo_as_text(int as_text);
+
 /* Process-wide: on the php-main thread. Return 0 on success. */
 int tfpm_startup(const tfpm_startup_config *config);
 void tfpm_shutdown(void);

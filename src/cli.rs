@@ -192,6 +192,14 @@ pub struct Cli {
     #[arg(short = 'v', long = "version")]
     pub version: bool,
 
+    /// Print the compiled-in modules, as php-fpm -m, and exit.
+    #[arg(short = 'm', long = "modules")]
+    pub modules: bool,
+
+    /// Print PHP information (phpinfo()), as php-fpm -i, and exit.
+    #[arg(short = 'i', long = "info")]
+    pub info: bool,
+
     /// Check the php-fpm configuration given with -y and exit, as `php-fpm -t`:
     /// 0 if it is valid, 78 if not.
     #[arg(short = 't', long = "test", requires = "fpm_config")]
@@ -419,6 +427,9 @@ pub async fn run(cli: Cli, worker: Option<Result<WorkerSpec, String>>) -> i32 {
             env!("CARGO_PKG_VERSION")
         );
         return 0;
+    }
+    if cli.modules || cli.info {
+        return print_info(&cli);
     }
     if cli.test {
         return match &cli.fpm_config {
@@ -704,6 +715,43 @@ async fn bind_metrics(
         Err(e) => {
             tracing::error!("cannot listen for metrics on {addr}: {e}");
             Err(78)
+        }
+    }
+}
+
+/// `-m` (modules, as `php -m` lists them) or `-i` (phpinfo()): runs a
+/// small script on a started engine and prints its output.
+fn print_info(cli: &Cli) -> i32 {
+    const MODULES: &str = "<?php\n$m = get_loaded_extensions(); usort($m, 'strcasecmp');\n\
+        $z = get_loaded_extensions(true); usort($z, 'strcasecmp');\n\
+        echo \"[PHP Modules]\\n\", implode(\"\\n\", $m), \"\\n\\n[Zend Modules]\\n\";\n\
+        echo $z ? implode(\"\\n\", $z) . \"\\n\" : '', \"\\n\";\n";
+    const INFO: &str = "<?php phpinfo();\n";
+    let script = std::env::temp_dir().join(format!("tfpm-info-{}.php", std::process::id()));
+    let code = if cli.modules { MODULES } else { INFO };
+    if let Err(e) = std::fs::write(&script, code) {
+        eprintln!("tfpm: cannot write {}: {e}", script.display());
+        return 73;
+    }
+    let mut config = cli.engine_config();
+    config.threads = 0;
+    let result = Engine::start(config)
+        .map_err(|e| e.to_string())
+        .and_then(|engine| {
+            let out = engine.output_of(&script).map_err(|e| e.to_string());
+            engine.shutdown();
+            out
+        });
+    let _ = std::fs::remove_file(&script);
+    match result {
+        Ok(out) => {
+            use std::io::Write;
+            let _ = std::io::stdout().write_all(&out);
+            0
+        }
+        Err(e) => {
+            eprintln!("tfpm: {e}");
+            70
         }
     }
 }

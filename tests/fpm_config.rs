@@ -294,3 +294,40 @@ echo "log $(grep -c 'ready to handle connections' /var/log/php8.2-fpm.log)"
     // php-fpm.conf's error_log gets the log.
     assert_eq!(line("log"), "1", "{diag}");
 }
+
+/// `-m`, `-i` and `-v`, next to the same flags of php-fpm from our build.
+#[test]
+fn module_info_and_version_flags_print_what_php_fpm_prints() {
+    let fpm = fcgi_tests::php::php_fpm().expect("php-fpm from our PHP build");
+    let out = |bin: &Path, flag: &str| {
+        let out = Command::new(bin).arg(flag).output().expect("run");
+        assert!(
+            out.status.success(),
+            "{} {flag}: {:?}",
+            bin.display(),
+            out.status
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let tfpm = Path::new(TFPM);
+    assert_eq!(out(tfpm, "-m"), out(&fpm, "-m"));
+    let (ours, theirs) = (out(tfpm, "-i"), out(&fpm, "-i"));
+    for line in [
+        "phpinfo()",
+        "Server API => FPM/FastCGI",
+        "Thread Safety => enabled",
+    ] {
+        assert!(ours.contains(line) && theirs.contains(line), "{line}");
+    }
+    // First line: "PHP 8.2.x (fpm-fcgi) (...)", as scripts parse it.
+    let first = |s: String| {
+        s.lines()
+            .next()
+            .unwrap_or_default()
+            .split(" (")
+            .take(2)
+            .collect::<Vec<_>>()
+            .join(" (")
+    };
+    assert_eq!(first(out(tfpm, "-v")), first(out(&fpm, "-v")));
+}

@@ -95,6 +95,18 @@ impl Engine {
         super::floor::run(script, requests, self.stack_size)
     }
 
+    /// Runs `script` once, outside any server, and returns its output;
+    /// phpinfo() prints plain text there, as `php-fpm -i` shows it.
+    pub fn output_of(&self, script: &std::path::Path) -> std::io::Result<Vec<u8>> {
+        // SAFETY: sets one field of the SAPI module; no request runs now
+        // (output_of is for a started engine with no server).
+        unsafe { sys::tfpm_set_phpinfo_as_text(1) };
+        let out = super::floor::output_of(script, self.stack_size);
+        // SAFETY: as above; the request is over.
+        unsafe { sys::tfpm_set_phpinfo_as_text(0) };
+        out
+    }
+
     /// Lets queued requests finish, stops the threads and shuts PHP down.
     /// Blocks until done.
     pub fn shutdown(self) {

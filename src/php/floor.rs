@@ -30,6 +30,27 @@ impl ResponseSink for NullSink {
     }
 }
 
+/// Keeps the output.
+#[derive(Default)]
+struct Capture(std::sync::Mutex<Vec<u8>>);
+
+impl ResponseSink for Capture {
+    fn stdout(&self, data: Bytes) -> Result<(), SinkGone> {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend_from_slice(&data);
+        Ok(())
+    }
+    fn stderr(&self, _: Bytes) -> Result<(), SinkGone> {
+        Ok(())
+    }
+    fn end(&self, _: u32, _: bool) {}
+    fn abandon(&self) -> bool {
+        true
+    }
+}
+
 /// No body.
 struct NoBody;
 
@@ -86,6 +107,51 @@ pub(super) fn run(script: &Path, requests: u64, stack_size: usize) -> std::io::R
     handle
         .join()
         .map_err(|_| std::io::Error::other("the floor thread panicked"))
+}
+
+/// Runs `script` once on a fresh PHP thread and returns what it printed
+/// (the body, without the CGI headers): for `-m` and `-i`.
+pub(super) fn output_of(script: &Path, stack_size: usize) -> std::io::Result<Vec<u8>> {
+    let script = script.to_path_buf();
+    let handle = std::thread::Builder::new()
+        .name("php-info".into())
+        .stack_size(stack_size)
+        .spawn(move || capture_on_thread(&script))?;
+    let out = handle
+        .join()
+        .map_err(|_| std::io::Error::other("the info thread panicked"))?;
+    let body = out
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map_or(0, |at| at + 4);
+    Ok(out[body..].to_vec())
+}
+
+fn capture_on_thread(script: &Path) -> Vec<u8> {
+    let mut handle = sys::tfpm_thread_handle::default();
+    // SAFETY: a fresh thread, after module start-up; fills `handle`.
+    unsafe { sys::tfpm_thread_init(&mut handle) };
+    let sink = Arc::new(Capture::default());
+    let request = Request {
+        params: params(script),
+        body: Box::new(NoBody),
+        sink: sink.clone(),
+        abort: Arc::default(),
+        keep_conn: false,
+        span: tracing::Span::none(),
+    };
+    let cgi = super::pool::cgi_settings();
+    let mut prepared = PreparedRequest::new(request, &RequestPolicy::default(), &cgi);
+    let c_req = prepared.as_c();
+    // SAFETY: as in the worker loop: `prepared` outlives the call and this
+    // thread was set up by tfpm_thread_init.
+    unsafe { sys::tfpm_execute(&c_req, 1) };
+    prepared.ctx.finish();
+    drop(prepared);
+    // SAFETY: same thread as tfpm_thread_init; no request is running.
+    unsafe { sys::tfpm_thread_shutdown() };
+    let out = sink.0.lock().unwrap_or_else(|e| e.into_inner());
+    out.clone()
 }
 
 fn on_thread(script: &Path, requests: u64) -> Duration {

@@ -19,6 +19,7 @@ const SHIM_SOURCES: &[&str] = &[
     "ffi/tfpm_signals.c",
     "ffi/tfpm_isolation.c",
     "ffi/tfpm_stack.c",
+    "ffi/tfpm_slowlog.c",
 ];
 const SHIM_HEADERS: &[&str] = &["ffi/tfpm_shim.h", "ffi/tfpm_internal.h"];
 

@@ -15,6 +15,10 @@ extern __thread uint64_t tfpm_current_seq;
 extern __thread volatile uint64_t tfpm_kill_seq;
 extern __thread volatile uint64_t tfpm_abort_seq;
 extern __thread volatile int64_t tfpm_kill_after;
+/* The request to write to the slowlog (0: none); the request whose script
+ * is running now (0 outside php_execute_script). */
+extern __thread volatile uint64_t tfpm_slow_seq;
+extern __thread volatile uint64_t tfpm_running_seq;
 
 /* tfpm_isolation.c: per-request copies of process-wide state. */
 void tfpm_isolation_thread_init(void);
@@ -30,6 +34,10 @@ void tfpm_signals_startup(void);
 /* Whether this request was told to terminate; whether its client is gone. */
 int tfpm_kill_requested(void);
 int tfpm_abort_requested(void);
+
+/* tfpm_slowlog.c: the slowlog's settings, and one entry for this thread's request. */
+void tfpm_slowlog_startup(const tfpm_startup_config *config);
+void tfpm_slowlog_dump(void);
 
 /* tfpm_stack.c: measuring the callbacks' stack use (TFPM_MEASURE_CALLBACK_STACK). */
 extern int tfpm_measure_stack;

@@ -488,7 +488,7 @@ PHP_FUNCTION(fpm_get_status)
         (zend_long) (st.idle_processes + st.active_processes));
     add_assoc_long(return_value, "max-active-processes", (zend_long) st.max_active_processes);
     add_assoc_long(return_value, "max-children-reached", (zend_long) st.max_children_reached);
-    add_assoc_long(return_value, "slow-requests", 0);
+    add_assoc_long(return_value, "slow-requests", (zend_long) st.slow_requests);
     zval procs;
     array_init(&procs);
     add_assoc_zval(return_value, "procs", &procs);
@@ -709,6 +709,7 @@ int tfpm_startup(const tfpm_startup_config *config)
     }
     php_import_environment_variables = tfpm_import_environment;
     tfpm_signals_startup();
+    tfpm_slowlog_startup(config);
     tfpm_stack_measure_startup();
     return 0;
 }
@@ -754,6 +755,8 @@ void tfpm_thread_init(tfpm_thread_handle *handle)
     handle->kill_seq = &tfpm_kill_seq;
     handle->kill_after = &tfpm_kill_after;
     handle->abort_seq = &tfpm_abort_seq;
+    handle->slow_seq = &tfpm_slow_seq;
+    handle->running_seq = &tfpm_running_seq;
 }
 
 tfpm_cgi_settings tfpm_cgi_settings_now(void)
@@ -937,7 +940,9 @@ static void run_script(const tfpm_request *r)
             /* The client left during start-up, which cleared the flag. */
             zend_atomic_bool_store(&EG(vm_interrupt), true);
         }
+        tfpm_running_seq = tfpm_current_seq; /* the slowlog's window */
         php_execute_script(&file_handle);
+        tfpm_running_seq = 0;
     }
     efree(primary);
     if (!file_handle.in_list) {
@@ -955,6 +960,36 @@ static void send_error_header(void)
         line.line_len = strlen(header);
         sapi_header_op(SAPI_HEADER_REPLACE, &line);
     }
+}
+
+/* What the access log needs, read where php-fpm reads it: after the script
+ * (and fastcgi.error_header), before the request shutdown resets it. */
+static void report_end(const tfpm_request *r, int started)
+{
+    if (!r->report_end) {
+        return;
+    }
+    tfpm_request_end end;
+    memset(&end, 0, sizeof(end));
+    end.status = started ? SG(sapi_headers).http_response_code : 500;
+    end.peak_memory = (uint64_t) zend_memory_peak_usage(1);
+    end.auth_user = SG(request_info).auth_user;
+    smart_str headers = {0};
+    if (started && r->report_end > 1) {
+        zend_llist_position pos;
+        sapi_header_struct *h = zend_llist_get_first_ex(&SG(sapi_headers).headers, &pos);
+        for (; h; h = zend_llist_get_next_ex(&SG(sapi_headers).headers, &pos)) {
+            if (h->header_len) {
+                smart_str_appendl(&headers, h->header, h->header_len);
+                smart_str_appendc(&headers, '\n');
+            }
+        }
+        smart_str_0(&headers);
+    }
+    end.headers = headers.s ? ZSTR_VAL(headers.s) : NULL;
+    end.headers_len = headers.s ? ZSTR_LEN(headers.s) : 0;
+    tfpm_rs_request_end(r->ctx, &end);
+    smart_str_free(&headers);
 }
 
 int tfpm_execute(const tfpm_request *request, uint64_t seq)
@@ -983,6 +1018,7 @@ int tfpm_execute(const tfpm_request *request, uint64_t seq)
         zend_ini_deactivate();
     }
 
+    tfpm_running_seq = 0; /* also after a bailout out of the script */
     zend_first_try {
         if (started) {
             status = EG(exit_status);
@@ -990,6 +1026,7 @@ int tfpm_execute(const tfpm_request *request, uint64_t seq)
                 send_error_header();
             }
         }
+        report_end(request, started);
         free_path_translated();
         if (started) {
             /* Do not drain an unread body before ending the response (php-fpm

@@ -52,7 +52,21 @@ typedef struct tfpm_request {
     const char *ping_response;
     int64_t content_length;      /* CONTENT_LENGTH, or -1 when absent */
     int disposition;             /* a tfpm_disposition */
+    int report_end;              /* tfpm_rs_request_end: 0 no, 1 yes, 2 with the headers */
 } tfpm_request;
+
+/*
+ * A request as its script ends, before PHP's request shutdown: the point
+ * where php-fpm reads what its access log shows. Valid during
+ * tfpm_rs_request_end only.
+ */
+typedef struct tfpm_request_end {
+    int status;                  /* the response code PHP holds */
+    uint64_t peak_memory;        /* zend_memory_peak_usage(1) */
+    const char *auth_user;       /* the HTTP basic auth user, or NULL */
+    const char *headers;         /* "Name: value\n" lines PHP holds (report_end 2), or NULL */
+    size_t headers_len;
+} tfpm_request_end;
 
 /* Process start-up options. Strings may be NULL. */
 typedef struct tfpm_startup_config {
@@ -62,6 +76,10 @@ typedef struct tfpm_startup_config {
     const char *executable;      /* path of the tfpm binary */
     const char *locked_ini;      /* php_admin_value names, "name\n" lines:
                                     scripts cannot change them */
+    const char *pool_name;       /* the pool, for slowlog entries */
+    int slowlog_fd;              /* where slowlog entries go, or -1 */
+    int slowlog_depth;           /* frames per entry at most (request_slowlog_trace_depth) */
+    int slowlog_micros;          /* entry times with microseconds (log_level = debug) */
 } tfpm_startup_config;
 
 /* phpinfo() in plain text (1) or HTML (0, the default), for `tfpm -i`. */
@@ -82,6 +100,8 @@ typedef struct tfpm_thread_handle {
     volatile uint64_t *kill_seq; /* the request number to terminate */
     volatile int64_t *kill_after;/* seconds, for the error message */
     volatile uint64_t *abort_seq;/* the request whose client is gone */
+    volatile uint64_t *slow_seq; /* the request to write to the slowlog */
+    volatile uint64_t *running_seq; /* the request whose script runs now, or 0 */
 } tfpm_thread_handle;
 
 /* The ini settings that decide which script a request runs. */
@@ -119,6 +139,13 @@ void tfpm_interrupt(const tfpm_thread_handle *handle, uint64_t seq, int64_t afte
  * on its next output.
  */
 void tfpm_abort(const tfpm_thread_handle *handle, uint64_t seq);
+
+/*
+ * From any thread: request `seq` on the worker behind `handle` writes its PHP
+ * stack to the slowlog at its next interrupt point, and goes on. No signal
+ * is sent: a blocking call is not cut short, the entry comes after it.
+ */
+void tfpm_request_slowlog(const tfpm_thread_handle *handle, uint64_t seq);
 
 /* The signal tfpm_interrupt and tfpm_abort send. */
 int tfpm_interrupt_signal(void);
@@ -171,6 +198,8 @@ typedef enum tfpm_log_kind {
 
 /* A log line of the given tfpm_log_kind. ctx is NULL outside a request. */
 void tfpm_rs_log(void *ctx, int kind, const char *msg, size_t len);
+/* The request's script is over (see tfpm_request_end). */
+void tfpm_rs_request_end(void *ctx, const tfpm_request_end *end);
 /* fastcgi_finish_request(): ends the response now. Returns 1 if it did, 0 if already ended. */
 int tfpm_rs_finish(void *ctx);
 
@@ -185,6 +214,7 @@ typedef struct tfpm_pool_status {
     uint64_t active_processes;
     uint64_t max_active_processes;
     uint64_t max_children_reached;
+    uint64_t slow_requests;        /* past request_slowlog_timeout */
 } tfpm_pool_status;
 
 /* Fills `out`; returns 0, or -1 when no pool runs. */

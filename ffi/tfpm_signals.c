@@ -9,6 +9,11 @@
  * fatal error. SIGRTMIN stays PHP's own (its execution timers). Aborts (the
  * client went away) take the same path and end as a failed write would.
  *
+ * Slowlog (request_slowlog_timeout): tfpm_request_slowlog stores the request
+ * number in tfpm_slow_seq and raises EG(vm_interrupt) without a signal; at
+ * the next interrupt point the thread writes its own PHP stack to the
+ * slowlog (tfpm_slowlog.c) and goes on.
+ *
  * Crash reports: on SIGSEGV or SIGBUS in a PHP thread, one line on stderr
  * names the script, and says whether a Fiber's stack overflowed, before the
  * previous handler (Rust's) or the default action ends the process. The same
@@ -29,6 +34,8 @@ __thread uint64_t tfpm_current_seq;
 __thread volatile uint64_t tfpm_kill_seq;
 __thread volatile int64_t tfpm_kill_after;
 __thread volatile uint64_t tfpm_abort_seq;
+__thread volatile uint64_t tfpm_slow_seq;
+__thread volatile uint64_t tfpm_running_seq;
 
 static void (*previous_interrupt_function)(zend_execute_data *execute_data);
 static struct sigaction previous_segv, previous_bus;
@@ -55,6 +62,10 @@ static void interrupt_handler(int sig)
 
 static void tfpm_interrupt_function(zend_execute_data *execute_data)
 {
+    if (tfpm_slow_seq != 0 && tfpm_slow_seq == tfpm_current_seq) {
+        tfpm_slow_seq = 0;
+        tfpm_slowlog_dump();
+    }
     if (tfpm_kill_requested()) {
         int64_t after = tfpm_kill_after;
         /* Once: shutdown functions get their own chance to finish. */
@@ -79,6 +90,14 @@ void tfpm_interrupt(const tfpm_thread_handle *handle, uint64_t seq, int64_t afte
     *handle->kill_seq = seq;
     zend_atomic_bool_store((zend_atomic_bool *) handle->vm_interrupt, true);
     pthread_kill((pthread_t) handle->thread, TFPM_SIG_INTERRUPT);
+}
+
+void tfpm_request_slowlog(const tfpm_thread_handle *handle, uint64_t seq)
+{
+    *handle->slow_seq = seq;
+    /* No signal: a sleep or a read runs on, and the VM looks at the flag
+     * when it next checks for interrupts. */
+    zend_atomic_bool_store((zend_atomic_bool *) handle->vm_interrupt, true);
 }
 
 void tfpm_abort(const tfpm_thread_handle *handle, uint64_t seq)

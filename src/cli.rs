@@ -10,7 +10,7 @@ use clap::Parser;
 
 use crate::config;
 use crate::fcgi::conn::ConnConfig;
-use crate::php::{Engine, EngineConfig, RequestPolicy};
+use crate::php::{AccessLog, Engine, EngineConfig, RequestLogs, RequestPolicy, Slowlog};
 use crate::server::master::{MasterConfig, PoolProcs};
 use crate::server::pools::PoolRun;
 use crate::server::status::StatusConfig;
@@ -227,6 +227,11 @@ impl Cli {
             terminate_after: Some(self.request_terminate_timeout).filter(|d| !d.is_zero()),
             scoreboard: None,
             max_requests: None,
+            pm: crate::php::scaling::Pm::Static,
+            logs: RequestLogs {
+                pool: "www".into(),
+                ..RequestLogs::default()
+            },
         }
     }
 
@@ -253,6 +258,7 @@ impl Cli {
         config.policy.ping = pool.ping.clone();
         config.terminate_after = pool.terminate_after.or(config.terminate_after);
         config.max_requests = pool.max_requests;
+        config.pm = pool.scaling;
         config
     }
 
@@ -480,8 +486,10 @@ fn worker_settings(cli: &Cli, spec: &WorkerSpec) -> Result<WorkerSettings, Strin
     server.allowed_clients = pool.allowed_clients.clone();
     let bytes = |s: &String| bytes::Bytes::copy_from_slice(s.as_bytes());
     server.env = std::sync::Arc::new(pool.env.iter().map(|(k, v)| (bytes(k), bytes(v))).collect());
+    let mut engine = cli.pool_engine_config(pool);
+    engine.logs = pool_logs(cli, &loaded, pool, true)?;
     Ok(WorkerSettings {
-        engine: cli.pool_engine_config(pool),
+        engine,
         server,
         drain: drain_time(cli, &loaded),
         user: pool.user.clone(),
@@ -496,6 +504,63 @@ fn worker_settings(cli: &Cli, spec: &WorkerSpec) -> Result<WorkerSettings, Strin
             },
             queue_capacity: cli.queue as u64,
         }),
+    })
+}
+
+/// A pool's access log and slowlog, their files opened (created if need
+/// be, 0600, appending) as php-fpm's master opens them; Err is php-fpm's
+/// message. A worker opens them before it leaves root, and `keep`s them
+/// for SIGUSR1 to reopen.
+fn pool_logs(
+    cli: &Cli,
+    loaded: &config::Config,
+    pool: &PoolRun,
+    keep: bool,
+) -> Result<RequestLogs, String> {
+    let base = cli
+        .prefix
+        .clone()
+        .or_else(|| {
+            cli.fpm_config
+                .as_deref()
+                .and_then(std::path::Path::parent)
+                .map(PathBuf::from)
+        })
+        .unwrap_or_default();
+    let open = |file: &str| {
+        let path = pool.path(&base, file);
+        let opened = server::logfile::append_private(&path).map(std::sync::Arc::new);
+        if let (Ok(file), true) = (&opened, keep) {
+            server::logfile::reopen_in_place(&path, file.clone());
+        }
+        opened.map_err(|e| (path, e))
+    };
+    let access = match &pool.access_log {
+        Some((file, format)) => Some(AccessLog {
+            file: open(file).map_err(|(path, e)| {
+                format!("failed to open access log ({}): {e}", path.display())
+            })?,
+            format: format.clone(),
+            suppress: pool.access_suppress.clone(),
+            pool: pool.name.clone(),
+        }),
+        None => None,
+    };
+    let slowlog = match &pool.slowlog {
+        Some((file, after, depth)) => Some(Slowlog {
+            file: open(file).map_err(|(path, e)| {
+                format!("Unable to create or open slowlog({}): {e}", path.display())
+            })?,
+            after: *after,
+            depth: *depth,
+            micros: loaded.global.log_level == config::LogLevel::Debug,
+        }),
+        None => None,
+    };
+    Ok(RequestLogs {
+        pool: pool.name.clone(),
+        access,
+        slowlog,
     })
 }
 
@@ -529,6 +594,13 @@ async fn run_config_master(cli: &Cli, path: &std::path::Path) -> i32 {
             return 78;
         }
     };
+    if let Some(e) = runs
+        .iter()
+        .find_map(|run| pool_logs(cli, &loaded, run, false).err())
+    {
+        tracing::error!("{e}\nERROR: FPM initialization failed");
+        return 78;
+    }
     let mut pools = Vec::new();
     for run in &runs {
         match run.bind().await {

@@ -145,3 +145,67 @@ fn counts_add_up_across_worker_processes() {
     }
     assert_eq!(per_field.get("script"), Some(&2), "{full}");
 }
+
+/// The pool's "total processes" (threads) as the status page counts them.
+fn total(addr: SocketAddr) -> u64 {
+    json_number(body(&fetch(addr, "/status", "json")), "total processes")
+}
+
+fn start_pm(pm_lines: &str) -> (Tfpm, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let conf = dir.path().join("php-fpm.conf");
+    let text = format!(
+        "[global]\nerror_log = /proc/self/fd/2\n\n[web]\nlisten = 127.0.0.1:0\n\
+         pm.status_path = /status\n{pm_lines}"
+    );
+    std::fs::write(&conf, text).unwrap();
+    let args = ["-F", "-R", "-y", conf.to_str().unwrap()];
+    (Tfpm::start(TFPM.as_ref(), &args), dir)
+}
+
+fn wait_total(addr: SocketAddr, want: u64, tfpm: &Tfpm) {
+    let reached = fcgi_tests::poll_until(
+        std::time::Duration::from_secs(10),
+        std::time::Duration::from_millis(50),
+        || (total(addr) == want).then_some(()),
+    );
+    assert!(
+        reached.is_some(),
+        "total processes never {want} (now {})\n{}",
+        total(addr),
+        tfpm.log()
+    );
+}
+
+#[test]
+fn pm_ondemand_starts_threads_for_requests_and_lets_idle_ones_go() {
+    let (tfpm, _dir) =
+        start_pm("pm = ondemand\npm.max_children = 3\npm.process_idle_timeout = 1s\n");
+    let addr = tfpm.addr();
+    assert_eq!(total(addr), 0, "ondemand starts with no thread");
+    assert_eq!(body(&fetch(addr, "/hello.php", "")), "Hello, world!\n");
+    assert_eq!(total(addr), 1);
+    // Idle past pm.process_idle_timeout: the thread leaves.
+    wait_total(addr, 0, &tfpm);
+    assert_eq!(body(&fetch(addr, "/hello.php", "")), "Hello, world!\n");
+}
+
+#[test]
+fn pm_dynamic_keeps_spare_threads_between_its_bounds() {
+    let (tfpm, _dir) = start_pm(
+        "pm = dynamic\npm.max_children = 5\npm.start_servers = 2\n\
+         pm.min_spare_servers = 1\npm.max_spare_servers = 2\n",
+    );
+    let addr = tfpm.addr();
+    assert_eq!(total(addr), 2, "pm.start_servers");
+    // Three slow requests at once: busy threads, so more start.
+    let slow: Vec<_> = (0..3)
+        .map(|_| std::thread::spawn(move || fetch(addr, "/sleep.php", "ms=2500")))
+        .collect();
+    wait_total(addr, 4, &tfpm); // 3 busy + min_spare_servers idle
+    for s in slow {
+        assert_eq!(body(&s.join().unwrap()), "slept 2500");
+    }
+    // All idle again: down to pm.max_spare_servers, one thread a second.
+    wait_total(addr, 2, &tfpm);
+}

@@ -217,7 +217,11 @@ fn modifier(bytes: &[u8], mut at: usize) -> Result<(Vec<u8>, usize), String> {
 
 /// The item for `%letter` with `modifier` (empty: none).
 fn token(letter: u8, modifier: Vec<u8>) -> Result<Item, String> {
-    let is = |names: &[&str]| names.iter().any(|n| n.as_bytes().eq_ignore_ascii_case(&modifier));
+    let is = |names: &[&str]| {
+        names
+            .iter()
+            .any(|n| n.as_bytes().eq_ignore_ascii_case(&modifier))
+    };
     let plain = |item: Item| match modifier.is_empty() {
         true => Ok(item),
         false => Err(format!(
@@ -260,7 +264,9 @@ fn token(letter: u8, modifier: Vec<u8>) -> Result<Item, String> {
         b'M' if is(&["", "bytes"]) => Ok(Item::Memory(1)),
         b'M' if is(&["kilobytes", "kilo"]) => Ok(Item::Memory(1024)),
         b'M' if is(&["megabytes", "mega"]) => Ok(Item::Memory(1024 * 1024)),
-        b'M' => Err(allowed("'bytes', 'kilo', 'kilobytes', 'mega' or 'megabytes'")),
+        b'M' => Err(allowed(
+            "'bytes', 'kilo', 'kilobytes', 'mega' or 'megabytes'",
+        )),
         b'n' => plain(Item::Pool),
         b'o' if modifier.is_empty() => Err(named("header")),
         b'o' => Ok(Item::Header(modifier)),
@@ -356,10 +362,8 @@ fn until_nul(s: &[u8]) -> &[u8] {
 fn header<'h>(headers: &'h [Vec<u8>], name: &[u8]) -> Option<&'h [u8]> {
     let n = name.len();
     headers.iter().find_map(|h| {
-        let found = h.len() > n + 2
-            && h.windows(n).any(|w| w == name)
-            && h[n] == b':'
-            && h[n + 1] == b' ';
+        let found =
+            h.len() > n + 2 && h.windows(n).any(|w| w == name) && h[n] == b':' && h[n + 1] == b' ';
         found.then(|| &h[n + 2..])
     })
 }
@@ -371,7 +375,10 @@ fn cpu_percent(part: CpuPart, r: &Record) -> String {
         CpuPart::User => r.cpu.user,
         CpuPart::System => r.cpu.system,
     };
-    c_fixed(used.as_secs_f64() / micros(r.duration) as f64 * 1e6 * 100.0, 2)
+    c_fixed(
+        used.as_secs_f64() / micros(r.duration) as f64 * 1e6 * 100.0,
+        2,
+    )
 }
 
 /// `%d` in php-fpm's units, from whole microseconds.
@@ -408,7 +415,9 @@ pub fn suppressed(paths: &[String], r: &Record) -> bool {
         && (method == b"GET" || method == b"HEAD")
         && (200..=299).contains(&r.status)
         && r.content_length == 0
-        && paths.iter().any(|p| p.as_bytes() == cut(r.request_uri, 127))
+        && paths
+            .iter()
+            .any(|p| p.as_bytes() == cut(r.request_uri, 127))
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
+use super::access_format::{AccessFormat, DEFAULT_FORMAT};
 use super::ini::{self, Line, ReadOptions, Source};
 use super::{ConfigError, Level, Notice};
 
@@ -76,7 +77,7 @@ const POOL: &[(&str, Kind, bool)] = &[
     ("access.format", Kind::Str, true),
     ("slowlog", Kind::Str, true),
     ("request_slowlog_timeout", Kind::Time, true),
-    ("request_slowlog_trace_depth", Kind::Int, false),
+    ("request_slowlog_trace_depth", Kind::Int, true),
     ("request_terminate_timeout", Kind::Time, true),
     ("request_terminate_timeout_track_finished", Kind::Bool, true),
     ("rlimit_files", Kind::Int, false),
@@ -212,6 +213,8 @@ pub struct Pool {
     pub access_suppress_paths: Vec<String>,
     pub slowlog: Option<String>,
     pub request_slowlog_timeout: i32,
+    /// Frames in a slowlog entry at most (0 until validated: then 20).
+    pub request_slowlog_trace_depth: i32,
     pub request_terminate_timeout: i32,
     pub request_terminate_timeout_track_finished: bool,
     pub chdir: Option<String>,
@@ -261,6 +264,7 @@ impl Pool {
             access_suppress_paths: Vec::new(),
             slowlog: None,
             request_slowlog_timeout: 0,
+            request_slowlog_trace_depth: 0,
             request_terminate_timeout: 0,
             request_terminate_timeout_track_finished: false,
             chdir: None,
@@ -640,6 +644,7 @@ fn set_pool_int(p: &mut Pool, name: &str, n: i32) {
         "pm.process_idle_timeout" => &mut p.pm_process_idle_timeout,
         "pm.max_requests" => &mut p.pm_max_requests,
         "request_slowlog_timeout" => &mut p.request_slowlog_timeout,
+        "request_slowlog_trace_depth" => &mut p.request_slowlog_trace_depth,
         "request_terminate_timeout" => &mut p.request_terminate_timeout,
         _ => unreachable!("pool integer directive {name}"),
     } = n;
@@ -670,7 +675,28 @@ pub fn validate(config: &mut Config) -> Result<(), ConfigError> {
     for pool in &mut config.pools {
         validate_pool(pool, &mut config.notices)?;
     }
-    unique_listen(&config.pools)
+    unique_listen(&config.pools)?;
+    config.pools.iter().try_for_each(access_format)
+}
+
+/// A pool with `access.log` has a format php-fpm accepts (the default when
+/// none is set).
+fn access_format(p: &Pool) -> Result<(), ConfigError> {
+    if p.access_log.as_deref().unwrap_or("").is_empty() {
+        return Ok(());
+    }
+    let format = p.access_format.as_deref().unwrap_or(DEFAULT_FORMAT);
+    AccessFormat::parse(format).map(drop).map_err(|why| {
+        let wrong = format!(
+            "[pool {}] wrong format for access.format '{format}'",
+            p.name
+        );
+        ConfigError {
+            level: Level::Warning,
+            ..ConfigError::plain(why)
+        }
+        .then(ConfigError::plain(wrong))
+    })
 }
 
 fn validate_pool(p: &mut Pool, notices: &mut Vec<Notice>) -> Result<(), ConfigError> {
@@ -696,7 +722,29 @@ fn validate_pool(p: &mut Pool, notices: &mut Vec<Notice>) -> Result<(), ConfigEr
         _ => {}
     }
     paths(p)?;
-    slowlog(p)
+    slowlog(p)?;
+    trace_depth(p)
+}
+
+/// `request_slowlog_trace_depth`: needs `slowlog`, positive; 20 by default.
+fn trace_depth(p: &mut Pool) -> Result<(), ConfigError> {
+    let error = |msg: String| Err(ConfigError::plain(format!("[pool {}] {msg}", p.name)));
+    let depth = p.request_slowlog_trace_depth;
+    if depth == 0 {
+        p.request_slowlog_trace_depth = 20;
+        return Ok(());
+    }
+    if p.slowlog.as_deref().unwrap_or("").is_empty() {
+        return error(
+            "'slowlog' must be specified for use with 'request_slowlog_trace_depth'".into(),
+        );
+    }
+    if depth < 0 {
+        return error(format!(
+            "'request_slowlog_trace_depth' ({depth}) must be a positive value"
+        ));
+    }
+    Ok(())
 }
 
 fn dynamic(p: &mut Pool, notices: &mut Vec<Notice>) -> Result<(), ConfigError> {

@@ -2,6 +2,7 @@
 //! into a typed [`Config`], with php-fpm's defaults, checks and messages.
 //!
 //! - [`ini`]: the INI dialect (lines, quoting, comments, `${ENV}`, `include=` globs).
+//! - [`access_format`]: `access.format`, parsed and rendered as php-fpm does.
 //! - [`directives`]: every directive php-fpm knows, typed values, `$pool`,
 //!   and the post-parse validation php-fpm does.
 //!
@@ -10,6 +11,7 @@
 //! Directives tfpm accepts but cannot honour come back as warnings in
 //! [`Config::notices`], never as errors. Nothing here depends on PHP.
 
+pub mod access_format;
 pub mod directives;
 pub mod ini;
 #[cfg(test)]

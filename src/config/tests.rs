@@ -541,7 +541,7 @@ fn every_known_directive_is_accepted() {
         .count();
     let total = config.global.unsupported.len() + config.pools[0].unsupported.len();
     assert_eq!(unsupported, total);
-    assert_eq!(total, 16); // the emergency_restart_* pair is honoured
+    assert_eq!(total, 15); // the emergency_restart_* pair and request_slowlog_trace_depth are honoured
 }
 
 /// A valid value for a directive of any type.
@@ -925,6 +925,38 @@ fn path_checks() {
     }
     pool("pm.status_path = /fpm-status_1.~x\nping.path = /ping\n");
     pool("slowlog = /s\nrequest_slowlog_timeout = 10\n");
+}
+
+#[test]
+fn access_format_checks() {
+    assert_eq!(
+        pool_error("access.log = /l\naccess.format = \"%R %x\"\n"),
+        "WARNING: Invalid token in the access.format (%x)\n\
+         ERROR: [pool www] wrong format for access.format '%R %x'"
+    );
+    assert_eq!(
+        pool_error("access.log = /l\naccess.format = \"%{ms}d\"\n"),
+        "WARNING: only 'seconds', 'milli', 'milliseconds', 'micro' or 'microseconds' are allowed as a modifier for %d ('ms')\n\
+         ERROR: [pool www] wrong format for access.format '%{ms}d'"
+    );
+    // Without access.log the format is not looked at, as in php-fpm.
+    pool("access.format = \"%x\"\n");
+    pool("access.log = /l\n");
+}
+
+#[test]
+fn slowlog_trace_depth() {
+    assert_eq!(pool("").request_slowlog_trace_depth, 20);
+    let p = pool("slowlog = /s\nrequest_slowlog_trace_depth = 5\n");
+    assert_eq!(p.request_slowlog_trace_depth, 5);
+    assert_eq!(
+        pool_error("request_slowlog_trace_depth = 5\n"),
+        "ERROR: [pool www] 'slowlog' must be specified for use with 'request_slowlog_trace_depth'"
+    );
+    assert_eq!(
+        pool_error("slowlog = /s\nrequest_slowlog_trace_depth = -1\n"),
+        "ERROR: [pool www] 'request_slowlog_trace_depth' (-1) must be a positive value"
+    );
 }
 
 #[test]

@@ -8,6 +8,7 @@
 use std::ffi::{c_char, c_int, c_void};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
+use super::logs::RequestEnd;
 use super::request::RequestCtx;
 use super::status::PoolStats;
 use super::sys;
@@ -105,6 +106,7 @@ extern "C" fn tfpm_rs_pool_status(out: *mut sys::tfpm_pool_status) -> c_int {
         active_processes: s.active,
         max_active_processes: s.max_active,
         max_children_reached: s.max_children_reached,
+        slow_requests: s.slow,
     };
     // SAFETY: `out` is a non-NULL pointer to a tfpm_pool_status on the
     // caller's stack, valid for this call.
@@ -126,6 +128,26 @@ fn cut_at(text: &str, max: usize) -> &str {
         end -= 1;
     }
     &text[..end]
+}
+
+#[no_mangle]
+extern "C" fn tfpm_rs_request_end(ctx: *mut c_void, end: *const sys::tfpm_request_end) {
+    if end.is_null() {
+        return;
+    }
+    // SAFETY: the shim passes a pointer to a tfpm_request_end on its stack,
+    // valid (with the strings it points to) for this call.
+    let end = unsafe { &*end };
+    let auth_user = match end.auth_user.is_null() {
+        true => &[][..],
+        // SAFETY: a NUL-terminated string PHP owns, alive for this call.
+        false => unsafe { std::ffi::CStr::from_ptr(end.auth_user) }.to_bytes(),
+    };
+    let headers = bytes(end.headers, end.headers_len);
+    let memory = end.peak_memory;
+    with_ctx(ctx, (), |r| {
+        r.end = Some(RequestEnd::now(end.status, memory, auth_user, headers));
+    });
 }
 
 #[no_mangle]

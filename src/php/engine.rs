@@ -32,10 +32,14 @@ pub struct EngineConfig {
     pub policy: RequestPolicy,
     /// php-fpm's request_terminate_timeout: a hard limit per request.
     pub terminate_after: Option<Duration>,
+    /// How the pool scales its threads (php-fpm's `pm`); `threads` is the most.
+    pub pm: super::scaling::Pm,
     /// php-fpm's pm.max_requests: threads are renewed after this many.
     pub max_requests: Option<u64>,
     /// The worker process's scoreboard, when a master started it.
     pub scoreboard: Option<std::sync::Arc<super::scoreboard::Scoreboard>>,
+    /// The pool's name, access log and slowlog.
+    pub logs: super::logs::RequestLogs,
 }
 
 /// PHP failed to start.
@@ -132,7 +136,9 @@ fn php_main(config: EngineConfig, ready: Ready, stop: mpsc::Receiver<()>) {
         policy: config.policy,
         terminate_after: config.terminate_after,
         scoreboard: config.scoreboard.clone(),
+        logs: config.logs.clone(),
         max_requests: config.max_requests,
+        pm: config.pm,
     });
     let (pool, workers) = match spawned {
         Ok(pair) => pair,
@@ -152,6 +158,10 @@ fn php_main(config: EngineConfig, ready: Ready, stop: mpsc::Receiver<()>) {
 }
 
 fn startup(config: &EngineConfig) -> Result<(), EngineError> {
+    use std::os::fd::AsRawFd;
+    let pool = CString::new(config.logs.pool.as_str())?;
+    // The file stays open in `config` as long as PHP runs.
+    let slowlog = config.logs.slowlog.as_ref();
     let ini_path = config
         .ini_path
         .as_ref()
@@ -170,6 +180,10 @@ fn startup(config: &EngineConfig) -> Result<(), EngineError> {
         ini_entries: entries.as_ptr(),
         executable: exe.as_ref().map_or(std::ptr::null(), |s| s.as_ptr()),
         locked_ini: locked.as_ptr(),
+        pool_name: pool.as_ptr(),
+        slowlog_fd: slowlog.map_or(-1, |s| s.file.as_raw_fd()),
+        slowlog_depth: slowlog.map_or(20, |s| i32::try_from(s.depth).unwrap_or(i32::MAX)),
+        slowlog_micros: slowlog.map_or(0, |s| i32::from(s.micros)),
     };
     // SAFETY: called once, on php-main, before any worker exists; the strings
     // outlive the call (the shim copies them).

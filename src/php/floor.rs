@@ -139,6 +139,7 @@ fn capture_on_thread(script: &Path) -> Vec<u8> {
         abort: Arc::default(),
         keep_conn: false,
         span: tracing::Span::none(),
+        client_ip: None,
     };
     let cgi = super::pool::cgi_settings();
     let mut prepared = PreparedRequest::new(request, &RequestPolicy::default(), &cgi);
@@ -170,6 +171,7 @@ fn on_thread(script: &Path, requests: u64) -> Duration {
             abort: Arc::default(),
             keep_conn: true,
             span: tracing::Span::none(),
+            client_ip: None,
         };
         let mut prepared = PreparedRequest::new(request, &policy, &cgi);
         let c_req = prepared.as_c();

@@ -18,15 +18,18 @@ mod callbacks;
 mod cgi_env;
 mod engine;
 mod floor;
+mod logs;
 pub mod os;
 mod pool;
 mod request;
+pub mod scaling;
 pub mod scoreboard;
 mod status;
 mod sys;
 mod watchdog;
 
 pub use engine::{Engine, EngineConfig, EngineError};
+pub use logs::{AccessLog, RequestLogs, Slowlog};
 pub use pool::{Pool, RequestInfo, SubmitError, ThreadStatus};
 pub use request::{Abort, BodyPoll, BodySource, Request, RequestPolicy, ResponseSink, SinkGone};
 pub use status::Snapshot as PoolSnapshot;

@@ -206,3 +206,53 @@ pub fn utc_offset(at: std::time::SystemTime) -> i32 {
         0
     }
 }
+
+/// The CPU time the calling thread has used so far: (user, system), from
+/// getrusage(RUSAGE_THREAD).
+pub fn thread_cpu_time() -> (std::time::Duration, std::time::Duration) {
+    // SAFETY: an all-zero rusage is a valid value for the out-parameter.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `usage` is valid and writable for the call; RUSAGE_THREAD
+    // reads the calling thread's counters only.
+    if unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut usage) } != 0 {
+        return Default::default();
+    }
+    let time = |t: libc::timeval| {
+        std::time::Duration::new(t.tv_sec.max(0) as u64, (t.tv_usec.max(0) as u32) * 1000)
+    };
+    (time(usage.ru_utime), time(usage.ru_stime))
+}
+
+/// strftime(`format`) of Unix time `at` in the local time zone, as C's
+/// strftime writes it into php-fpm's 128-byte buffer (empty when it does
+/// not fit, or for a format with a NUL).
+pub fn strftime_local(format: &[u8], at: i64) -> Vec<u8> {
+    let Ok(format) = std::ffi::CString::new(format) else {
+        return Vec::new();
+    };
+    let secs = at as libc::time_t;
+    // SAFETY: an all-zero tm is a valid value for the out-parameter.
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    // SAFETY: both pointers are valid for the call; localtime_r keeps none.
+    if unsafe { libc::localtime_r(&secs, &mut tm) }.is_null() {
+        return Vec::new();
+    }
+    let mut out = [0u8; 128];
+    // SAFETY: `out` is writable for its length, `format` is NUL-terminated
+    // and `tm` was filled by localtime_r; strftime writes at most out.len()
+    // bytes and keeps no pointer.
+    let n = unsafe { libc::strftime(out.as_mut_ptr().cast(), out.len(), format.as_ptr(), &tm) };
+    out[..n].to_vec()
+}
+
+/// Puts `with` under `target`'s descriptor number (dup3), so that whoever
+/// writes to that number (C code included) writes to `with` from now on.
+pub fn replace_fd(target: BorrowedFd<'_>, with: BorrowedFd<'_>) -> std::io::Result<()> {
+    // SAFETY: both descriptors are open for their borrows; dup3 atomically
+    // closes `target`'s old file and makes its number refer to `with`'s.
+    let rc = unsafe { libc::dup3(with.as_raw_fd(), target.as_raw_fd(), libc::O_CLOEXEC) };
+    if rc < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}

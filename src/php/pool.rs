@@ -9,7 +9,9 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use super::cgi_env::CgiSettings;
+use super::logs::{RequestLogs, Start};
 use super::request::{PreparedRequest, Request, RequestPolicy, ResponseSink};
+use super::scaling::{Decision, Pm};
 use super::scoreboard::Scoreboard;
 use super::status::{PoolStats, Snapshot as PoolSnapshot};
 use super::sys;
@@ -24,10 +26,17 @@ impl std::fmt::Debug for SubmitError {
     }
 }
 
+/// What the queue carries: a request, or word for one idle thread to leave
+/// (the pool is shrinking).
+pub(super) enum Job {
+    Run(Request),
+    Leave,
+}
+
 /// The sending side of the request queue; cheap to clone.
 #[derive(Clone)]
 pub struct Pool {
-    queue: async_channel::Sender<Request>,
+    queue: async_channel::Sender<Job>,
     busy: Arc<AtomicUsize>,
     threads: usize,
     stats: Arc<PoolStats>,
@@ -80,11 +89,32 @@ impl RequestInfo {
 impl Pool {
     /// Queues a request, waiting while the queue is full.
     pub async fn submit(&self, req: Request) -> Result<(), SubmitError> {
+        self.grow_for_one_more();
         self.stats.queued();
-        self.queue.send(req).await.map_err(|e| {
+        self.queue.send(Job::Run(req)).await.map_err(|e| {
             self.stats.unqueued();
-            SubmitError(e.into_inner())
+            match e.into_inner() {
+                Job::Run(req) => SubmitError(req),
+                Job::Leave => unreachable!("submit only sends requests"),
+            }
         })
+    }
+
+    /// With a scaling `pm`: starts a thread when no idle one is left for
+    /// the request about to be queued (up to pm.max_children).
+    fn grow_for_one_more(&self) {
+        let shared = &self.shared;
+        if !shared.pm.scales() {
+            return;
+        }
+        let live = shared.live.load(Ordering::Relaxed);
+        let idle = live.saturating_sub(self.busy.load(Ordering::Relaxed));
+        if self.queue.len() < idle || !shared.reserve_thread() {
+            return;
+        }
+        if let Err(e) = spawn_reserved(shared) {
+            tracing::error!("cannot start a PHP thread: {e}");
+        }
     }
 
     /// Requests waiting for a thread.
@@ -125,11 +155,15 @@ pub(super) struct WorkerConfig {
     pub(super) policy: RequestPolicy,
     /// php-fpm's request_terminate_timeout; None disables it.
     pub(super) terminate_after: Option<Duration>,
+    /// How the pool scales its threads (`threads` is the most it runs).
+    pub(super) pm: Pm,
     /// php-fpm's pm.max_requests: a thread that has served this many is
     /// replaced by a fresh one (a new interpreter context).
     pub(super) max_requests: Option<u64>,
     /// Where threads note their running script for the master, if any.
     pub(super) scoreboard: Option<Arc<Scoreboard>>,
+    /// The access log and the slowlog.
+    pub(super) logs: RequestLogs,
 }
 
 /// What another thread may do to a worker: see `tfpm_thread_handle`.
@@ -152,6 +186,8 @@ pub(super) struct Current {
     pub(super) started: Option<Instant>,
     pub(super) script: String,
     pub(super) interrupted: Option<Instant>,
+    /// The watchdog noted it past request_slowlog_timeout.
+    pub(super) slow_logged: bool,
     /// The request's tracing span, for the watchdog's log lines about it.
     pub(super) span: tracing::Span,
     /// The request's output, which the watchdog ends if the thread is stuck.
@@ -167,6 +203,7 @@ impl Default for Current {
             started: None,
             script: String::new(),
             interrupted: None,
+            slow_logged: false,
             span: tracing::Span::none(),
             sink: None,
         }
@@ -178,6 +215,8 @@ pub(super) struct Worker {
     pub(super) name: String,
     /// Its number in the pool, which is also its scoreboard slot.
     index: usize,
+    /// Since when it waits for work (for pm = ondemand).
+    idle_since: Mutex<Instant>,
     /// Its Linux task id, once running, and when it started.
     tid: std::sync::atomic::AtomicU32,
     born: std::time::SystemTime,
@@ -206,6 +245,34 @@ impl Worker {
             request_duration: duration,
             request: current.info.clone(),
         }
+    }
+
+    /// Its Linux task id (0 until it runs).
+    pub(super) fn tid(&self) -> u32 {
+        self.tid.load(Ordering::Relaxed)
+    }
+
+    /// Whether the script of request `seq` is running now (php-fpm's
+    /// "executing" stage: not while PHP starts up or shuts down).
+    pub(super) fn running(&self, seq: u64) -> bool {
+        let Some(handle) = self.handle.get() else {
+            return false;
+        };
+        // SAFETY: the pointer is the worker's own thread-local, alive while
+        // the worker is (the caller holds `current` and saw it busy); an
+        // aligned volatile read of a u64 the worker writes is only ever stale.
+        unsafe { std::ptr::read_volatile(handle.0.running_seq) == seq }
+    }
+
+    /// Asks request `seq` to write its PHP stack to the slowlog at its next
+    /// interrupt point. The caller holds the `current` lock and has seen
+    /// that request running.
+    pub(super) fn request_slowlog(&self, seq: u64) {
+        let Some(handle) = self.handle.get() else {
+            return;
+        };
+        // SAFETY: as in `interrupt`: the worker and its globals exist.
+        unsafe { sys::tfpm_request_slowlog(&handle.0, seq) };
     }
 
     /// Asks PHP to end request `seq` with a fatal error. The caller holds the
@@ -239,7 +306,13 @@ impl Worker {
 
 /// State shared by the workers, the watchdog and the engine.
 pub(super) struct Shared {
-    rx: async_channel::Receiver<Request>,
+    rx: async_channel::Receiver<Job>,
+    /// For the manager's `Leave` words.
+    jobs: async_channel::Sender<Job>,
+    pm: Pm,
+    /// pm.max_children, and the threads running now.
+    max: usize,
+    live: Arc<AtomicUsize>,
     pub(super) stats: Arc<PoolStats>,
     policy: RequestPolicy,
     scoreboard: Option<Arc<Scoreboard>>,
@@ -247,6 +320,7 @@ pub(super) struct Shared {
     workers: Mutex<Vec<Arc<Worker>>>,
     next_index: AtomicUsize,
     pub(super) stopping: AtomicBool,
+    pub(super) logs: RequestLogs,
     max_requests: Option<u64>,
     /// Threads that recycled themselves (pm.max_requests), still to join;
     /// None once the pool stops.
@@ -265,12 +339,21 @@ impl Shared {
     fn workers_mut(&self) -> MutexGuard<'_, Vec<Arc<Worker>>> {
         self.workers.lock().unwrap_or_else(|e| e.into_inner())
     }
+
+    /// Counts one more thread if the pool may have it (pm.max_children).
+    fn reserve_thread(&self) -> bool {
+        let next = |live: usize| (live < self.max).then_some(live + 1);
+        self.live
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, next)
+            .is_ok()
+    }
 }
 
 /// The worker threads and their watchdog.
 pub(super) struct Workers {
     shared: Arc<Shared>,
     watchdog: Option<JoinHandle<()>>,
+    manager: Option<JoinHandle<()>>,
 }
 
 impl Workers {
@@ -278,9 +361,19 @@ impl Workers {
     pub(super) fn spawn(config: WorkerConfig) -> std::io::Result<(Pool, Workers)> {
         let (tx, rx) = async_channel::bounded(config.queue_len.max(1));
         let busy = Arc::new(AtomicUsize::new(0));
-        let stats = PoolStats::new(config.threads, config.queue_len.max(1), busy.clone());
+        let live = Arc::new(AtomicUsize::new(0));
+        let stats = PoolStats::new(
+            config.threads,
+            config.queue_len.max(1),
+            busy.clone(),
+            live.clone(),
+        );
         let shared = Arc::new(Shared {
             rx,
+            jobs: tx.clone(),
+            pm: config.pm,
+            max: config.threads,
+            live,
             stats,
             policy: config.policy,
             scoreboard: config.scoreboard,
@@ -289,14 +382,16 @@ impl Workers {
             next_index: AtomicUsize::new(0),
             stopping: AtomicBool::new(false),
             max_requests: config.max_requests,
+            logs: config.logs,
             recycled: Mutex::new(Some(Vec::new())),
         });
-        for _ in 0..config.threads {
+        for _ in 0..config.pm.initial(config.threads) {
             spawn_worker(&shared)?;
         }
-        let watchdog = match config.terminate_after {
-            Some(limit) => Some(watchdog::spawn(shared.clone(), limit)?),
-            None => None,
+        let watchdog = watchdog::spawn(shared.clone(), config.terminate_after)?;
+        let manager = match config.pm.scales() {
+            true => Some(spawn_manager(shared.clone())?),
+            false => None,
         };
         let pool = Pool {
             queue: tx,
@@ -305,7 +400,14 @@ impl Workers {
             stats: shared.stats.clone(),
             shared: shared.clone(),
         };
-        Ok((pool, Workers { shared, watchdog }))
+        Ok((
+            pool,
+            Workers {
+                shared,
+                watchdog,
+                manager,
+            },
+        ))
     }
 
     /// Waits for every live worker to finish the queue and exit. Retired
@@ -314,6 +416,10 @@ impl Workers {
         self.shared.stopping.store(true, Ordering::Relaxed);
         if let Some(w) = self.watchdog {
             let _ = w.join();
+        }
+        if let Some(m) = self.manager {
+            m.thread().unpark();
+            let _ = m.join();
         }
         for worker in self.shared.workers() {
             let handle = worker.join.lock().unwrap_or_else(|e| e.into_inner()).take();
@@ -335,10 +441,25 @@ impl Workers {
 
 /// Starts one more worker thread.
 pub(super) fn spawn_worker(shared: &Arc<Shared>) -> std::io::Result<()> {
+    shared.live.fetch_add(1, Ordering::Relaxed);
+    spawn_reserved(shared)
+}
+
+/// Starts a worker thread already counted in `live`.
+fn spawn_reserved(shared: &Arc<Shared>) -> std::io::Result<()> {
+    let started = spawn_thread(shared);
+    if started.is_err() {
+        shared.live.fetch_sub(1, Ordering::Relaxed);
+    }
+    started
+}
+
+fn spawn_thread(shared: &Arc<Shared>) -> std::io::Result<()> {
     let index = shared.next_index.fetch_add(1, Ordering::Relaxed);
     let worker = Arc::new(Worker {
         name: format!("php-{index}"),
         index,
+        idle_since: Mutex::new(Instant::now()),
         tid: std::sync::atomic::AtomicU32::new(0),
         born: std::time::SystemTime::now(),
         handle: OnceLock::new(),
@@ -383,19 +504,91 @@ fn worker_main(shared: &Arc<Shared>, me: &Arc<Worker>) {
     let cgi = cgi_settings();
     let mut seq = 0u64;
     while !me.retired.load(Ordering::Relaxed) {
-        let Ok(req) = shared.rx.recv_blocking() else {
-            break;
+        let req = match shared.rx.recv_blocking() {
+            Ok(Job::Run(req)) => req,
+            Ok(Job::Leave) if leave(shared, me) => break,
+            Ok(Job::Leave) => continue,
+            Err(_) => break,
         };
         seq += 1;
         shared.stats.started();
         run(req, seq, me, shared, &cgi);
         shared.stats.finished();
+        *me.idle_since.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
         if shared.max_requests.is_some_and(|max| seq >= max) && recycle(shared, me) {
             break;
         }
     }
     // SAFETY: same thread as tfpm_thread_init, and no request is running.
     unsafe { sys::tfpm_thread_shutdown() };
+}
+
+/// The pool shrinks (pm dynamic or ondemand): this thread leaves, its join
+/// handle kept for the pool's shutdown. False when the pool is stopping.
+fn leave(shared: &Arc<Shared>, me: &Arc<Worker>) -> bool {
+    let mut recycled = shared.recycled.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(list) = recycled.as_mut() else {
+        return false;
+    };
+    shared.workers_mut().retain(|w| !Arc::ptr_eq(w, me));
+    shared.live.fetch_sub(1, Ordering::Relaxed);
+    list.extend(me.join.lock().unwrap_or_else(|e| e.into_inner()).take());
+    tracing::debug!(thread = %me.name, "an idle PHP thread leaves (pm)");
+    true
+}
+
+/// The process manager's thread: once a second, grows or shrinks the pool
+/// as `pm` says (see [`super::scaling`]).
+fn spawn_manager(shared: Arc<Shared>) -> std::io::Result<JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name("php-pm".into())
+        .spawn(move || {
+            while !shared.stopping.load(Ordering::Relaxed) {
+                std::thread::park_timeout(Duration::from_secs(1));
+                if !shared.stopping.load(Ordering::Relaxed) {
+                    manage(&shared);
+                }
+            }
+        })
+}
+
+fn manage(shared: &Arc<Shared>) {
+    let workers = shared.workers();
+    let idle: Vec<&Arc<Worker>> = workers
+        .iter()
+        .filter(|w| w.current().started.is_none())
+        .collect();
+    let stale = match shared.pm {
+        Pm::Ondemand { idle_timeout } => idle
+            .iter()
+            .filter(|w| {
+                w.idle_since
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .elapsed()
+                    >= idle_timeout
+            })
+            .count(),
+        _ => 0,
+    };
+    match shared
+        .pm
+        .decide(workers.len(), idle.len(), stale, shared.max)
+    {
+        Decision::Keep => {}
+        Decision::Grow(n) => {
+            for _ in 0..n {
+                if !shared.reserve_thread() || spawn_reserved(shared).is_err() {
+                    break;
+                }
+            }
+        }
+        Decision::Shrink(n) => {
+            for _ in 0..n.min(idle.len()) {
+                let _ = shared.jobs.try_send(Job::Leave);
+            }
+        }
+    }
 }
 
 /// pm.max_requests reached: a fresh thread takes this one's place, and this
@@ -437,6 +630,7 @@ pub(super) fn cgi_settings() -> CgiSettings {
 fn run(req: Request, seq: u64, me: &Arc<Worker>, shared: &Shared, cgi: &CgiSettings) {
     // Every log line about the request, PHP's own included, carries its span.
     let span = req.span.clone();
+    let log_start = shared.logs.access.as_ref().map(|_| Start::now());
     let _entered = span.enter();
     let mut info = RequestInfo::of(&req.params);
     let mut prepared = PreparedRequest::new(req, &shared.policy, cgi);
@@ -452,6 +646,7 @@ fn run(req: Request, seq: u64, me: &Arc<Worker>, shared: &Shared, cgi: &CgiSetti
         started: Some(Instant::now()),
         script: prepared.ctx.script.clone(),
         interrupted: None,
+        slow_logged: false,
         span: span.clone(),
         sink: Some(prepared.ctx.sink.clone()),
     };
@@ -460,6 +655,11 @@ fn run(req: Request, seq: u64, me: &Arc<Worker>, shared: &Shared, cgi: &CgiSetti
     }
     let abort = prepared.ctx.abort.clone();
     abort.attach(me.clone(), seq);
+    prepared.report_end = shared
+        .logs
+        .access
+        .as_ref()
+        .map_or(0, |log| log.report_end());
     let c_req = prepared.as_c();
     // SAFETY: c_req points into `prepared`, which outlives the call and is not
     // touched by Rust until it returns; this thread was set up by
@@ -467,6 +667,9 @@ fn run(req: Request, seq: u64, me: &Arc<Worker>, shared: &Shared, cgi: &CgiSetti
     unsafe { sys::tfpm_execute(&c_req, seq) };
     // Normally PHP ended the response in its deactivate hook; make sure.
     prepared.ctx.finish();
+    if let (Some(log), Some(start)) = (&shared.logs.access, &log_start) {
+        log.write(start, &prepared, me.tid());
+    }
     abort.detach();
     if let Some(board) = &shared.scoreboard {
         board.leave(me.index);

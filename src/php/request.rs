@@ -10,6 +10,7 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 
 use super::cgi_env::{self, CgiSettings, RealFiles};
+use super::logs::RequestEnd;
 use super::pool::Worker;
 use super::sys;
 use crate::fcgi::Params;
@@ -71,6 +72,8 @@ pub struct Request {
     pub keep_conn: bool,
     /// The tracing span the request's log lines go in (request id, script).
     pub span: tracing::Span,
+    /// The web server's address (TCP), for the access log's `%R`.
+    pub client_ip: Option<std::net::IpAddr>,
 }
 
 /// Tells a request that its client is gone. A script that is running learns
@@ -157,6 +160,9 @@ pub(super) struct RequestCtx {
     wrote_any: bool,
     stderr_used: bool,
     pub(super) script: String,
+    pub(super) client_ip: Option<std::net::IpAddr>,
+    /// What the shim reported as the script ended (for the access log).
+    pub(super) end: Option<RequestEnd>,
 }
 
 impl RequestCtx {
@@ -174,6 +180,8 @@ impl RequestCtx {
             wrote_any: false,
             stderr_used: false,
             script,
+            client_ip: req.client_ip,
+            end: None,
         }
     }
 
@@ -309,9 +317,12 @@ pub(super) struct PreparedRequest {
     pub(super) ctx: Box<RequestCtx>,
     arena: Vec<u8>,
     params: Vec<sys::tfpm_param>,
+    spans: Vec<Span>,
     fields: Fields,
     content_length: i64,
     disposition: sys::tfpm_disposition,
+    /// `tfpm_request.report_end`: what the shim reports as the script ends.
+    pub(super) report_end: i32,
 }
 
 /// Offsets into the arena of the request fields PHP needs (NUL-terminated).
@@ -390,12 +401,56 @@ impl PreparedRequest {
             ctx,
             arena,
             params,
+            spans,
             fields,
             content_length,
             disposition,
+            report_end: 0,
         };
-        prepared.params = spans.iter().map(|s| prepared.c_param(*s)).collect();
+        prepared.params = prepared
+            .spans
+            .iter()
+            .map(|s| prepared.c_param(*s))
+            .collect();
         prepared
+    }
+
+    /// A string the C side sees, up to its NUL; empty when absent.
+    fn text(&self, offset: Option<usize>) -> &[u8] {
+        let Some(at) = offset else {
+            return &[];
+        };
+        let rest = &self.arena[at..];
+        &rest[..rest.iter().position(|&b| b == 0).unwrap_or(rest.len())]
+    }
+
+    /// REQUEST_METHOD.
+    pub(super) fn method(&self) -> &[u8] {
+        self.text(self.fields.method)
+    }
+
+    /// SCRIPT_NAME after the path derivation: PHP's request URI.
+    pub(super) fn request_uri(&self) -> &[u8] {
+        self.text(self.fields.script_name)
+    }
+
+    pub(super) fn query_string(&self) -> &[u8] {
+        self.text(self.fields.query_string)
+    }
+
+    /// The script to run; empty when there is none.
+    pub(super) fn script_filename(&self) -> &[u8] {
+        self.text(self.fields.script_filename)
+    }
+
+    /// CONTENT_LENGTH as PHP reads it (0 when absent).
+    pub(super) fn content_length(&self) -> u64 {
+        self.content_length.max(0) as u64
+    }
+
+    /// The value of param `name`, as PHP sees the params.
+    pub(super) fn param(&self, name: &[u8]) -> Option<&[u8]> {
+        find_value(&self.arena, &self.spans, name).map(|at| self.text(Some(at)))
     }
 
     fn ptr(&self, offset: Option<usize>) -> *const libc::c_char {
@@ -435,6 +490,7 @@ impl PreparedRequest {
             ping_response: self.ptr(self.fields.ping_response),
             content_length: self.content_length,
             disposition: self.disposition as i32,
+            report_end: self.report_end,
         }
     }
 

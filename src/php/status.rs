@@ -1,7 +1,7 @@
 //! The pool's counters, as php-fpm reports them in `fpm_get_status()` (and
 //! as the metrics endpoint exports them): requests accepted, threads busy and
-//! idle, the queue, the high-water marks, and the watchdog's terminations and
-//! thread restarts.
+//! idle, the queue, the high-water marks, and the watchdog's terminations,
+//! slow requests and thread restarts.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -10,7 +10,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 /// Counters shared by the pool's threads and the queue's senders.
 pub(super) struct PoolStats {
     started: SystemTime,
+    /// pm.max_children.
     threads: usize,
+    /// Threads running now (fewer than `threads` with pm dynamic or ondemand).
+    live: Arc<AtomicUsize>,
     queue_capacity: usize,
     accepted: AtomicU64,
     busy: Arc<AtomicUsize>,
@@ -19,6 +22,7 @@ pub(super) struct PoolStats {
     queued: AtomicUsize,
     max_queued: AtomicUsize,
     terminated: AtomicU64,
+    slow: AtomicU64,
     restarts: AtomicU64,
 }
 
@@ -38,6 +42,8 @@ pub struct Snapshot {
     pub max_children_reached: u64,
     /// Requests ended by request_terminate_timeout.
     pub terminated: u64,
+    /// Requests that ran past request_slowlog_timeout.
+    pub slow: u64,
     /// Stuck threads retired and replaced.
     pub restarts: u64,
 }
@@ -46,10 +52,16 @@ pub struct Snapshot {
 static CURRENT: OnceLock<Arc<PoolStats>> = OnceLock::new();
 
 impl PoolStats {
-    pub(super) fn new(threads: usize, queue_capacity: usize, busy: Arc<AtomicUsize>) -> Arc<Self> {
+    pub(super) fn new(
+        threads: usize,
+        queue_capacity: usize,
+        busy: Arc<AtomicUsize>,
+        live: Arc<AtomicUsize>,
+    ) -> Arc<Self> {
         let stats = Arc::new(PoolStats {
             started: SystemTime::now(),
             threads,
+            live,
             queue_capacity,
             accepted: AtomicU64::new(0),
             busy,
@@ -58,6 +70,7 @@ impl PoolStats {
             queued: AtomicUsize::new(0),
             max_queued: AtomicUsize::new(0),
             terminated: AtomicU64::new(0),
+            slow: AtomicU64::new(0),
             restarts: AtomicU64::new(0),
         });
         let _ = CURRENT.set(stats.clone());
@@ -101,6 +114,11 @@ impl PoolStats {
         self.terminated.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// A request ran past request_slowlog_timeout.
+    pub(super) fn slow(&self) {
+        self.slow.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// A stuck thread was retired and replaced.
     pub(super) fn restarted(&self) {
         self.restarts.fetch_add(1, Ordering::Relaxed);
@@ -108,19 +126,21 @@ impl PoolStats {
 
     pub(super) fn snapshot(&self) -> Snapshot {
         let active = self.busy.load(Ordering::Relaxed);
+        let live = self.live.load(Ordering::Relaxed);
         let since_epoch = self.started.duration_since(UNIX_EPOCH).unwrap_or_default();
         Snapshot {
-            threads: self.threads as u64,
+            threads: live as u64,
             start_time: i64::try_from(since_epoch.as_secs()).unwrap_or(i64::MAX),
             accepted: self.accepted.load(Ordering::Relaxed),
             queued: self.queued.load(Ordering::Relaxed) as u64,
             max_queued: self.max_queued.load(Ordering::Relaxed) as u64,
             queue_capacity: self.queue_capacity as u64,
-            idle: self.threads.saturating_sub(active) as u64,
+            idle: live.saturating_sub(active) as u64,
             active: active as u64,
             max_active: self.max_active.load(Ordering::Relaxed) as u64,
             max_children_reached: self.max_children_reached.load(Ordering::Relaxed),
             terminated: self.terminated.load(Ordering::Relaxed),
+            slow: self.slow.load(Ordering::Relaxed),
             restarts: self.restarts.load(Ordering::Relaxed),
         }
     }
@@ -133,7 +153,7 @@ mod tests {
     #[test]
     fn counters_follow_requests_through_the_pool() {
         let busy = Arc::new(AtomicUsize::new(0));
-        let stats = PoolStats::new(2, 10, busy);
+        let stats = PoolStats::new(2, 10, busy, Arc::new(AtomicUsize::new(2)));
         stats.queued();
         stats.queued();
         stats.started();
@@ -148,7 +168,8 @@ mod tests {
         assert_eq!(stats.snapshot().idle, 1);
         stats.terminated();
         stats.restarted();
+        stats.slow();
         let s = stats.snapshot();
-        assert_eq!((s.threads, s.terminated, s.restarts), (2, 1, 1));
+        assert_eq!((s.threads, s.terminated, s.restarts, s.slow), (2, 1, 1, 1));
     }
 }

@@ -1,6 +1,11 @@
-//! The watchdog behind php-fpm's `request_terminate_timeout`.
+//! The watchdog behind php-fpm's `request_terminate_timeout` and
+//! `request_slowlog_timeout`.
 //!
-//! One thread looks at every worker a few times per limit. A request past the
+//! One thread looks at every worker a few times per limit. A script still
+//! running past the slowlog timeout is noted once: php-fpm's warning, the
+//! pool's slow request count, and word to the thread to write its PHP stack
+//! to the slowlog at its next interrupt point (see `tfpm_request_slowlog`),
+//! with no signal, so the request goes on undisturbed. A request past the
 //! limit is interrupted (see `tfpm_interrupt`): PHP ends it with a fatal
 //! error at its next interrupt point, and a blocking system call returns
 //! early. A worker still busy with that request a grace period later is stuck
@@ -14,23 +19,91 @@ use std::time::{Duration, Instant};
 use super::pool::{retire, Shared, Worker};
 use super::status::PoolStats;
 
-pub(super) fn spawn(shared: Arc<Shared>, limit: Duration) -> std::io::Result<JoinHandle<()>> {
+/// Starts the watchdog, if the pool has a time limit (`terminate`) or a
+/// slowlog to watch.
+pub(super) fn spawn(
+    shared: Arc<Shared>,
+    terminate: Option<Duration>,
+) -> std::io::Result<Option<JoinHandle<()>>> {
+    let slow = shared.logs.slowlog.as_ref().map(|s| s.after);
+    let Some(shortest) = [terminate, slow].into_iter().flatten().min() else {
+        return Ok(None);
+    };
+    let tick = (shortest / 4).clamp(Duration::from_millis(10), Duration::from_secs(1));
     std::thread::Builder::new()
         .name("php-watchdog".into())
-        .spawn(move || run(&shared, limit))
+        .spawn(move || run(&shared, tick, terminate, slow))
+        .map(Some)
 }
 
-fn run(shared: &Arc<Shared>, limit: Duration) {
-    let tick = (limit / 4).clamp(Duration::from_millis(10), Duration::from_secs(1));
-    let grace = limit.clamp(Duration::from_secs(1), Duration::from_secs(10));
+fn run(shared: &Arc<Shared>, tick: Duration, terminate: Option<Duration>, slow: Option<Duration>) {
     while !shared.stopping.load(Ordering::Relaxed) {
         std::thread::sleep(tick);
         for worker in shared.workers() {
+            if let Some(after) = slow {
+                slow_check(&worker, shared, after);
+            }
+            let Some(limit) = terminate else {
+                continue;
+            };
+            let grace = limit.clamp(Duration::from_secs(1), Duration::from_secs(10));
             if check(&worker, &shared.stats, limit, grace) {
                 retire(shared, &worker);
             }
         }
     }
+}
+
+/// Notes a script running past `after`, once per request: php-fpm's
+/// warning, the slow request count, and the slowlog entry.
+fn slow_check(worker: &Worker, shared: &Shared, after: Duration) {
+    let mut current = worker.current();
+    let Some(started) = current.started else {
+        return;
+    };
+    let ran = started.elapsed();
+    if current.slow_logged || ran < after || !worker.running(current.seq) {
+        return;
+    }
+    current.slow_logged = true;
+    let _entered = current.span.clone().entered();
+    let info = &current.info;
+    tracing::warn!(
+        "[pool {}] child {}, script '{}' (request: \"{} {}{}{}\") executing too slow ({}.{:06} sec), logging",
+        shared.logs.pool,
+        worker.tid(),
+        purified(&current.script),
+        cut(&info.method, 15),
+        cut(&info.uri, 127),
+        if info.query.is_empty() { "" } else { "?" },
+        cut(&info.query, 511),
+        ran.as_secs(),
+        ran.subsec_micros()
+    );
+    shared.stats.slow();
+    worker.request_slowlog(current.seq);
+}
+
+/// A script name as php-fpm logs it: bytes outside printable ASCII as
+/// '.', at most 255 of them.
+fn purified(script: &str) -> String {
+    let dot = |b: &u8| {
+        if (b' '..=0x7f).contains(b) {
+            *b as char
+        } else {
+            '.'
+        }
+    };
+    script.as_bytes().iter().take(255).map(dot).collect()
+}
+
+/// `s` cut to `max` bytes at a character boundary (php-fpm's fixed fields).
+fn cut(s: &str, max: usize) -> &str {
+    let mut end = s.len().min(max);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
 }
 
 /// Interrupts an overdue request; returns true if the worker is stuck.
@@ -70,5 +143,18 @@ fn check(worker: &Worker, stats: &PoolStats, limit: Duration, grace: Duration) -
             true
         }
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn script_names_are_purified_as_php_fpm_does() {
+        assert_eq!(purified("/srv/a b.php"), "/srv/a b.php");
+        assert_eq!(purified("/srv/é\n.php"), "/srv/....php");
+        assert_eq!(purified(&"x".repeat(300)).len(), 255);
+        assert_eq!(cut("ééé", 3), "é");
     }
 }

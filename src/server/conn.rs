@@ -185,9 +185,13 @@ impl SharedRef {
 }
 
 /// Serves one connection until the peer closes it, a protocol error, or a
-/// timeout.
-pub async fn serve_connection<S>(stream: S, pool: Pool, context: Arc<ConnContext>)
-where
+/// timeout. `peer` is the web server's address (TCP), for the access log.
+pub async fn serve_connection<S>(
+    stream: S,
+    pool: Pool,
+    context: Arc<ConnContext>,
+    peer: Option<std::net::IpAddr>,
+) where
     S: AsyncRead + AsyncWrite + Send + 'static,
 {
     let (rd, wr) = tokio::io::split(stream);
@@ -209,6 +213,7 @@ where
         shared: shared.clone(),
         out: out_tx,
         context,
+        peer,
     };
     reader.run(rd, closing_rx).await;
     // EOF or a protocol error: running scripts are aborted, and nothing more
@@ -231,6 +236,7 @@ struct Reader {
     shared: SharedRef,
     out: mpsc::Sender<Out>,
     context: Arc<ConnContext>,
+    peer: Option<std::net::IpAddr>,
 }
 
 impl Reader {
@@ -462,6 +468,7 @@ impl Reader {
             body: Box::new(body_rx),
             sink: Arc::new(FcgiSink::new(id, self.out.clone())),
             abort,
+            client_ip: self.peer,
         };
         if self.pool.submit(request).await.is_err() {
             self.reject(id, b"Status: 503 Service Unavailable\r\nContent-type: text/plain\r\n\r\nShutting down.\n")

@@ -1,7 +1,9 @@
 //! Log files that SIGUSR1 reopens, as php-fpm reopens its own: after
 //! logrotate has moved a file away, the next line goes to a new file at
 //! the same path. The error log (`error_log` of a php-fpm config) is one;
-//! every file opened here is reopened by [`reopen_all`].
+//! every file opened here is reopened by [`reopen_all`], and so are the
+//! files written by descriptor that [`reopen_in_place`] lists (the access
+//! log and the slowlog, which PHP threads and C code write to).
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
@@ -16,6 +18,18 @@ pub struct LogFile {
 
 /// Every log file opened so far, for [`reopen_all`].
 static OPEN: Mutex<Vec<Arc<LogFile>>> = Mutex::new(Vec::new());
+
+/// Files written by descriptor, with their paths, for [`reopen_all`].
+static IN_PLACE: Mutex<Vec<(PathBuf, Arc<File>)>> = Mutex::new(Vec::new());
+
+/// Lists `file` (opened at `path`, appending) for SIGUSR1: the path is
+/// opened again and the new file takes the old one's descriptor number.
+pub fn reopen_in_place(path: &Path, file: Arc<File>) {
+    IN_PLACE
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push((path.to_path_buf(), file));
+}
 
 impl LogFile {
     /// Opens (creating) `path` for appending, and remembers it for SIGUSR1.
@@ -50,6 +64,13 @@ fn append(path: &Path) -> io::Result<File> {
     OpenOptions::new().create(true).append(true).open(path)
 }
 
+/// As php-fpm creates its access log: readable by its owner only.
+pub fn append_private(path: &Path) -> io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut options = OpenOptions::new();
+    options.create(true).append(true).mode(0o600).open(path)
+}
+
 /// Reopens every log file (SIGUSR1); a file that cannot be reopened keeps
 /// its old descriptor, and the error is logged.
 pub fn reopen_all() {
@@ -58,6 +79,15 @@ pub fn reopen_all() {
         match log.reopen() {
             Ok(()) => tracing::info!("reopened {}", log.path.display()),
             Err(e) => tracing::error!("cannot reopen {}: {e}", log.path.display()),
+        }
+    }
+    let in_place = IN_PLACE.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    for (path, file) in in_place {
+        use std::os::fd::AsFd;
+        let fresh = append_private(&path);
+        match fresh.and_then(|f| crate::php::os::replace_fd(file.as_fd(), f.as_fd())) {
+            Ok(()) => tracing::info!("reopened {}", path.display()),
+            Err(e) => tracing::error!("cannot reopen {}: {e}", path.display()),
         }
     }
 }

@@ -70,6 +70,8 @@ enum Event {
 
 /// The master's end of a worker's channel.
 struct Link {
+    /// The worker's pool (its status page counts that pool only).
+    pool: usize,
     writer: tokio::sync::Mutex<OwnedWriteHalf>,
     /// Where the answer to the one request in flight goes.
     answer: Mutex<Option<oneshot::Sender<String>>>,
@@ -171,7 +173,7 @@ pub async fn run(
     if let Some(listener) = metrics_listener {
         let (ready, crashes) = (master.ready.clone(), master.crashes.clone());
         tokio::spawn(metrics::serve(listener, move || {
-            sum_metrics(ready.clone(), Some(crashes.clone()))
+            sum_metrics(ready.clone(), Some(crashes.clone()), None)
         }));
     }
     let status = tokio::spawn(report_status(master.ready.clone()));
@@ -280,6 +282,7 @@ impl Master {
         ours.set_nonblocking(true)?;
         let (rd, wr) = UnixStream::from_std(ours)?.into_split();
         let link = Arc::new(Link {
+            pool: pool_index,
             writer: tokio::sync::Mutex::new(wr),
             answer: Mutex::new(None),
         });
@@ -589,7 +592,7 @@ async fn read_link(
             ["sum"] => {
                 let (ready, link) = (ready.clone(), link.clone());
                 tokio::spawn(async move {
-                    let body = sum_metrics(ready, None).await;
+                    let body = sum_metrics(ready, None, Some(link.pool)).await;
                     let message = format!("sum {}\n{body}", body.len());
                     let _ = link.writer.lock().await.write_all(message.as_bytes()).await;
                 });
@@ -623,9 +626,14 @@ async fn wait_child(
     }
 }
 
-/// Every ready worker's metrics, summed, then the master's own series.
-async fn sum_metrics(ready: Ready, crashes: Option<Crashes>) -> String {
-    let links: Vec<Arc<Link>> = lock(&ready).iter().map(|(_, l)| l.clone()).collect();
+/// Every ready worker's metrics (of pool `pool` only, if given), summed,
+/// then the master's own series.
+async fn sum_metrics(ready: Ready, crashes: Option<Crashes>, pool: Option<usize>) -> String {
+    let links: Vec<Arc<Link>> = lock(&ready)
+        .iter()
+        .filter(|(_, l)| pool.is_none_or(|p| l.pool == p))
+        .map(|(_, l)| l.clone())
+        .collect();
     let mut texts = Vec::new();
     for link in &links {
         if let Some(text) = link.metrics().await {
@@ -648,7 +656,7 @@ async fn report_status(ready: Ready) {
     let mut tick = tokio::time::interval(systemd::STATUS_EVERY);
     loop {
         tick.tick().await;
-        let text = sum_metrics(ready.clone(), None).await;
+        let text = sum_metrics(ready.clone(), None, None).await;
         let value = |name: &str| metrics::value(&text, name).unwrap_or(0.0) as u64;
         systemd::notify(&format!(
             "STATUS=threads: {} busy, {} idle; {} queued; {} requests served",

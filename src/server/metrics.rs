@@ -139,7 +139,7 @@ pub fn render(pool: &PoolSnapshot) -> String {
 }
 
 /// The pool's own series: name, type, help, value.
-fn pool_series(pool: &PoolSnapshot) -> [(&'static str, &'static str, &'static str, u64); 9] {
+fn pool_series(pool: &PoolSnapshot) -> [(&'static str, &'static str, &'static str, u64); 10] {
     [
         (
             "tfpm_threads_busy",
@@ -176,6 +176,12 @@ fn pool_series(pool: &PoolSnapshot) -> [(&'static str, &'static str, &'static st
             "counter",
             "Times a request started with every PHP thread busy.",
             pool.max_children_reached,
+        ),
+        (
+            "tfpm_slow_requests_total",
+            "counter",
+            "Requests still running after request_slowlog_timeout.",
+            pool.slow,
         ),
         (
             "tfpm_thread_restarts_total",

@@ -173,6 +173,14 @@ fn allowed(stream: &listener::Stream, context: &ConnContext) -> bool {
     ok
 }
 
+/// The web server's IP address (None on a Unix socket).
+fn peer_ip(stream: &listener::Stream) -> Option<std::net::IpAddr> {
+    match stream {
+        listener::Stream::Tcp(tcp) => tcp.peer_addr().ok().map(|a| a.ip()),
+        listener::Stream::Unix(_) => None,
+    }
+}
+
 /// The daemon-wide connection limit: one permit per open connection.
 struct ConnSlots {
     slots: Arc<Semaphore>,
@@ -228,8 +236,9 @@ async fn accept_loop(
 ) {
     let spawn = |stream, slot: OwnedSemaphorePermit| {
         let (pool, context) = (pool.clone(), context.clone());
+        let peer = peer_ip(&stream);
         tokio::spawn(async move {
-            conn::serve_connection(stream, pool, context).await;
+            conn::serve_connection(stream, pool, context, peer).await;
             drop(slot);
         });
     };

@@ -10,6 +10,7 @@ use std::os::fd::AsFd;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::config::access_format::{AccessFormat, DEFAULT_FORMAT};
 use crate::config::{Config, Pm, Pool};
 use crate::php::os;
 
@@ -30,6 +31,8 @@ pub struct PoolRun {
     /// `pm.max_children`.
     pub threads: usize,
     pub pm: Pm,
+    /// `pm` with its settings, as the thread pool scales.
+    pub scaling: crate::php::scaling::Pm,
     /// `php_value`/`php_flag`, then `php_admin_value`/`php_admin_flag`.
     pub ini: Vec<(String, String)>,
     /// The names of the admin ones, which scripts cannot change.
@@ -48,6 +51,14 @@ pub struct PoolRun {
     /// under the params in `$_SERVER`): `env[...]`, on top of the
     /// process's own environment when `clear_env = no`.
     pub env: Vec<(String, String)>,
+    /// The pool's `prefix`, for its relative paths ([`PoolRun::path`]).
+    pub prefix: Option<String>,
+    /// `access.log` as written with its `access.format`, and `access.suppress_path`.
+    pub access_log: Option<(String, AccessFormat)>,
+    pub access_suppress: Vec<String>,
+    /// `slowlog` as written, when `request_slowlog_timeout` sets a time,
+    /// with that time and `request_slowlog_trace_depth`.
+    pub slowlog: Option<(String, Duration, u32)>,
 }
 
 /// The pools of a loaded config, with names resolved; Err is php-fpm's
@@ -94,6 +105,7 @@ fn pool_run(p: &Pool, allow_root: bool) -> Result<PoolRun, String> {
         allowed_clients: allowed_clients(p)?,
         threads: p.pm_max_children.max(1) as usize,
         pm: p.pm.unwrap_or(Pm::Static),
+        scaling: scaling(p),
         ini,
         admin_keys,
         limit_extensions: p.security_limit_extensions.clone(),
@@ -107,7 +119,33 @@ fn pool_run(p: &Pool, allow_root: bool) -> Result<PoolRun, String> {
         user,
         chdir: p.chdir.clone().map(PathBuf::from),
         env: environment(p, std::env::vars()),
+        prefix: p.prefix.clone().filter(|d| !d.is_empty()),
+        access_log: access_log(p)?,
+        access_suppress: p.access_suppress_paths.clone(),
+        slowlog: slowlog(p),
     })
+}
+
+/// `access.log` and its format; Err is php-fpm's message for a bad format.
+fn access_log(p: &Pool) -> Result<Option<(String, AccessFormat)>, String> {
+    let Some(file) = p.access_log.clone().filter(|l| !l.is_empty()) else {
+        return Ok(None);
+    };
+    let format = p.access_format.as_deref().unwrap_or(DEFAULT_FORMAT);
+    let parsed = AccessFormat::parse(format).map_err(|e| {
+        format!(
+            "{e}\n[pool {}] wrong format for access.format '{format}'",
+            p.name
+        )
+    })?;
+    Ok(Some((file, parsed)))
+}
+
+/// `slowlog` with `request_slowlog_timeout` (both set, as php-fpm needs).
+fn slowlog(p: &Pool) -> Option<(String, Duration, u32)> {
+    let file = p.slowlog.clone().filter(|s| !s.is_empty())?;
+    let after = seconds(p.request_slowlog_timeout)?;
+    Some((file, after, p.request_slowlog_trace_depth.max(1) as u32))
 }
 
 /// The user a pool's worker runs as. As root, php-fpm wants one (unless
@@ -177,6 +215,23 @@ fn allowed_clients(p: &Pool) -> Result<Option<Vec<IpAddr>>, String> {
         .map(Some)
 }
 
+/// `pm` and its settings, for the thread pool.
+fn scaling(p: &Pool) -> crate::php::scaling::Pm {
+    use crate::php::scaling::Pm as Scaling;
+    let at_least_one = |n: i32| n.max(1) as usize;
+    match p.pm.unwrap_or(Pm::Static) {
+        Pm::Static => Scaling::Static,
+        Pm::Dynamic => Scaling::Dynamic {
+            start: at_least_one(p.pm_start_servers),
+            min_spare: at_least_one(p.pm_min_spare_servers),
+            max_spare: at_least_one(p.pm_max_spare_servers),
+        },
+        Pm::Ondemand => Scaling::Ondemand {
+            idle_timeout: Duration::from_secs(p.pm_process_idle_timeout.max(1) as u64),
+        },
+    }
+}
+
 /// A pool's environment: the process's own (`vars`) unless `clear_env`,
 /// then `env[NAME] = value`, where a value `$VAR` is taken from the
 /// process's environment, as php-fpm does.
@@ -212,24 +267,12 @@ pub fn not_honoured(p: &Pool) -> Vec<String> {
             ));
         }
     };
-    note(p.access_log.is_some(), "access.log");
-    note(
-        p.slowlog.is_some() || p.request_slowlog_timeout > 0,
-        "slowlog / request_slowlog_timeout",
-    );
     note(p.catch_workers_output, "catch_workers_output");
     note(p.pm_status_listen.is_some(), "pm.status_listen");
     note(
         p.request_terminate_timeout_track_finished,
         "request_terminate_timeout_track_finished",
     );
-    if matches!(p.pm, Some(Pm::Dynamic | Pm::Ondemand)) {
-        set.push(format!(
-            "[pool {}] pm = {}: tfpm starts all pm.max_children threads at once (idle threads cost little)",
-            p.name,
-            if p.pm == Some(Pm::Dynamic) { "dynamic" } else { "ondemand" }
-        ));
-    }
     set
 }
 
@@ -238,6 +281,16 @@ fn seconds(n: i32) -> Option<Duration> {
 }
 
 impl PoolRun {
+    /// A path of the pool's config as php-fpm reads it: relative ones
+    /// under the pool's `prefix`, itself under `base` (the global prefix).
+    pub fn path(&self, base: &std::path::Path, path: &str) -> PathBuf {
+        let dir = match &self.prefix {
+            Some(prefix) => base.join(prefix),
+            None => base.to_path_buf(),
+        };
+        dir.join(path)
+    }
+
     /// Binds the pool's socket with its `listen.*` options.
     pub async fn bind(&self) -> std::io::Result<Listener> {
         let listener = Listener::bind(&self.listen).await?;

@@ -95,7 +95,7 @@ impl StatusPage {
             active_processes: v("tfpm_threads_busy"),
             max_active_processes: v("tfpm_threads_busy_max"),
             max_children_reached: v("tfpm_max_children_reached_total"),
-            slow_requests: 0,
+            slow_requests: v("tfpm_slow_requests_total"),
             procs: self.pool.threads_status().iter().map(proc_status).collect(),
         }
     }

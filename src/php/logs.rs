@@ -1,0 +1,223 @@
+//! A pool's request logs: php-fpm's `access.log` and `slowlog`.
+//!
+//! The access log has one line per request in the pool's `access.format`
+//! ([`crate::config::access_format`]), written by the PHP thread that ran
+//! the request once `tfpm_execute` returns, with one write() on a file the
+//! worker process opened once, appending. What the line shows of the request's end (status, peak memory, response
+//! headers, auth user, duration, CPU) is read where php-fpm reads it: after
+//! the script, before PHP's request shutdown, when the shim calls
+//! `tfpm_rs_request_end` ([`RequestEnd`]).
+
+use std::fs::File;
+use std::io::Write;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use super::os;
+use super::request::PreparedRequest;
+use crate::config::access_format::{self, AccessFormat, CpuTime, Record, LINE_LIMIT};
+
+/// The logs of the pool an engine runs.
+#[derive(Debug, Clone, Default)]
+pub struct RequestLogs {
+    /// The pool's name (`%n`, the slowlog's entries and warnings).
+    pub pool: String,
+    pub access: Option<AccessLog>,
+    pub slowlog: Option<Slowlog>,
+}
+
+/// `slowlog` and `request_slowlog_timeout`: a request still running after
+/// `after` writes its PHP stack to `file` (see `ffi/tfpm_slowlog.c`).
+#[derive(Debug, Clone)]
+pub struct Slowlog {
+    /// Opened (appending) by the worker process before it left root.
+    pub file: Arc<File>,
+    pub after: std::time::Duration,
+    /// `request_slowlog_trace_depth`: frames per entry at most.
+    pub depth: u32,
+    /// Entry times with microseconds (php-fpm does so at log_level debug).
+    pub micros: bool,
+}
+
+/// A pool's access log, as the engine gets it.
+#[derive(Debug, Clone)]
+pub struct AccessLog {
+    /// Opened (appending) by the worker process before it left root.
+    pub file: Arc<File>,
+    pub format: AccessFormat,
+    /// `access.suppress_path`.
+    pub suppress: Vec<String>,
+    pub pool: String,
+}
+
+/// When a request began, for its line.
+pub(super) struct Start {
+    wall: SystemTime,
+    at: Instant,
+    cpu: CpuTime,
+}
+
+impl Start {
+    pub(super) fn now() -> Start {
+        Start {
+            wall: SystemTime::now(),
+            at: Instant::now(),
+            cpu: cpu_now(),
+        }
+    }
+}
+
+/// A request as its script ended (see `tfpm_request_end`).
+pub(super) struct RequestEnd {
+    wall: SystemTime,
+    at: Instant,
+    cpu: CpuTime,
+    pub(super) status: i32,
+    pub(super) memory: u64,
+    pub(super) auth_user: Vec<u8>,
+    pub(super) headers: Vec<Vec<u8>>,
+}
+
+impl RequestEnd {
+    /// The end, now, with what the shim read.
+    pub(super) fn now(status: i32, memory: u64, auth_user: &[u8], headers: &[u8]) -> RequestEnd {
+        RequestEnd {
+            wall: SystemTime::now(),
+            at: Instant::now(),
+            cpu: cpu_now(),
+            status,
+            memory,
+            auth_user: auth_user.to_vec(),
+            headers: headers
+                .split(|&b| b == b'\n')
+                .filter(|h| !h.is_empty())
+                .map(<[u8]>::to_vec)
+                .collect(),
+        }
+    }
+}
+
+fn cpu_now() -> CpuTime {
+    let (user, system) = os::thread_cpu_time();
+    CpuTime { user, system }
+}
+
+fn unix(t: SystemTime) -> i64 {
+    t.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+/// `%R`: the web server's address as php-fpm prints it (IPv4-mapped
+/// addresses as IPv4).
+fn remote_ip(ip: Option<IpAddr>) -> Option<String> {
+    ip.map(|ip| match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4).to_string(),
+        v4 => v4.to_string(),
+    })
+}
+
+impl AccessLog {
+    /// What the shim should report at the request's end (`report_end`).
+    pub(super) fn report_end(&self) -> i32 {
+        if self.format.wants_headers() {
+            2
+        } else {
+            1
+        }
+    }
+
+    /// Writes the line of a finished request, run by thread `tid`.
+    pub(super) fn write(&self, start: &Start, req: &PreparedRequest, tid: u32) {
+        let fallback;
+        let end = match req.ctx.end.as_ref() {
+            Some(end) => end,
+            None => {
+                fallback = RequestEnd::now(500, 0, b"", b"");
+                &fallback
+            }
+        };
+        let param = |name: &[u8]| req.param(name).map(<[u8]>::to_vec);
+        let strftime = |format: &[u8], at: i64| os::strftime_local(format, at);
+        let used = |a: std::time::Duration, b: std::time::Duration| a.saturating_sub(b);
+        let record = Record {
+            remote_ip: remote_ip(req.ctx.client_ip),
+            auth_user: &end.auth_user,
+            method: req.method(),
+            request_uri: req.request_uri(),
+            query_string: req.query_string(),
+            script_filename: req.script_filename(),
+            content_length: req.content_length(),
+            status: end.status,
+            started: unix(start.wall),
+            ended: unix(end.wall),
+            duration: end.at.saturating_duration_since(start.at),
+            cpu: CpuTime {
+                user: used(end.cpu.user, start.cpu.user),
+                system: used(end.cpu.system, start.cpu.system),
+            },
+            memory: end.memory,
+            pool: &self.pool,
+            pid: tid,
+            parent_pid: std::os::unix::process::parent_id(),
+            param: &param,
+            headers: &end.headers,
+            strftime: &strftime,
+        };
+        if access_format::suppressed(&self.suppress, &record) {
+            return;
+        }
+        let line = self.format.render(&record);
+        if line.truncated {
+            tracing::info!(
+                "the log buffer is full ({LINE_LIMIT}). The access log request has been truncated."
+            );
+        }
+        if !line.bytes.is_empty() {
+            // One write(), as php-fpm: lines from threads never interleave.
+            let _ = (&*self.file).write(&line.bytes);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn remote_addresses_as_php_fpm_prints_them() {
+        let ip = |s: &str| remote_ip(Some(s.parse().unwrap()));
+        assert_eq!(ip("127.0.0.1").as_deref(), Some("127.0.0.1"));
+        assert_eq!(ip("::ffff:10.0.0.7").as_deref(), Some("10.0.0.7"));
+        assert_eq!(ip("2001:db8::1").as_deref(), Some("2001:db8::1"));
+        assert_eq!(remote_ip(None), None);
+    }
+
+    #[test]
+    fn the_end_splits_the_headers_php_holds() {
+        let end = RequestEnd::now(404, 7, b"bob", b"X-A: 1\nContent-type: text/html\n");
+        assert_eq!(
+            end.headers,
+            [b"X-A: 1".to_vec(), b"Content-type: text/html".to_vec()]
+        );
+        assert_eq!(
+            (end.status, end.memory, &end.auth_user[..]),
+            (404, 7, &b"bob"[..])
+        );
+    }
+
+    #[test]
+    fn times_and_cpu_come_from_the_system() {
+        // 2023-11-14 22:13:20 UTC, in whatever zone this runs: the year is sure.
+        assert_eq!(os::strftime_local(b"%Y", 1_700_000_000), b"2023");
+        assert_eq!(os::strftime_local(&[b'x'; 200], 0), b"");
+        let before = cpu_now();
+        let mut n = 0u64;
+        for i in 0..2_000_000u64 {
+            n = n.wrapping_add(i * i);
+        }
+        assert!(n > 0);
+        let after = cpu_now();
+        assert!(after.user + after.system >= before.user + before.system);
+    }
+}

@@ -1,0 +1,101 @@
+//! php-fpm's process manager (`pm`), for threads: how many PHP threads a
+//! pool runs, and when it starts or stops them.
+//!
+//! - `static`: `pm.max_children` threads, always.
+//! - `dynamic`: `pm.start_servers` at start; once a second, threads are
+//!   started while fewer than `pm.min_spare_servers` are idle, and one
+//!   idle thread leaves while more than `pm.max_spare_servers` are.
+//! - `ondemand`: none at start; a thread starts when a request finds no
+//!   idle one, and leaves after `pm.process_idle_timeout` without work.
+//!
+//! In both scaling modes a request that finds every thread busy starts a
+//! new one at once (up to `pm.max_children`), as php-fpm's ondemand does
+//! and its dynamic mode does within a second.
+
+use std::time::Duration;
+
+/// How a pool scales its threads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pm {
+    Static,
+    Dynamic {
+        start: usize,
+        min_spare: usize,
+        max_spare: usize,
+    },
+    Ondemand {
+        idle_timeout: Duration,
+    },
+}
+
+/// What the manager decides on one tick.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    Keep,
+    /// Start this many threads.
+    Grow(usize),
+    /// Have this many idle threads leave.
+    Shrink(usize),
+}
+
+impl Pm {
+    /// Threads to start with, out of `max`.
+    pub fn initial(&self, max: usize) -> usize {
+        match *self {
+            Pm::Static => max,
+            Pm::Dynamic { start, .. } => start.clamp(1, max),
+            Pm::Ondemand { .. } => 0,
+        }
+    }
+
+    /// One tick: `live` threads of which `idle` are idle, `stale` of those
+    /// idle longer than the ondemand timeout; at most `max` threads.
+    pub fn decide(&self, live: usize, idle: usize, stale: usize, max: usize) -> Decision {
+        match *self {
+            Pm::Static => Decision::Keep,
+            Pm::Dynamic { min_spare, .. } if idle < min_spare && live < max => {
+                Decision::Grow((min_spare - idle).min(max - live))
+            }
+            Pm::Dynamic { max_spare, .. } if idle > max_spare => Decision::Shrink(1),
+            Pm::Dynamic { .. } => Decision::Keep,
+            Pm::Ondemand { .. } if stale > 0 => Decision::Shrink(stale),
+            Pm::Ondemand { .. } => Decision::Keep,
+        }
+    }
+
+    /// Whether threads may leave when idle (any mode but static).
+    pub fn scales(&self) -> bool {
+        *self != Pm::Static
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dynamic_keeps_spare_threads_between_min_and_max() {
+        let pm = Pm::Dynamic {
+            start: 2,
+            min_spare: 1,
+            max_spare: 3,
+        };
+        assert_eq!(pm.initial(10), 2);
+        assert_eq!(pm.decide(2, 0, 0, 10), Decision::Grow(1));
+        assert_eq!(pm.decide(10, 0, 0, 10), Decision::Keep);
+        assert_eq!(pm.decide(6, 5, 0, 10), Decision::Shrink(1));
+        assert_eq!(pm.decide(4, 2, 0, 10), Decision::Keep);
+    }
+
+    #[test]
+    fn ondemand_starts_empty_and_lets_stale_threads_go() {
+        let pm = Pm::Ondemand {
+            idle_timeout: Duration::from_secs(10),
+        };
+        assert_eq!(pm.initial(5), 0);
+        assert_eq!(pm.decide(3, 2, 1, 5), Decision::Shrink(1));
+        assert_eq!(pm.decide(3, 2, 0, 5), Decision::Keep);
+        assert_eq!(Pm::Static.initial(5), 5);
+        assert_eq!(Pm::Static.decide(5, 5, 5, 5), Decision::Keep);
+    }
+}

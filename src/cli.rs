@@ -166,13 +166,13 @@ pub struct Cli {
     #[arg(short = 'y', long = "fpm-config", value_name = "FILE")]
     pub fpm_config: Option<PathBuf>,
 
-    /// Stay in the foreground (php-fpm's -F); tfpm never forks into the
-    /// background, so this is accepted for drop-in command lines.
+    /// Stay in the foreground (php-fpm's -F), whatever the config's
+    /// `daemonize` says.
     #[arg(short = 'F', long = "nodaemonize")]
     pub nodaemonize: bool,
 
-    /// Run in the background (php-fpm's -D): not supported; tfpm stays in
-    /// the foreground and says so (use systemd or a supervisor).
+    /// Go into the background once ready (php-fpm's -D), whatever the
+    /// config's `daemonize` says.
     #[arg(short = 'D', long = "daemonize")]
     pub daemonize: bool,
 
@@ -372,6 +372,24 @@ pub fn init_logging(cli: &Cli) {
             builder.json().with_writer(move || line.clone()).init()
         }
     }
+}
+
+/// Whether to go into the background, as php-fpm decides: `-F` never,
+/// `-D` always, else the config's `daemonize` (on by default) when one is
+/// given, except under systemd (`NOTIFY_SOCKET`). Without a config (the
+/// command-line mode) tfpm stays in the foreground unless `-D`.
+pub fn wants_background(cli: &Cli) -> bool {
+    if cli.nodaemonize || cli.test || cli.version || cli.modules || cli.info {
+        return false;
+    }
+    if cli.daemonize {
+        return true;
+    }
+    let Some(path) = cli.fpm_config.as_deref() else {
+        return false;
+    };
+    let configured = config::load(path, &cli.read_options()).is_ok_and(|c| c.global.daemonize);
+    configured && std::env::var_os("NOTIFY_SOCKET").is_none()
 }
 
 /// The config's `log_level` (as a tracing filter) and `error_log` file,
@@ -639,9 +657,6 @@ async fn run_config_master(cli: &Cli, path: &std::path::Path) -> i32 {
 
 /// The master: binds the sockets, then starts and watches the workers.
 async fn run_master(cli: Cli) -> i32 {
-    if cli.daemonize {
-        tracing::warn!("-D: tfpm does not fork into the background; it stays in the foreground");
-    }
     if let Some(path) = cli.fpm_config.clone() {
         return run_config_master(&cli, &path).await;
     }

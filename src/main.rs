@@ -7,6 +7,16 @@ fn main() {
     tfpm::cli::init_logging(&cli);
     // Read (and removed from the environment) before any thread starts.
     let worker = tfpm::server::worker::WorkerSpec::from_env();
+    // php-fpm's `daemonize`, also before any thread starts.
+    if worker.is_none() && tfpm::cli::wants_background(&cli) {
+        match tfpm::php::os::daemonize() {
+            Ok(pipe) => tfpm::server::master::report_ready_to(pipe),
+            Err(e) => {
+                eprintln!("tfpm: cannot go into the background: {e}");
+                std::process::exit(71);
+            }
+        }
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("tfpm-io")

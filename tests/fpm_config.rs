@@ -331,3 +331,42 @@ fn module_info_and_version_flags_print_what_php_fpm_prints() {
     };
     assert_eq!(first(out(tfpm, "-v")), first(out(&fpm, "-v")));
 }
+
+/// php-fpm's default `daemonize = yes`: without -F, tfpm returns once its
+/// pool is ready, and runs on in the background under the pid file's pid.
+#[test]
+fn daemonize_returns_once_ready_and_leaves_the_pid_file() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let d = dir.path().display();
+    let conf = dir.path().join("php-fpm.conf");
+    let text = format!(
+        "[global]\npid = {d}/tfpm.pid\nerror_log = {d}/error.log\n\
+         [bg]\nlisten = {d}/bg.sock\npm = static\npm.max_children = 1\n"
+    );
+    std::fs::write(&conf, text).unwrap();
+    let status = Command::new(TFPM)
+        .args(["-R", "-y", conf.to_str().unwrap()])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .expect("run tfpm");
+    assert!(status.success(), "{status:?}");
+    // Ready when the parent returned: the pid file and the socket are there.
+    let pid: u32 = std::fs::read_to_string(dir.path().join("tfpm.pid"))
+        .expect("pid file")
+        .trim()
+        .parse()
+        .unwrap();
+    let answer = who(FcgiClient::connect_unix(&dir.path().join("bg.sock")));
+    assert!(answer.contains("\"pid\":"), "{answer}");
+    fcgi_tests::daemon::signal_pid(pid, Signal::SIGTERM);
+    let gone = fcgi_tests::poll_until(
+        std::time::Duration::from_secs(10),
+        std::time::Duration::from_millis(10),
+        || (!Path::new(&format!("/proc/{pid}")).exists()).then_some(()),
+    );
+    let log = std::fs::read_to_string(dir.path().join("error.log")).unwrap_or_default();
+    assert!(gone.is_some(), "the daemon did not stop\n{log}");
+    assert!(log.contains("ready to handle connections"), "{log}");
+}

@@ -256,3 +256,58 @@ pub fn replace_fd(target: BorrowedFd<'_>, with: BorrowedFd<'_>) -> std::io::Resu
     }
     Ok(())
 }
+
+/// Goes into the background as php-fpm's `daemonize = yes` does: the
+/// process forks; the parent waits until the child reports through a pipe
+/// (a byte: ready; end of file: it failed) and exits with 0 or 78; the
+/// child starts a new session with stdin and stdout on /dev/null, and gets
+/// the pipe's writing end. Must run before any thread exists.
+pub fn daemonize() -> std::io::Result<std::fs::File> {
+    use std::io::Read;
+    let mut fds = [0 as libc::c_int; 2];
+    // SAFETY: `fds` has room for the two descriptors pipe2 writes.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: both descriptors were just created and are owned by no one else.
+    let (read_end, write_end) = unsafe {
+        (
+            std::fs::File::from_raw_fd(fds[0]),
+            std::fs::File::from_raw_fd(fds[1]),
+        )
+    };
+    // SAFETY: the caller guarantees no other thread exists, so the child
+    // starts with a consistent copy of the whole process.
+    match unsafe { libc::fork() } {
+        -1 => Err(std::io::Error::last_os_error()),
+        0 => {
+            drop(read_end);
+            // SAFETY: setsid has no memory effects.
+            unsafe { libc::setsid() };
+            to_dev_null(&[0, 1])?;
+            Ok(write_end)
+        }
+        _ => {
+            drop(write_end);
+            let mut byte = [0u8; 1];
+            let ready = matches!((&read_end).read(&mut byte), Ok(1));
+            // SAFETY: _exit ends the parent at once; it has nothing to flush.
+            unsafe { libc::_exit(if ready { 0 } else { 78 }) }
+        }
+    }
+}
+
+/// Points descriptors `fds` at /dev/null.
+fn to_dev_null(fds: &[RawFd]) -> std::io::Result<()> {
+    let null = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/null")?;
+    for &fd in fds {
+        // SAFETY: both descriptors are open; dup2 only rebinds `fd`.
+        if unsafe { libc::dup2(null.as_raw_fd(), fd) } < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}

@@ -62,6 +62,15 @@ impl PoolProcs {
     }
 }
 
+/// Where a daemonized master tells the parent that waits for it that it
+/// is ready (see `os::daemonize`).
+static READY_PIPE: Mutex<Option<File>> = Mutex::new(None);
+
+/// Keeps the pipe to the waiting parent, for the first READY.
+pub fn report_ready_to(pipe: File) {
+    *lock(&READY_PIPE) = Some(pipe);
+}
+
 /// What the master hears about its workers.
 enum Event {
     Ready(u32),
@@ -217,6 +226,10 @@ impl Master {
             sapi = %crate::php::sapi_name(),
             "ready to handle connections"
         );
+        if let Some(mut pipe) = lock(&READY_PIPE).take() {
+            use std::io::Write;
+            let _ = pipe.write_all(b"1");
+        }
         systemd::notify(&format!(
             "READY=1\nSTATUS=ready: {} workers, {} PHP threads\nMAINPID={}",
             self.slots.len(),

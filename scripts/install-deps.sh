@@ -15,6 +15,11 @@ packages=(clang libclang-dev pkg-config nginx libfcgi-bin curl wrk ca-certificat
 # Debian starts these on port 80 when they are installed; the tests start their own.
 services=(nginx haproxy apache2 lighttpd caddy php8.2-fpm)
 
+# tests/docker.rs needs a Docker client and docker-compose; the engine may
+# be the host's (a mounted socket, as in .github/workflows/ci.yml).
+command -v docker >/dev/null || packages+=(docker.io)
+command -v docker-compose >/dev/null || packages+=(docker-compose)
+
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")

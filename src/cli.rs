@@ -201,9 +201,14 @@ pub struct Cli {
     pub info: bool,
 
     /// Check the php-fpm configuration given with -y and exit, as `php-fpm -t`:
-    /// 0 if it is valid, 78 if not.
-    #[arg(short = 't', long = "test", requires = "fpm_config")]
-    pub test: bool,
+    /// 0 if it is valid, 78 if not. Twice (`-tt`) is accepted, as php-fpm's
+    /// "test and dump"; tfpm prints the same as for `-t`.
+    #[arg(short = 't', long = "test", requires = "fpm_config", action = clap::ArgAction::Count)]
+    pub test: u8,
+
+    /// Log to stderr even when the config names an error_log (php-fpm's -O).
+    #[arg(short = 'O', long = "force-stderr")]
+    pub force_stderr: bool,
 }
 
 impl Cli {
@@ -379,7 +384,7 @@ pub fn init_logging(cli: &Cli) {
 /// given, except under systemd (`NOTIFY_SOCKET`). Without a config (the
 /// command-line mode) tfpm stays in the foreground unless `-D`.
 pub fn wants_background(cli: &Cli) -> bool {
-    if cli.nodaemonize || cli.test || cli.version || cli.modules || cli.info {
+    if cli.nodaemonize || cli.test > 0 || cli.version || cli.modules || cli.info {
         return false;
     }
     if cli.daemonize {
@@ -401,7 +406,7 @@ fn config_logging(
     Option<&'static str>,
     Option<std::sync::Arc<server::logfile::LogFile>>,
 ) {
-    let Some(path) = cli.fpm_config.as_deref().filter(|_| !cli.test) else {
+    let Some(path) = cli.fpm_config.as_deref().filter(|_| cli.test == 0) else {
         return (None, None);
     };
     let Ok(loaded) = config::load(path, &cli.read_options()) else {
@@ -417,7 +422,7 @@ fn config_logging(
         .global
         .error_log
         .as_deref()
-        .filter(|l| *l != "syslog")
+        .filter(|l| *l != "syslog" && !cli.force_stderr)
         .and_then(|log| {
             let base = cli
                 .prefix
@@ -455,7 +460,7 @@ pub async fn run(cli: Cli, worker: Option<Result<WorkerSpec, String>>) -> i32 {
     if cli.modules || cli.info {
         return print_info(&cli);
     }
-    if cli.test {
+    if cli.test > 0 {
         return match &cli.fpm_config {
             Some(path) => test_config(path),
             None => 64,

@@ -370,3 +370,33 @@ fn daemonize_returns_once_ready_and_leaves_the_pid_file() {
     assert!(gone.is_some(), "the daemon did not stop\n{log}");
     assert!(log.contains("ready to handle connections"), "{log}");
 }
+
+/// `-O` keeps the log on stderr although the config names an error_log,
+/// and `-tt` checks a config as `-t` does (php-src's own FPM tests use both).
+#[test]
+fn force_stderr_and_double_test_flags() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let conf = dir.path().join("php-fpm.conf");
+    let log = dir.path().join("error.log");
+    let text = format!(
+        "[global]\nerror_log = {}\n[o]\nlisten = 127.0.0.1:0\npm = static\npm.max_children = 1\n",
+        log.display()
+    );
+    std::fs::write(&conf, text).unwrap();
+    let checked = Command::new(TFPM)
+        .args(["-tt", "-y", conf.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(checked.status.success(), "{checked:?}");
+    // Tfpm::start waits for the ready line on stderr: it is there with -O.
+    let tfpm = Tfpm::start(
+        TFPM.as_ref(),
+        &["-F", "-O", "-R", "-y", conf.to_str().unwrap()],
+    );
+    assert!(tfpm.log().contains("ready to handle connections"));
+    let in_file = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(
+        !in_file.contains("ready to handle connections"),
+        "{in_file}"
+    );
+}

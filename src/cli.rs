@@ -137,9 +137,10 @@ pub struct Cli {
     #[arg(long, value_name = "ADDR")]
     pub metrics_listen: Option<std::net::SocketAddr>,
 
-    /// Log format: text, or json for log shippers.
-    #[arg(long, value_enum, default_value = "text")]
-    pub log_format: LogFormat,
+    /// Log format: text, json for log shippers, or fpm (php-fpm's error_log
+    /// lines). Default: fpm with a php-fpm config (-y), else text.
+    #[arg(long, value_enum)]
+    pub log_format: Option<LogFormat>,
 
     /// Log filter, as in RUST_LOG (e.g. info, debug, tfpm=trace).
     #[arg(long, value_name = "FILTER", default_value = "info")]
@@ -349,6 +350,11 @@ fn split_define(d: &str) -> (String, String) {
     }
 }
 
+/// The log target of tfpm's own start-up lines (sockets, workers), which
+/// php-fpm does not print: with the php-fpm log format they show at debug
+/// level only, so that the log starts as php-fpm's does.
+pub const STARTUP: &str = "tfpm::startup";
+
 /// Logs to stderr, without colours unless stderr is a terminal, or to the
 /// php-fpm config's `error_log` file (appending) when it names one.
 pub fn init_logging(cli: &Cli) {
@@ -359,10 +365,28 @@ pub fn init_logging(cli: &Cli) {
         (Err(_), Some(level)) if cli.log_level == "info" => level.to_string(),
         (Err(_), _) => cli.log_level.clone(),
     };
+    let format = cli.log_format.unwrap_or(match cli.fpm_config {
+        Some(_) => LogFormat::Fpm,
+        None => LogFormat::Text,
+    });
+    let filter = match format {
+        LogFormat::Fpm if !filter.contains("debug") && !filter.contains("trace") => {
+            format!("{filter},{STARTUP}=warn")
+        }
+        _ => filter,
+    };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
         .with_writer(std::io::stderr);
-    match (cli.log_format, file) {
+    match (format, file) {
+        (LogFormat::Fpm, None) => builder.event_format(server::fpmlog::FpmFormat).init(),
+        (LogFormat::Fpm, Some(f)) => {
+            let line = server::logfile::LineWriter(f);
+            builder
+                .event_format(server::fpmlog::FpmFormat)
+                .with_writer(move || line.clone())
+                .init()
+        }
         (LogFormat::Text, None) => builder.with_ansi(std::io::stderr().is_terminal()).init(),
         (LogFormat::Json, None) => builder.json().init(),
         (LogFormat::Text, Some(f)) => {
@@ -444,6 +468,8 @@ pub enum LogFormat {
     Text,
     /// For log shippers: one JSON object per line.
     Json,
+    /// As php-fpm writes its error_log: `[27-Nov-2026 08:00:00] NOTICE: ...`.
+    Fpm,
 }
 
 /// Runs the daemon to completion (the master, or a worker when the master
@@ -628,7 +654,7 @@ async fn run_config_master(cli: &Cli, path: &std::path::Path) -> i32 {
     for run in &runs {
         match run.bind().await {
             Ok(listener) => {
-                tracing::info!(pool = %run.name, pm = ?run.pm, threads = run.threads, "listening on {}", listener.addr());
+                tracing::info!(target: STARTUP, pool = %run.name, pm = ?run.pm, threads = run.threads, "listening on {}", listener.addr());
                 pools.push(PoolProcs {
                     name: run.name.clone(),
                     threads: run.threads,
@@ -771,7 +797,7 @@ async fn bind_listeners(addrs: &[ListenAddr]) -> Result<Vec<Listener>, i32> {
     })?;
     if !inherited.is_empty() {
         for l in &inherited {
-            tracing::info!("listening on {} (from systemd)", l.addr());
+            tracing::info!(target: STARTUP, "listening on {} (from systemd)", l.addr());
         }
         return Ok(inherited);
     }
@@ -779,7 +805,7 @@ async fn bind_listeners(addrs: &[ListenAddr]) -> Result<Vec<Listener>, i32> {
     for addr in addrs {
         match Listener::bind(addr).await {
             Ok(l) => {
-                tracing::info!("listening on {}", l.addr());
+                tracing::info!(target: STARTUP, "listening on {}", l.addr());
                 listeners.push(l);
             }
             Err(e) => {

@@ -91,7 +91,7 @@ fn entry(text: &str) -> (String, String, Vec<String>) {
 fn warning(log: &str) -> String {
     let line = log
         .lines()
-        .find(|l| l.contains("executing too slow"))
+        .find(|l| l.contains("executing too slow") && l.contains("[pool www]"))
         .unwrap_or_else(|| panic!("no slow warning in\n{log}"));
     let text = &line[line.find("[pool ").unwrap()..];
     let masked: String = text

@@ -67,8 +67,15 @@ impl Tfpm {
 
     /// As [`Tfpm::start`], with extra environment variables for the daemon.
     pub fn start_with_env(bin: &Path, args: &[&str], env: &[(&str, &str)]) -> Tfpm {
+        // With a php-fpm config (-y), the text log format rather than
+        // php-fpm's: its `listening on` lines tell where the daemon listens.
+        let format: &[&str] = match args.contains(&"-y") && !args.contains(&"--log-format") {
+            true => &["--log-format", "text"],
+            false => &[],
+        };
         let mut child = Command::new(bin)
             .args(args)
+            .args(format)
             .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

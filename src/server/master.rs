@@ -189,9 +189,13 @@ pub async fn run(
     let kind = master.serve(&mut signals, &mut rx).await;
     status.abort();
     systemd::notify("STOPPING=1\nSTATUS=stopping");
-    tracing::info!(?kind, "stopping");
+    // php-fpm's words for the two ways to stop.
+    match kind {
+        StopKind::Graceful => tracing::info!("Finishing ..."),
+        StopKind::Fast => tracing::info!("Terminating ..."),
+    }
     master.stop(kind, &mut rx).await;
-    tracing::info!("exiting");
+    tracing::info!("exiting, bye-bye!");
     0
 }
 
@@ -219,13 +223,16 @@ impl Master {
         }
         let threads: usize = self.pools.iter().map(|p| p.threads).sum();
         tracing::info!(
+            target: crate::cli::STARTUP,
             pools = self.pools.len(),
             workers = self.slots.len(),
             threads,
             php = %crate::php::php_version(),
             sapi = %crate::php::sapi_name(),
-            "ready to handle connections"
+            "every worker is ready"
         );
+        tracing::info!("fpm is running, pid {}", std::process::id());
+        tracing::info!("ready to handle connections");
         if let Some(mut pipe) = lock(&READY_PIPE).take() {
             use std::io::Write;
             let _ = pipe.write_all(b"1");
@@ -303,6 +310,7 @@ impl Master {
         tokio::spawn(read_link(rd, link.clone(), pid, self.events.clone(), ready));
         tokio::spawn(wait_child(child, pid, self.events.clone()));
         tracing::info!(
+            target: crate::cli::STARTUP,
             pool = %self.pools[pool_index].name,
             worker = index,
             pid,

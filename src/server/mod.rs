@@ -6,6 +6,7 @@
 //! threads; requests reach them through [`crate::php::Pool`].
 
 pub mod conn;
+pub mod fpmlog;
 pub mod listener;
 pub mod logfile;
 pub mod master;

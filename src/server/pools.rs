@@ -267,7 +267,6 @@ pub fn not_honoured(p: &Pool) -> Vec<String> {
             ));
         }
     };
-    note(p.catch_workers_output, "catch_workers_output");
     note(p.pm_status_listen.is_some(), "pm.status_listen");
     note(
         p.request_terminate_timeout_track_finished,

@@ -187,6 +187,7 @@ pub async fn run(spec: WorkerSpec, mut settings: WorkerSettings) -> i32 {
         }
     };
     tracing::info!(
+        target: crate::cli::STARTUP,
         worker = spec.index,
         pid = std::process::id(),
         threads = spec.threads,

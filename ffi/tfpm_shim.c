@@ -688,6 +688,10 @@ void tfpm_set_phpinfo_as_text(int as_text)
     sapi_module.phpinfo_as_text = as_text; /* sapi_startup copied our module here */
 }
 
+/* expose_php as PHP started with it: the status page, answered outside
+ * PHP, says who it is the way PHP would. */
+static int tfpm_expose_php_at_start;
+
 /* Set once at start-up, read by every worker thread as it starts. */
 static char *tfpm_locked_ini;
 
@@ -708,6 +712,7 @@ int tfpm_startup(const tfpm_startup_config *config)
         return -1;
     }
     php_import_environment_variables = tfpm_import_environment;
+    tfpm_expose_php_at_start = PG(expose_php) ? 1 : 0;
     tfpm_signals_startup();
     tfpm_slowlog_startup(config);
     tfpm_stack_measure_startup();
@@ -776,6 +781,11 @@ void tfpm_thread_shutdown(void)
 const char *tfpm_sapi_name(void)
 {
     return tfpm_sapi_module.name;
+}
+
+int tfpm_expose_php(void)
+{
+    return tfpm_expose_php_at_start;
 }
 
 const char *tfpm_php_version(void)

@@ -173,6 +173,8 @@ size_t tfpm_callback_stack_use(size_t *out, size_t n);
 /* The SAPI name and PHP version, for logs. */
 const char *tfpm_sapi_name(void);
 const char *tfpm_php_version(void);
+/* expose_php as PHP started with it (php.ini, -d, the pool's values). */
+int tfpm_expose_php(void);
 
 /*
  * Callbacks into Rust. They never unwind and never call back into PHP.

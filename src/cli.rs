@@ -475,15 +475,7 @@ pub enum LogFormat {
 /// Runs the daemon to completion (the master, or a worker when the master
 /// started this process with a `worker` spec); returns the exit code.
 pub async fn run(cli: Cli, worker: Option<Result<WorkerSpec, String>>) -> i32 {
-    if cli.version {
-        println!(
-            "PHP {} (fpm-fcgi) (tfpm {}, ZTS)\nCopyright (c) The PHP Group",
-            crate::php::php_version(),
-            env!("CARGO_PKG_VERSION")
-        );
-        return 0;
-    }
-    if cli.modules || cli.info {
+    if cli.modules || cli.info || cli.version {
         return print_info(&cli);
     }
     if cli.test > 0 {
@@ -845,8 +837,21 @@ fn print_info(cli: &Cli) -> i32 {
         echo \"[PHP Modules]\\n\", implode(\"\\n\", $m), \"\\n\\n[Zend Modules]\\n\";\n\
         echo $z ? implode(\"\\n\", $z) . \"\\n\" : '', \"\\n\";\n";
     const INFO: &str = "<?php phpinfo();\n";
+    // php-fpm -v's lines; the build date is PHP's own, from phpinfo().
+    const VERSION: &str = "<?php\nob_start(); phpinfo(INFO_GENERAL);\n\
+        preg_match('/Build Date => (.*)/', ob_get_clean(), $m);\n\
+        echo 'PHP ', PHP_VERSION, ' (fpm-fcgi) (built: ', $m[1] ?? '?', ') (tfpm ', getenv('TFPM_VERSION'), \")\\n\";\n\
+        echo \"Copyright (c) The PHP Group\\nZend Engine v\", zend_version(), \", Copyright (c) Zend Technologies\\n\";\n\
+        if (extension_loaded('Zend OPcache')) { echo '    with Zend OPcache v', phpversion('Zend OPcache'), \", Copyright (c), by Zend Technologies\\n\"; }\n";
     let script = std::env::temp_dir().join(format!("tfpm-info-{}.php", std::process::id()));
-    let code = if cli.modules { MODULES } else { INFO };
+    let code = match (cli.modules, cli.info) {
+        (true, _) => MODULES,
+        (_, true) => INFO,
+        _ => &VERSION.replace(
+            "getenv('TFPM_VERSION')",
+            &format!("'{}'", env!("CARGO_PKG_VERSION")),
+        ),
+    };
     if let Err(e) = std::fs::write(&script, code) {
         eprintln!("tfpm: cannot write {}: {e}", script.display());
         return 73;

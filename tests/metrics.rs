@@ -194,8 +194,9 @@ fn terminated_requests_and_max_children_are_counted() {
     let body = wait_for(addr, "tfpm_timeouts_total{kind=\"request_terminate\"}", 1.0);
     assert_eq!(value(&body, "tfpm_responses_total{class=\"5xx\"}"), 1.0);
     assert_eq!(value(&body, "tfpm_timeouts_total{kind=\"stdin\"}"), 0.0);
-    // Two requests at once on two threads: every thread is busy.
+    // Three requests at once on two threads: one waits for a thread.
     let both = [
+        get("/sleep.php").query("ms=500"),
         get("/sleep.php").query("ms=500"),
         get("/sleep.php").query("ms=500"),
     ];

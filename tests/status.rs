@@ -70,6 +70,8 @@ fn start_tfpm(workers: &str, threads: usize) -> (Tfpm, tempfile::TempDir) {
     let args = [
         "-F",
         "-R",
+        "-d",
+        "expose_php=0",
         "--workers",
         workers,
         "-y",

@@ -39,6 +39,11 @@ pub fn sapi_name() -> String {
     sys::sapi_name()
 }
 
+/// Whether PHP says who it is (`expose_php`): `X-Powered-By: PHP/…`.
+pub fn expose_php() -> bool {
+    sys::expose_php()
+}
+
 /// The PHP version tfpm was built against.
 pub fn php_version() -> String {
     sys::php_version()

@@ -82,10 +82,21 @@ impl PoolStats {
         CURRENT.get()
     }
 
-    /// A request went into the queue.
+    /// A request went into the queue. It waits (php-fpm's "listen queue")
+    /// only if no idle thread is there for it; waiting with every thread
+    /// the pool may have busy is php-fpm's "max children reached".
     pub(super) fn queued(&self) {
         let now = self.queued.fetch_add(1, Ordering::Relaxed) + 1;
-        self.max_queued.fetch_max(now, Ordering::Relaxed);
+        let live = self.live.load(Ordering::Relaxed);
+        let waiting = now.saturating_sub(self.idle(live));
+        self.max_queued.fetch_max(waiting, Ordering::Relaxed);
+        if waiting > 0 && live >= self.threads {
+            self.max_children_reached.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn idle(&self, live: usize) -> usize {
+        live.saturating_sub(self.busy.load(Ordering::Relaxed))
     }
 
     /// A request could not be queued after all.
@@ -99,9 +110,6 @@ impl PoolStats {
         self.accepted.fetch_add(1, Ordering::Relaxed);
         let active = self.busy.fetch_add(1, Ordering::Relaxed) + 1;
         self.max_active.fetch_max(active, Ordering::Relaxed);
-        if active >= self.threads {
-            self.max_children_reached.fetch_add(1, Ordering::Relaxed);
-        }
     }
 
     /// The thread is done with its request.
@@ -132,7 +140,10 @@ impl PoolStats {
             threads: live as u64,
             start_time: i64::try_from(since_epoch.as_secs()).unwrap_or(i64::MAX),
             accepted: self.accepted.load(Ordering::Relaxed),
-            queued: self.queued.load(Ordering::Relaxed) as u64,
+            queued: self
+                .queued
+                .load(Ordering::Relaxed)
+                .saturating_sub(live.saturating_sub(active)) as u64,
             max_queued: self.max_queued.load(Ordering::Relaxed) as u64,
             queue_capacity: self.queue_capacity as u64,
             idle: live.saturating_sub(active) as u64,
@@ -154,6 +165,7 @@ mod tests {
     fn counters_follow_requests_through_the_pool() {
         let busy = Arc::new(AtomicUsize::new(0));
         let stats = PoolStats::new(2, 10, busy, Arc::new(AtomicUsize::new(2)));
+        // Two requests find two idle threads: nobody waits.
         stats.queued();
         stats.queued();
         stats.started();
@@ -162,8 +174,14 @@ mod tests {
         assert_eq!((s.accepted, s.active, s.idle, s.queued), (2, 2, 0, 0));
         assert_eq!(
             (s.max_active, s.max_queued, s.max_children_reached),
-            (2, 2, 1)
+            (2, 0, 0)
         );
+        // A third finds both busy: it waits, with the pool at its maximum.
+        stats.queued();
+        let s = stats.snapshot();
+        assert_eq!((s.queued, s.max_queued, s.max_children_reached), (1, 1, 1));
+        stats.started();
+        stats.finished();
         stats.finished();
         assert_eq!(stats.snapshot().idle, 1);
         stats.terminated();

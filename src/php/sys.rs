@@ -24,6 +24,11 @@ pub fn sapi_name() -> String {
         .into_owned()
 }
 
+pub fn expose_php() -> bool {
+    // SAFETY: reads an int the shim set once at start-up.
+    unsafe { tfpm_expose_php() != 0 }
+}
+
 pub fn php_version() -> String {
     // SAFETY: tfpm_php_version returns a pointer to a static NUL-terminated string.
     unsafe { CStr::from_ptr(tfpm_php_version()) }

@@ -71,6 +71,13 @@ impl StatusPage {
             }
         };
         let mut out = String::new();
+        // Sent by PHP before any header of the page, as under php-fpm.
+        if crate::php::expose_php() {
+            out.push_str(&format!(
+                "X-Powered-By: PHP/{}\r\n",
+                crate::php::php_version()
+            ));
+        }
         for (name, value) in &rendered.headers {
             out.push_str(&format!("{name}: {value}\r\n"));
         }

@@ -350,6 +350,20 @@ fn split_define(d: &str) -> (String, String) {
     }
 }
 
+/// A command line tfpm cannot read: `--help` and friends print as clap
+/// prints them; anything else starts with php-fpm's `Usage:` line and
+/// exits with its code, 64 (EX_USAGE).
+pub fn usage_error(e: clap::Error) -> ! {
+    use clap::error::ErrorKind;
+    if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+        e.exit();
+    }
+    eprintln!(
+        "Usage: tfpm [-n] [-h] [-i] [-m] [-v] [-t] [-p <prefix>] [-g <pid>] [-c <file>] [-d foo[=bar]] [-y <file>] [-D] [-F [-O]] [--listen ADDR] [--threads N] (tfpm --help lists every option)\n\n{e}"
+    );
+    std::process::exit(64)
+}
+
 /// The log target of tfpm's own start-up lines (sockets, workers), which
 /// php-fpm does not print: with the php-fpm log format they show at debug
 /// level only, so that the log starts as php-fpm's does.
@@ -623,7 +637,11 @@ async fn run_config_master(cli: &Cli, path: &std::path::Path) -> i32 {
         }
     };
     for notice in &loaded.notices {
-        tracing::warn!("{notice}");
+        match notice.level {
+            config::Level::Notice => tracing::info!("{}", notice.message),
+            config::Level::Warning => tracing::warn!("{}", notice.message),
+            config::Level::Error | config::Level::Alert => tracing::error!("{}", notice.message),
+        }
     }
     for warning in loaded.pools.iter().flat_map(server::pools::not_honoured) {
         tracing::warn!("{warning}");

@@ -3,7 +3,10 @@
 use clap::Parser;
 
 fn main() {
-    let cli = tfpm::cli::Cli::parse();
+    let cli = match tfpm::cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => tfpm::cli::usage_error(e),
+    };
     tfpm::cli::init_logging(&cli);
     // Read (and removed from the environment) before any thread starts.
     let worker = tfpm::server::worker::WorkerSpec::from_env();

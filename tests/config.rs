@@ -95,5 +95,5 @@ fn missing_file_exits_78() {
 #[test]
 fn test_flag_needs_a_config() {
     let out = Command::new(TFPM).arg("-t").output().unwrap();
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(64)); // EX_USAGE, as php-fpm
 }

@@ -77,7 +77,7 @@ pub fn reopen_all() {
     let open = OPEN.lock().unwrap_or_else(|e| e.into_inner()).clone();
     for log in open {
         match log.reopen() {
-            Ok(()) => tracing::info!("reopened {}", log.path.display()),
+            Ok(()) => tracing::debug!("reopened {}", log.path.display()),
             Err(e) => tracing::error!("cannot reopen {}: {e}", log.path.display()),
         }
     }
@@ -86,7 +86,7 @@ pub fn reopen_all() {
         use std::os::fd::AsFd;
         let fresh = append_private(&path);
         match fresh.and_then(|f| crate::php::os::replace_fd(file.as_fd(), f.as_fd())) {
-            Ok(()) => tracing::info!("reopened {}", path.display()),
+            Ok(()) => tracing::debug!("reopened {}", path.display()),
             Err(e) => tracing::error!("cannot reopen {}: {e}", path.display()),
         }
     }

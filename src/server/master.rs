@@ -353,8 +353,10 @@ impl Master {
     /// SIGUSR1: reopens the master's log files, and has every worker
     /// reopen its own.
     fn reopen_logs(&self) {
-        tracing::info!("SIGUSR1: reopening the log files");
         super::logfile::reopen_all();
+        // php-fpm's two lines, whatever files there are.
+        tracing::info!("error log file re-opened");
+        tracing::info!("access log file re-opened");
         for p in &self.procs {
             signal(p.pid, libc::SIGUSR1);
         }

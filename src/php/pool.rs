@@ -58,29 +58,30 @@ pub struct ThreadStatus {
     pub request: RequestInfo,
 }
 
-/// What the status page shows of a thread's current or last request.
+/// What the status page shows of a thread's current or last request: the
+/// params' own bytes (shared, not copied: this is taken for every request).
 #[derive(Debug, Clone, Default)]
 pub struct RequestInfo {
-    pub method: String,
-    pub uri: String,
-    pub query: String,
+    pub method: bytes::Bytes,
+    pub uri: bytes::Bytes,
+    pub query: bytes::Bytes,
     pub content_length: u64,
-    pub user: String,
+    pub user: bytes::Bytes,
     pub script: String,
 }
 
 impl RequestInfo {
     fn of(params: &crate::fcgi::nv::Params) -> RequestInfo {
-        let text = |name: &[u8]| {
-            let value = params.get(name).map(|v| v.as_ref()).unwrap_or_default();
-            String::from_utf8_lossy(value).into_owned()
-        };
+        let value = |name: &[u8]| params.get(name).cloned().unwrap_or_default();
+        let length = params
+            .get(b"CONTENT_LENGTH")
+            .and_then(|v| std::str::from_utf8(v).ok());
         RequestInfo {
-            method: text(b"REQUEST_METHOD"),
-            uri: text(b"SCRIPT_NAME"),
-            query: text(b"QUERY_STRING"),
-            content_length: text(b"CONTENT_LENGTH").trim().parse().unwrap_or(0),
-            user: text(b"REMOTE_USER"),
+            method: value(b"REQUEST_METHOD"),
+            uri: value(b"SCRIPT_NAME"),
+            query: value(b"QUERY_STRING"),
+            content_length: length.and_then(|v| v.trim().parse().ok()).unwrap_or(0),
+            user: value(b"REMOTE_USER"),
             script: String::new(),
         }
     }

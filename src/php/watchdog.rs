@@ -68,15 +68,20 @@ fn slow_check(worker: &Worker, shared: &Shared, after: Duration) {
     current.slow_logged = true;
     let _entered = current.span.clone().entered();
     let info = &current.info;
+    let (method, uri, query) = (
+        String::from_utf8_lossy(&info.method),
+        String::from_utf8_lossy(&info.uri),
+        String::from_utf8_lossy(&info.query),
+    );
     tracing::warn!(
         "[pool {}] child {}, script '{}' (request: \"{} {}{}{}\") executing too slow ({}.{:06} sec), logging",
         shared.logs.pool,
         worker.tid(),
         purified(&current.script),
-        cut(&info.method, 15),
-        cut(&info.uri, 127),
-        if info.query.is_empty() { "" } else { "?" },
-        cut(&info.query, 511),
+        cut(&method, 15),
+        cut(&uri, 127),
+        if query.is_empty() { "" } else { "?" },
+        cut(&query, 511),
         ran.as_secs(),
         ran.subsec_micros()
     );

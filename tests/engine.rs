@@ -363,7 +363,7 @@ fn daemon_signals_work_while_every_thread_runs_php() {
     tfpm.signal(Signal::SIGUSR2);
     let logged = poll_until(WAIT, Duration::from_millis(10), || {
         let log = tfpm.log();
-        (log.contains("SIGUSR1") && log.contains("SIGUSR2")).then_some(())
+        (log.contains("error log file re-opened") && log.contains("SIGUSR2")).then_some(())
     });
     assert!(logged.is_some(), "{}", tfpm.log());
     // Graceful stop: the running requests finish first.

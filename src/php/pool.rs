@@ -38,7 +38,6 @@ pub(super) enum Job {
 pub struct Pool {
     queue: async_channel::Sender<Job>,
     busy: Arc<AtomicUsize>,
-    threads: usize,
     stats: Arc<PoolStats>,
     shared: Arc<Shared>,
 }
@@ -118,18 +117,9 @@ impl Pool {
         }
     }
 
-    /// Requests waiting for a thread.
-    pub fn queued(&self) -> usize {
-        self.queue.len()
-    }
-
     /// Threads running a request right now.
     pub fn busy(&self) -> usize {
         self.busy.load(Ordering::Relaxed)
-    }
-
-    pub fn threads(&self) -> usize {
-        self.threads
     }
 
     /// The pool's counters now.
@@ -397,7 +387,6 @@ impl Workers {
         let pool = Pool {
             queue: tx,
             busy,
-            threads: config.threads,
             stats: shared.stats.clone(),
             shared: shared.clone(),
         };

@@ -20,7 +20,7 @@ pub mod systemd;
 pub mod worker;
 
 pub use listener::{ListenAddr, Listener};
-pub use shutdown::{wait_for_signal, Asked, Signals, StopKind};
+pub use shutdown::{Asked, Signals, StopKind};
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;

@@ -69,8 +69,3 @@ pub enum Asked {
     /// SIGUSR2: new workers with a fresh configuration, then the old ones drain.
     Reload,
 }
-
-/// Waits for SIGQUIT, SIGTERM or SIGINT.
-pub async fn wait_for_signal() -> std::io::Result<StopKind> {
-    Ok(Signals::install()?.wait().await)
-}

@@ -156,15 +156,23 @@ static int has_status_header(sapi_headers_struct *headers)
     return 0;
 }
 
+/* The longest status line php-fpm writes (its header buffer, less the NUL). */
+#define TFPM_MAX_STATUS_LINE 1023
+
 /* The CGI "Status:" line php-fpm emits for a non-200 response; 0 if none is due. */
 static int append_status_line(smart_str *out, sapi_headers_struct *headers, int *status)
 {
     const char *line = SG(sapi_headers).http_status_line;
     const char *space = line ? strchr(line, ' ') : NULL;
     if (space && space - line >= 5 && strncasecmp(line, "HTTP/", 5) == 0) {
-        /* header("HTTP/1.1 418 I'm a teapot") keeps its own reason phrase. */
+        /* header("HTTP/1.1 418 I'm a teapot") keeps its own reason phrase,
+         * cut as php-fpm's 1024-byte header buffer cuts it. */
+        size_t len = strlen(space);
+        if (len > TFPM_MAX_STATUS_LINE - 7) {
+            len = TFPM_MAX_STATUS_LINE - 7;
+        }
         smart_str_appends(out, "Status:");
-        smart_str_appends(out, space);
+        smart_str_appendl(out, space, len);
         *status = atoi(space + 1);
         return 1;
     }
@@ -196,7 +204,8 @@ static int tfpm_send_headers(sapi_headers_struct *headers)
         /* cgi.rfc2616_headers: the script's own "HTTP/1.1 ..." line, as is. */
         const char *line = SG(sapi_headers).http_status_line;
         const char *space = strchr(line, ' ');
-        smart_str_appends(&out, line);
+        size_t len = strlen(line);
+        smart_str_appendl(&out, line, len > TFPM_MAX_STATUS_LINE ? TFPM_MAX_STATUS_LINE : len);
         smart_str_appendl(&out, "\r\n", 2);
         status = space ? atoi(space + 1) : status;
         status_written = 1;
@@ -463,6 +472,10 @@ PHP_FUNCTION(apache_request_headers)
     }
 }
 
+/* The pool's name and pm, as tfpm_startup got them. */
+static char *tfpm_pool_name;
+static char *tfpm_pm_name;
+
 /* php-fpm's fpm_get_status(): the pool's counters under php-fpm's names
  * (threads stand in for its processes). */
 PHP_FUNCTION(fpm_get_status)
@@ -474,8 +487,8 @@ PHP_FUNCTION(fpm_get_status)
     }
     time_t now = time(NULL);
     array_init(return_value);
-    add_assoc_string(return_value, "pool", "www");
-    add_assoc_string(return_value, "process-manager", "static");
+    add_assoc_string(return_value, "pool", tfpm_pool_name ? tfpm_pool_name : "www");
+    add_assoc_string(return_value, "process-manager", tfpm_pm_name ? tfpm_pm_name : "static");
     add_assoc_long(return_value, "start-time", (zend_long) st.start_time);
     add_assoc_long(return_value, "start-since", (zend_long) (now - st.start_time));
     add_assoc_long(return_value, "accepted-conn", (zend_long) st.accepted_conn);
@@ -708,6 +721,8 @@ int tfpm_startup(const tfpm_startup_config *config)
     tfpm_sapi_module.ini_entries = config->ini_entries ? strdup(config->ini_entries) : NULL;
     tfpm_sapi_module.executable_location = config->executable ? strdup(config->executable) : NULL;
     tfpm_locked_ini = config->locked_ini ? strdup(config->locked_ini) : NULL;
+    tfpm_pool_name = strdup(config->pool_name ? config->pool_name : "www");
+    tfpm_pm_name = strdup(config->process_manager ? config->process_manager : "static");
     if (tfpm_sapi_module.startup(&tfpm_sapi_module) == FAILURE) {
         return -1;
     }

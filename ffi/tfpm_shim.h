@@ -76,7 +76,8 @@ typedef struct tfpm_startup_config {
     const char *executable;      /* path of the tfpm binary */
     const char *locked_ini;      /* php_admin_value names, "name\n" lines:
                                     scripts cannot change them */
-    const char *pool_name;       /* the pool, for slowlog entries */
+    const char *pool_name;       /* the pool, for slowlog entries and fpm_get_status() */
+    const char *process_manager; /* its pm: static, dynamic or ondemand */
     int slowlog_fd;              /* where slowlog entries go, or -1 */
     int slowlog_depth;           /* frames per entry at most (request_slowlog_trace_depth) */
     int slowlog_micros;          /* entry times with microseconds (log_level = debug) */

@@ -10,8 +10,8 @@ use clap::Parser;
 
 use crate::config;
 use crate::fcgi::conn::ConnConfig;
-use crate::php::{AccessLog, Engine, EngineConfig, RequestLogs, RequestPolicy, Slowlog};
-use crate::server::master::{MasterConfig, PoolProcs};
+use crate::php::{AccessLog, Engine, EngineConfig, RequestLogs, RequestPolicy, Slowlog, StderrLog};
+use crate::server::master::{MasterConfig, Output, PoolProcs, Reread};
 use crate::server::pools::PoolRun;
 use crate::server::status::StatusConfig;
 use crate::server::status_page::ProcessManager;
@@ -19,7 +19,7 @@ use crate::server::worker::{WorkerSettings, WorkerSpec};
 use crate::server::{self, ListenAddr, Listener, ServerConfig, Timeouts};
 
 /// tfpm: a FastCGI server for PHP, with threads instead of processes.
-#[derive(Debug, Parser)]
+#[derive(Debug, Clone, Parser)]
 #[command(name = "tfpm", about, disable_version_flag = true)]
 pub struct Cli {
     /// Address to listen on: ADDR:PORT, [IPv6]:PORT, PORT, or /path/to.sock. Repeatable.
@@ -202,8 +202,8 @@ pub struct Cli {
     pub info: bool,
 
     /// Check the php-fpm configuration given with -y and exit, as `php-fpm -t`:
-    /// 0 if it is valid, 78 if not. Twice (`-tt`) is accepted, as php-fpm's
-    /// "test and dump"; tfpm prints the same as for `-t`.
+    /// 0 if it is valid, 78 if not. Twice (`-tt`) also prints the whole
+    /// configuration, as php-fpm's "test and dump".
     #[arg(short = 't', long = "test", requires = "fpm_config", action = clap::ArgAction::Count)]
     pub test: u8,
 
@@ -370,10 +370,17 @@ pub fn usage_error(e: clap::Error) -> ! {
 pub const STARTUP: &str = "tfpm::startup";
 
 /// Logs to stderr, without colours unless stderr is a terminal, or to the
-/// php-fpm config's `error_log` file (appending) when it names one.
-pub fn init_logging(cli: &Cli) {
+/// php-fpm config's `error_log` file (appending) when it names one. A
+/// worker whose stderr the master redirected logs to `stderr` instead: the
+/// master's own stderr, passed down.
+pub fn init_logging(cli: &Cli, inherited: Option<InheritedLog>) {
     use std::io::IsTerminal;
-    let (level, file) = config_logging(cli);
+    let redirected = inherited.as_ref().is_some_and(|i| i.stderr.is_some());
+    let to_file = inherited.as_ref().map(|i| i.to_file);
+    if let Some(stderr) = inherited.and_then(|i| i.stderr) {
+        server::logfile::set_stderr(stderr);
+    }
+    let (level, file) = config_logging(cli, to_file);
     let filter = match (std::env::var("RUST_LOG"), level) {
         (Ok(filter), _) => filter,
         (Err(_), Some(level)) if cli.log_level == "info" => level.to_string(),
@@ -389,32 +396,26 @@ pub fn init_logging(cli: &Cli) {
         }
         _ => filter,
     };
+    let colours = file.is_none() && !redirected && std::io::stderr().is_terminal();
+    if let Some(file) = file {
+        server::logfile::set_main(file);
+    }
     let builder = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
-        .with_writer(std::io::stderr);
-    match (format, file) {
-        (LogFormat::Fpm, None) => builder.event_format(server::fpmlog::FpmFormat).init(),
-        (LogFormat::Fpm, Some(f)) => {
-            let line = server::logfile::LineWriter(f);
-            builder
-                .event_format(server::fpmlog::FpmFormat)
-                .with_writer(move || line.clone())
-                .init()
-        }
-        (LogFormat::Text, None) => builder.with_ansi(std::io::stderr().is_terminal()).init(),
-        (LogFormat::Json, None) => builder.json().init(),
-        (LogFormat::Text, Some(f)) => {
-            let line = server::logfile::LineWriter(f);
-            builder
-                .with_ansi(false)
-                .with_writer(move || line.clone())
-                .init()
-        }
-        (LogFormat::Json, Some(f)) => {
-            let line = server::logfile::LineWriter(f);
-            builder.json().with_writer(move || line.clone()).init()
-        }
+        .with_writer(|| server::logfile::MainWriter);
+    match format {
+        LogFormat::Fpm => builder.event_format(server::fpmlog::FpmFormat).init(),
+        LogFormat::Text => builder.with_ansi(colours).init(),
+        LogFormat::Json => builder.json().init(),
     }
+}
+
+/// What a worker gets from its master about logging.
+pub struct InheritedLog {
+    /// The master's stderr, when the worker's own is redirected.
+    pub stderr: Option<std::fs::File>,
+    /// Whether the master logs to the error_log file.
+    pub to_file: bool,
 }
 
 /// Whether to go into the background, as php-fpm decides: `-F` never,
@@ -440,6 +441,7 @@ pub fn wants_background(cli: &Cli) -> bool {
 /// nothing here: its errors are reported on stderr when it is used.
 fn config_logging(
     cli: &Cli,
+    to_file: Option<bool>,
 ) -> (
     Option<&'static str>,
     Option<std::sync::Arc<server::logfile::LogFile>>,
@@ -456,22 +458,33 @@ fn config_logging(
         config::LogLevel::Warning => "warn",
         config::LogLevel::Error | config::LogLevel::Alert => "error",
     };
+    // As php-fpm: the error_log is used when in the background, or when
+    // stderr is no terminal and -O is not given; it is opened (created)
+    // in any case. A worker does as its master.
+    let use_file = to_file.unwrap_or_else(|| {
+        use std::io::IsTerminal;
+        wants_background(cli) || (!std::io::stderr().is_terminal() && !cli.force_stderr)
+    });
     let file = loaded
         .global
         .error_log
         .as_deref()
-        .filter(|l| *l != "syslog" && !cli.force_stderr)
+        .filter(|l| *l != "syslog")
         .and_then(|log| {
             let base = cli
                 .prefix
                 .clone()
                 .or_else(|| path.parent().map(PathBuf::from));
             let log = base.unwrap_or_default().join(log); // an absolute `log` wins
+            if server::logfile::stderr_instead(&log).is_some() {
+                return None; // a worker: the master's stderr, set above
+            }
             let opened = server::logfile::LogFile::open(&log);
             opened
                 .map_err(|e| eprintln!("tfpm: cannot open error_log {}: {e}", log.display()))
                 .ok()
-        });
+        })
+        .filter(|_| use_file);
     (Some(level), file)
 }
 
@@ -494,7 +507,7 @@ pub async fn run(cli: Cli, worker: Option<Result<WorkerSpec, String>>) -> i32 {
     }
     if cli.test > 0 {
         return match &cli.fpm_config {
-            Some(path) => test_config(path),
+            Some(path) => test_config(&cli, path),
             None => 64,
         };
     }
@@ -584,6 +597,9 @@ fn pool_logs(
         .unwrap_or_default();
     let open = |file: &str| {
         let path = pool.path(&base, file);
+        if let Some(stderr) = server::logfile::stderr_instead(&path) {
+            return Ok(std::sync::Arc::new(stderr));
+        }
         let opened = server::logfile::append_private(&path).map(std::sync::Arc::new);
         if let (Ok(file), true) = (&opened, keep) {
             server::logfile::reopen_in_place(&path, file.clone());
@@ -616,6 +632,11 @@ fn pool_logs(
         pool: pool.name.clone(),
         access,
         slowlog,
+        stderr: Some(StderrLog {
+            limit: loaded.global.log_limit.max(1) as usize,
+            level: loaded.global.log_level <= config::LogLevel::Notice,
+            flush: pool.catch_output,
+        }),
     })
 }
 
@@ -636,6 +657,48 @@ async fn run_config_master(cli: &Cli, path: &std::path::Path) -> i32 {
             return 78;
         }
     };
+    let (master, pools) = match config_pools(cli, &loaded, Vec::new()).await {
+        Ok(plan) => plan,
+        Err(e) => {
+            tracing::error!("{e}\nERROR: FPM initialization failed");
+            return 78;
+        }
+    };
+    // A relative `pid` is under the prefix (-p), as php-fpm has it, or
+    // else next to the config, as tfpm's error_log.
+    let base = cli
+        .prefix
+        .clone()
+        .or_else(|| path.parent().map(PathBuf::from));
+    let pid_file = cli.pid_file.clone().or(loaded
+        .global
+        .pid
+        .as_ref()
+        .map(|pid| base.unwrap_or_default().join(pid)));
+    let reread = reread_config(cli.clone(), path.to_path_buf());
+    serve_master(cli, master, pools, Some(reread), pid_file).await
+}
+
+/// How a reload reads the php-fpm config again (see [`config_pools`]).
+fn reread_config(cli: Cli, path: PathBuf) -> Reread {
+    let cli = std::sync::Arc::new(cli);
+    Box::new(move |held| {
+        let (cli, path) = (cli.clone(), path.clone());
+        Box::pin(async move {
+            let loaded = config::load(&path, &cli.read_options()).map_err(|e| e.to_string())?;
+            config_pools(&cli, &loaded, held).await
+        })
+    })
+}
+
+/// The master's settings and pools of a loaded config, after logging its
+/// notices. A pool that listens where one of the `held` sockets does
+/// keeps it (a reload); the others are bound. Err is php-fpm's message.
+async fn config_pools(
+    cli: &Cli,
+    loaded: &config::Config,
+    held: Vec<std::sync::Arc<Listener>>,
+) -> Result<(MasterConfig, Vec<PoolProcs>), String> {
     for notice in &loaded.notices {
         match notice.level {
             config::Level::Notice => tracing::info!("{}", notice.message),
@@ -646,40 +709,37 @@ async fn run_config_master(cli: &Cli, path: &std::path::Path) -> i32 {
     for warning in loaded.pools.iter().flat_map(server::pools::not_honoured) {
         tracing::warn!("{warning}");
     }
-    let runs = match server::pools::from_config(&loaded, cli.allow_root) {
-        Ok(runs) => runs,
-        Err(e) => {
-            tracing::error!("{e}\nERROR: FPM initialization failed");
-            return 78;
-        }
-    };
+    let runs = server::pools::from_config(loaded, cli.allow_root)?;
     if let Some(e) = runs
         .iter()
-        .find_map(|run| pool_logs(cli, &loaded, run, false).err())
+        .find_map(|run| pool_logs(cli, loaded, run, false).err())
     {
-        tracing::error!("{e}\nERROR: FPM initialization failed");
-        return 78;
+        return Err(e);
     }
     let mut pools = Vec::new();
     for run in &runs {
-        match run.bind().await {
-            Ok(listener) => {
-                tracing::info!(target: STARTUP, pool = %run.name, pm = ?run.pm, threads = run.threads, "listening on {}", listener.addr());
-                pools.push(PoolProcs {
-                    name: run.name.clone(),
-                    threads: run.threads,
-                    workers: cli.workers as usize,
-                    listeners: vec![listener],
-                });
-            }
-            Err(e) => {
-                tracing::error!("[pool {}] cannot listen on {}: {e}", run.name, run.listen);
-                return 78;
-            }
+        let mut listeners = Vec::new();
+        for addr in std::iter::once(&run.listen).chain(&run.status_listen) {
+            let listener =
+                match held.iter().find(|l| l.serves(addr)) {
+                    Some(kept) => kept.clone(),
+                    None => std::sync::Arc::new(run.bind_at(addr).await.map_err(|e| {
+                        format!("[pool {}] cannot listen on {addr}: {e}", run.name)
+                    })?),
+                };
+            tracing::info!(target: STARTUP, pool = %run.name, pm = ?run.pm, threads = run.threads, "listening on {}", listener.addr());
+            listeners.push(listener);
         }
+        pools.push(PoolProcs {
+            name: run.name.clone(),
+            threads: run.threads,
+            workers: cli.workers as usize,
+            listeners,
+            output: worker_output(&loaded.global, run),
+        });
     }
     let master = MasterConfig {
-        process_control_timeout: drain_time(cli, &loaded),
+        process_control_timeout: drain_time(cli, loaded),
         emergency_restart_threshold: match loaded.global.emergency_restart_threshold {
             n if n > 0 => n as usize,
             _ => cli.emergency_restart_threshold,
@@ -689,11 +749,23 @@ async fn run_config_master(cli: &Cli, path: &std::path::Path) -> i32 {
             _ => cli.emergency_restart_interval,
         },
     };
-    let pid_file = cli
-        .pid_file
-        .clone()
-        .or(loaded.global.pid.as_ref().map(PathBuf::from));
-    serve_master(cli, master, pools, pid_file).await
+    Ok((master, pools))
+}
+
+/// What becomes of a config pool's worker output: relayed into the log
+/// with `catch_workers_output`, else thrown away, as php-fpm does.
+fn worker_output(global: &config::Global, run: &PoolRun) -> Output {
+    if !run.catch_output {
+        return Output::Discard;
+    }
+    Output::Catch(server::relay::Style {
+        pool: run.name.clone(),
+        // php-fpm writes no prefix when its log level hides warnings.
+        decorate: run.decorate_output && global.log_level <= config::LogLevel::Warning,
+        limit: global.log_limit.max(1) as usize,
+        buffering: global.log_buffering,
+        micros: global.log_level == config::LogLevel::Debug,
+    })
 }
 
 /// The master: binds the sockets, then starts and watches the workers.
@@ -722,9 +794,10 @@ async fn run_master(cli: Cli) -> i32 {
         name: "www".into(),
         threads: cli.threads as usize,
         workers: cli.workers as usize,
-        listeners,
+        listeners: listeners.into_iter().map(std::sync::Arc::new).collect(),
+        output: Output::Inherit,
     };
-    serve_master(&cli, config, vec![pool], cli.pid_file.clone()).await
+    serve_master(&cli, config, vec![pool], None, cli.pid_file.clone()).await
 }
 
 /// Runs the master with its metrics listener, writing the pid file while
@@ -733,6 +806,7 @@ async fn serve_master(
     cli: &Cli,
     config: MasterConfig,
     pools: Vec<PoolProcs>,
+    reread: Option<Reread>,
     pid_file: Option<PathBuf>,
 ) -> i32 {
     let metrics = match bind_metrics(cli.metrics_listen).await {
@@ -753,49 +827,149 @@ async fn serve_master(
             return 73;
         }
     }
-    let code = server::master::run(config, pools, metrics, signals).await;
+    let code = server::master::run(config, pools, reread, metrics, signals).await;
     if let Some(path) = &pid_file {
         let _ = std::fs::remove_file(path);
     }
     code
 }
 
-/// `-t -y FILE`: reads and checks a php-fpm config, printing what php-fpm
-/// prints on stderr; returns php-fpm's exit code (0, or 78 = EX_CONFIG).
-pub fn test_config(path: &std::path::Path) -> i32 {
-    let (result, notices) = check_fpm_config(path);
-    for notice in notices {
-        eprintln!("{notice}");
+/// `-t -y FILE` (`-tt`: test and dump): checks a php-fpm config as
+/// `php-fpm -t` does and prints its log lines on stderr, with their time
+/// (`[27-Nov-2026 08:00:00] NOTICE: ...`); returns php-fpm's exit code
+/// (0, or 78 = EX_CONFIG).
+pub fn test_config(cli: &Cli, path: &std::path::Path) -> i32 {
+    let (lines, passed) = check_fpm_config(cli, path);
+    let now = std::time::SystemTime::now();
+    let time = server::fpmlog::timestamp(now, crate::php::os::utc_offset(now));
+    for line in lines {
+        eprintln!("[{time}] {line}");
     }
-    match result {
-        Ok(()) => {
-            eprintln!(
-                "NOTICE: configuration file {} test is successful",
-                path.display()
-            );
-            0
-        }
-        Err(e) => {
-            eprintln!("{e}\nERROR: FPM initialization failed");
-            78
-        }
+    if passed {
+        0
+    } else {
+        78
     }
 }
 
-fn check_fpm_config(
-    path: &std::path::Path,
-) -> (Result<(), config::ConfigError>, Vec<config::Notice>) {
-    let opts = config::ReadOptions::default();
-    let mut parsed = match config::directives::parse(path, &opts) {
+/// What `php-fpm -t` logs for the config at `path`, and whether it passes,
+/// in php-fpm's order: the parse; the post-processing (a pool without
+/// `user` when root without -R, then tfpm's validation), which fails with
+/// "failed to post process the configuration"; fpm_unix_test_config (each
+/// pool's `user`, `group`, `listen.owner` and `listen.group` must exist,
+/// when not all digits); then, at `-tt`, the dump; then the success line.
+/// As php-fpm, what follows the parse is logged only at the config's
+/// `log_level` or above. Refusing to run a pool as root is for the start.
+fn check_fpm_config(cli: &Cli, path: &std::path::Path) -> (Vec<config::Notice>, bool) {
+    use crate::php::os;
+    use config::{ConfigError, Level, LogLevel, Notice};
+
+    /// The ALERT php-fpm's post-processing gives a pool without `user`.
+    fn user_defined(pool: &config::Pool) -> Result<(), ConfigError> {
+        match pool.user {
+            Some(_) => Ok(()),
+            None => Err(ConfigError::alert(format!(
+                "[pool {}] user has not been defined",
+                pool.name
+            ))),
+        }
+    }
+
+    /// fpm_unix_test_config; `listen.*` failures are SYSERRORs, with errno.
+    fn names_exist(pool: &config::Pool) -> Result<(), ConfigError> {
+        let names = [
+            (&pool.user, "user", false),
+            (&pool.group, "group", false),
+            (&pool.listen_owner, "user", true),
+            (&pool.listen_group, "group", true),
+        ];
+        for (name, what, sys) in names {
+            let is_id = |n: &&str| n.bytes().all(|b| b.is_ascii_digit());
+            let Some(name) = name.as_deref().filter(|n| !is_id(n)) else {
+                continue;
+            };
+            let (found, id) = match what {
+                "user" => (os::lookup_user(name).is_some(), "uid"),
+                _ => (os::lookup_group(name).is_some(), "gid"),
+            };
+            let errno = std::io::Error::last_os_error();
+            if found {
+                continue;
+            }
+            let mut message = format!("[pool {}] cannot get {id} for {what} '{name}'", pool.name);
+            if sys {
+                let text = errno.to_string(); // "No such file or directory (os error 2)"
+                let text = text.split(" (os error").next().unwrap_or_default();
+                let code = errno.raw_os_error().unwrap_or(0);
+                message.push_str(&format!(": {text} ({code})"));
+            }
+            return Err(ConfigError::plain(message));
+        }
+        Ok(())
+    }
+
+    /// An error's lines, then php-fpm's last one.
+    fn failed(e: ConfigError) -> Vec<Notice> {
+        let mut lines = vec![Notice::new(e.level, e.located())];
+        let context = e.context.iter().map(|l| Notice::new(Level::Error, l));
+        lines.extend(context);
+        lines.push(Notice::new(Level::Error, "FPM initialization failed"));
+        lines
+    }
+
+    /// At `-tt` the dump (with -F/-D and -g applied, as tfpm runs), then
+    /// the success line (php-fpm's ends with a blank line).
+    fn passed(cli: &Cli, path: &std::path::Path, mut config: config::Config) -> Vec<Notice> {
+        if cli.nodaemonize || cli.daemonize {
+            config.global.daemonize = cli.daemonize;
+        }
+        if let Some(pid) = &cli.pid_file {
+            config.global.pid = Some(pid.display().to_string());
+        }
+        let mut lines = Vec::new();
+        if cli.test > 1 {
+            let dump = config::dump(&config).into_iter();
+            lines.extend(dump.map(|line| Notice::new(Level::Notice, line)));
+        }
+        let done = format!("configuration file {} test is successful\n", path.display());
+        lines.push(Notice::new(Level::Notice, done));
+        lines
+    }
+
+    let mut parsed = match config::directives::parse(path, &cli.read_options()) {
         Ok(parsed) => parsed,
-        Err(e) => return (Err(e), Vec::new()),
+        Err(e) => return (failed(e), false),
     };
-    let checked = config::directives::validate(&mut parsed).map_err(|e| {
-        e.then(config::ConfigError::plain(
-            "failed to post process the configuration",
-        ))
+    let mut lines = std::mem::take(&mut parsed.notices);
+    let at_least = parsed.global.log_level;
+    let root_rule = os::is_root() && !cli.allow_root;
+    let post = parsed
+        .pools
+        .iter()
+        .filter(|_| root_rule)
+        .try_for_each(user_defined);
+    let checked = post
+        .and_then(|()| config::directives::validate(&mut parsed))
+        .map_err(|e| {
+            e.then(ConfigError::plain(
+                "failed to post process the configuration",
+            ))
+        })
+        .and_then(|()| parsed.pools.iter().try_for_each(names_exist));
+    let mut logged = std::mem::take(&mut parsed.notices);
+    let ok = checked.is_ok();
+    logged.extend(match checked {
+        Ok(()) => passed(cli, path, parsed),
+        Err(e) => failed(e),
     });
-    (checked, parsed.notices)
+    let level = |n: &Notice| match n.level {
+        Level::Notice => LogLevel::Notice,
+        Level::Warning => LogLevel::Warning,
+        Level::Error => LogLevel::Error,
+        Level::Alert => LogLevel::Alert,
+    };
+    lines.extend(logged.into_iter().filter(|n| level(n) >= at_least));
+    (lines, ok)
 }
 
 /// The sockets systemd passed (socket activation), or else those of

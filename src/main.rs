@@ -7,9 +7,16 @@ fn main() {
         Ok(cli) => cli,
         Err(e) => tfpm::cli::usage_error(e),
     };
-    tfpm::cli::init_logging(&cli);
     // Read (and removed from the environment) before any thread starts.
     let worker = tfpm::server::worker::WorkerSpec::from_env();
+    let log = worker
+        .as_ref()
+        .and_then(|w| w.as_ref().ok())
+        .map(|w| tfpm::cli::InheritedLog {
+            stderr: w.take_log(),
+            to_file: w.log_file,
+        });
+    tfpm::cli::init_logging(&cli, log);
     // php-fpm's `daemonize`, also before any thread starts.
     if worker.is_none() && tfpm::cli::wants_background(&cli) {
         match tfpm::php::os::daemonize() {

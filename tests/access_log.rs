@@ -239,10 +239,14 @@ fn a_bad_format_stops_start_up_as_in_php_fpm() {
     )
     .unwrap();
     let out = std::process::Command::new(TFPM)
-        .args(["-t", "-y", conf.to_str().unwrap()])
+        .args(["-t", "-R", "-y", conf.to_str().unwrap()])
         .output()
         .expect("tfpm -t");
-    let text = String::from_utf8_lossy(&out.stderr);
+    // Each line begins with php-fpm's time, `[27-Nov-2026 08:00:00] `.
+    let text: String = String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .map(|l| format!("{}\n", l.get(23..).unwrap_or(l)))
+        .collect();
     assert_eq!(out.status.code(), Some(78), "{text}");
     assert!(
         text.starts_with(

@@ -385,17 +385,22 @@ fn force_stderr_and_double_test_flags() {
     );
     std::fs::write(&conf, text).unwrap();
     let checked = Command::new(TFPM)
-        .args(["-tt", "-y", conf.to_str().unwrap()])
+        .args(["-tt", "-R", "-y", conf.to_str().unwrap()])
         .output()
         .unwrap();
     assert!(checked.status.success(), "{checked:?}");
+    // -tt dumps the configuration as php-fpm does.
+    let dump = String::from_utf8_lossy(&checked.stderr);
+    assert!(dump.contains("NOTICE: [o]\n"), "{dump}");
+    assert!(dump.contains("NOTICE: \tpm.max_children = 1\n"), "{dump}");
     // Tfpm::start waits for the ready line on stderr: it is there with -O.
     let tfpm = Tfpm::start(
         TFPM.as_ref(),
         &["-F", "-O", "-R", "-y", conf.to_str().unwrap()],
     );
     assert!(tfpm.log().contains("ready to handle connections"));
-    let in_file = std::fs::read_to_string(&log).unwrap_or_default();
+    // The error_log is created all the same, as php-fpm creates it.
+    let in_file = std::fs::read_to_string(&log).expect("the error_log exists");
     assert!(
         !in_file.contains("ready to handle connections"),
         "{in_file}"

@@ -30,7 +30,7 @@ const GLOBAL: &[(&str, Kind, bool)] = &[
     ("error_log", Kind::Str, true),
     ("syslog.ident", Kind::Str, true),
     ("syslog.facility", Kind::Facility, true),
-    ("log_buffering", Kind::Bool, false),
+    ("log_buffering", Kind::Bool, true),
     ("log_level", Kind::LogLevel, true),
     ("log_limit", Kind::Int, true),
     ("emergency_restart_threshold", Kind::Int, true),
@@ -149,6 +149,8 @@ pub struct Global {
     pub syslog_facility: String,
     pub log_level: LogLevel,
     pub log_limit: i32,
+    /// `log_buffering`: worker output lines written whole (the default).
+    pub log_buffering: bool,
     /// Seconds.
     pub process_control_timeout: i32,
     /// Crashes within `emergency_restart_interval` (seconds) that restart
@@ -172,6 +174,7 @@ impl Default for Global {
             syslog_facility: "daemon".to_string(),
             log_level: LogLevel::Notice,
             log_limit: 1024,
+            log_buffering: true,
             process_control_timeout: 0,
             emergency_restart_threshold: 0,
             emergency_restart_interval: 0,
@@ -588,6 +591,7 @@ fn set_global(g: &mut Global, name: &str, value: Value) {
         ("syslog.facility", Value::Str(s)) => g.syslog_facility = s.to_ascii_lowercase(),
         ("log_level", Value::LogLevel(l)) => g.log_level = l,
         ("log_limit", Value::Int(n)) => g.log_limit = n,
+        ("log_buffering", Value::Bool(b)) => g.log_buffering = b,
         ("process_control_timeout", Value::Int(n)) => g.process_control_timeout = n,
         ("daemonize", Value::Bool(b)) => g.daemonize = b,
         ("rlimit_files", Value::Int(n)) => g.rlimit_files = Some(n),

@@ -5,6 +5,7 @@
 //! - [`access_format`]: `access.format`, parsed and rendered as php-fpm does.
 //! - [`directives`]: every directive php-fpm knows, typed values, `$pool`,
 //!   and the post-parse validation php-fpm does.
+//! - [`dump`](mod@dump): a checked config as `php-fpm -tt` prints it.
 //!
 //! Errors carry the file, line and directive and print like php-fpm's
 //! (`ERROR: [/etc/php/8.2/fpm/pool.d/www.conf:12] unknown entry 'foo'`).
@@ -13,6 +14,7 @@
 
 pub mod access_format;
 pub mod directives;
+pub mod dump;
 pub mod ini;
 #[cfg(test)]
 mod tests;
@@ -21,6 +23,7 @@ use std::fmt;
 use std::path::Path;
 
 pub use directives::{Config, Global, LogLevel, Pm, Pool};
+pub use dump::dump;
 pub use ini::ReadOptions;
 
 /// A zlog level, as php-fpm prints it.

@@ -541,7 +541,7 @@ fn every_known_directive_is_accepted() {
         .count();
     let total = config.global.unsupported.len() + config.pools[0].unsupported.len();
     assert_eq!(unsupported, total);
-    assert_eq!(total, 15); // the emergency_restart_* pair and request_slowlog_trace_depth are honoured
+    assert_eq!(total, 14); // the emergency_restart_* pair, request_slowlog_trace_depth and log_buffering are honoured
 }
 
 /// A valid value for a directive of any type.

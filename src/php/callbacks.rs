@@ -65,6 +65,9 @@ extern "C" fn tfpm_rs_read_body(ctx: *mut c_void, buf: *mut c_char, len: usize) 
 extern "C" fn tfpm_rs_log(ctx: *mut c_void, kind: c_int, msg: *const c_char, len: usize) {
     let text = String::from_utf8_lossy(bytes(msg, len));
     let php = kind != sys::tfpm_log_kind_TFPM_LOG_SAPI as c_int;
+    // With a php-fpm config, PHP's messages go to stderr as a php-fpm
+    // child's do (relayed by the master, or dropped); else to tfpm's log.
+    let in_our_log = !(php && super::logs::php_message_to_stderr(&text));
     let text = if php {
         format!("PHP message: {text}")
     } else {
@@ -72,14 +75,16 @@ extern "C" fn tfpm_rs_log(ctx: *mut c_void, kind: c_int, msg: *const c_char, len
     };
     let to_web_server = kind != sys::tfpm_log_kind_TFPM_LOG_PHP_HOST_ONLY as c_int;
     if ctx.is_null() {
-        tracing::warn!(target: "php", "{text}");
+        if in_our_log {
+            tracing::warn!(target: "php", "{text}");
+        }
         return;
     }
     with_ctx(ctx, (), |r| {
-        if php {
-            tracing::warn!(target: "php", script = %r.script, "{text}");
-        } else {
-            tracing::debug!(target: "php", script = %r.script, "{text}");
+        match (php, in_our_log) {
+            (true, true) => tracing::warn!(target: "php", script = %r.script, "{text}"),
+            (false, _) => tracing::debug!(target: "php", script = %r.script, "{text}"),
+            (true, false) => {}
         }
         if to_web_server {
             r.log(cut_at(&text, WEB_SERVER_LOG_LIMIT));

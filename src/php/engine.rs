@@ -125,6 +125,7 @@ impl Engine {
 type Ready = mpsc::Sender<Result<Pool, EngineError>>;
 
 fn php_main(config: EngineConfig, ready: Ready, stop: mpsc::Receiver<()>) {
+    super::logs::set_stderr_log(config.logs.stderr);
     if let Err(e) = startup(&config) {
         let _ = ready.send(Err(e));
         return;
@@ -160,6 +161,7 @@ fn php_main(config: EngineConfig, ready: Ready, stop: mpsc::Receiver<()>) {
 fn startup(config: &EngineConfig) -> Result<(), EngineError> {
     use std::os::fd::AsRawFd;
     let pool = CString::new(config.logs.pool.as_str())?;
+    let pm = CString::new(config.pm.name())?;
     // The file stays open in `config` as long as PHP runs.
     let slowlog = config.logs.slowlog.as_ref();
     let ini_path = config
@@ -181,6 +183,7 @@ fn startup(config: &EngineConfig) -> Result<(), EngineError> {
         executable: exe.as_ref().map_or(std::ptr::null(), |s| s.as_ptr()),
         locked_ini: locked.as_ptr(),
         pool_name: pool.as_ptr(),
+        process_manager: pm.as_ptr(),
         slowlog_fd: slowlog.map_or(-1, |s| s.file.as_raw_fd()),
         slowlog_depth: slowlog.map_or(20, |s| i32::try_from(s.depth).unwrap_or(i32::MAX)),
         slowlog_micros: slowlog.map_or(0, |s| i32::from(s.micros)),

@@ -1,4 +1,5 @@
-//! A pool's request logs: php-fpm's `access.log` and `slowlog`.
+//! A pool's request logs: php-fpm's `access.log` and `slowlog`, and PHP's
+//! own messages as php-fpm's children write them on their stderr.
 //!
 //! The access log has one line per request in the pool's `access.format`
 //! ([`crate::config::access_format`]), written by the PHP thread that ran
@@ -25,6 +26,75 @@ pub struct RequestLogs {
     pub pool: String,
     pub access: Option<AccessLog>,
     pub slowlog: Option<Slowlog>,
+    /// Where PHP's messages go besides the web server (None: tfpm's log).
+    pub stderr: Option<StderrLog>,
+}
+
+/// PHP's messages (with the `error_log` ini setting unset) written as
+/// php-fpm's children write them: `NOTICE: PHP message: …` on the
+/// process's stderr, which the master relays into its log with
+/// `catch_workers_output` (else stderr is /dev/null, and they go to the
+/// web server only, as with php-fpm).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StderrLog {
+    /// `log_limit`: a longer line is cut, ending in `...`.
+    pub limit: usize,
+    /// The `NOTICE: ` level word (php-fpm leaves it out when its
+    /// `log_level` hides notices).
+    pub level: bool,
+    /// End every request with the relay's flush marker, so that what a
+    /// script left without a newline makes its own line.
+    pub flush: bool,
+}
+
+/// What a worker writes on its stderr to end a pending line: php-fpm's
+/// children write the same six bytes, NUL included, after each request.
+pub const STDERR_FLUSH: &[u8] = b"\0fscf\0";
+
+/// This process's [`StderrLog`]: one pool per worker process.
+static STDERR_LOG: std::sync::OnceLock<StderrLog> = std::sync::OnceLock::new();
+
+/// Sets where PHP's messages go (once, as the engine starts).
+pub(super) fn set_stderr_log(log: Option<StderrLog>) {
+    if let Some(log) = log {
+        let _ = STDERR_LOG.set(log);
+    }
+}
+
+/// Writes PHP's message `text` to stderr, as a php-fpm child does; false
+/// when PHP's messages go to tfpm's own log instead.
+pub(super) fn php_message_to_stderr(text: &str) -> bool {
+    let Some(log) = STDERR_LOG.get() else {
+        return false;
+    };
+    let line = stderr_line(log, text);
+    let _ = std::io::stderr().lock().write_all(&line);
+    true
+}
+
+/// `NOTICE: PHP message: text\n`, cut to `limit - 1` bytes ending in `...`
+/// when longer (php-fpm's children do the same).
+fn stderr_line(log: &StderrLog, text: &str) -> Vec<u8> {
+    let mut line = Vec::with_capacity(text.len() + 24);
+    if log.level {
+        line.extend_from_slice(b"NOTICE: ");
+    }
+    line.extend_from_slice(b"PHP message: ");
+    line.extend_from_slice(text.as_bytes());
+    if line.len() >= log.limit {
+        let max = log.limit.saturating_sub(1).max(3);
+        line.truncate(max);
+        line[max - 3..].copy_from_slice(b"...");
+    }
+    line.push(b'\n');
+    line
+}
+
+/// After a request: ends whatever line the script left open on stderr.
+pub(super) fn flush_stderr() {
+    if STDERR_LOG.get().is_some_and(|log| log.flush) {
+        let _ = std::io::stderr().lock().write_all(STDERR_FLUSH);
+    }
 }
 
 /// `slowlog` and `request_slowlog_timeout`: a request still running after

@@ -29,7 +29,7 @@ mod sys;
 mod watchdog;
 
 pub use engine::{Engine, EngineConfig, EngineError};
-pub use logs::{AccessLog, RequestLogs, Slowlog};
+pub use logs::{AccessLog, RequestLogs, Slowlog, StderrLog, STDERR_FLUSH};
 pub use pool::{Pool, RequestInfo, SubmitError, ThreadStatus};
 pub use request::{Abort, BodyPoll, BodySource, Request, RequestPolicy, ResponseSink, SinkGone};
 pub use status::Snapshot as PoolSnapshot;

@@ -58,6 +58,28 @@ pub fn set_inheritable(fd: BorrowedFd<'_>, inheritable: bool) -> std::io::Result
     Ok(())
 }
 
+/// A pipe, both ends close-on-exec: (read end, write end).
+pub fn pipe() -> std::io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0 as libc::c_int; 2];
+    // SAFETY: `fds` is a valid array of two ints for pipe2 to fill.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: pipe2 succeeded, so both are fresh descriptors owned by no one else.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+/// Takes ownership of the log descriptor a worker's master passed (its
+/// own stderr, for a worker whose stderr is a pipe), marking it
+/// close-on-exec. Only the first call takes anything.
+pub fn take_log_fd(fd: RawFd) -> Option<OwnedFd> {
+    static LOG_TAKEN: AtomicBool = AtomicBool::new(false);
+    if fd <= 2 || LOG_TAKEN.swap(true, Ordering::SeqCst) {
+        return None;
+    }
+    take_fd(fd)
+}
+
 fn take_fd(fd: RawFd) -> Option<OwnedFd> {
     // SAFETY: fcntl on any integer is sound: a descriptor that is not open
     // gives -1 (EBADF) and nothing else happens.
@@ -71,7 +93,8 @@ fn take_fd(fd: RawFd) -> Option<OwnedFd> {
     // for it to own: by the socket activation protocol (LISTEN_PID is this
     // process, checked by the caller) or by tfpm's master, which names the
     // worker's descriptors in its environment; the TAKEN guard makes sure no
-    // other OwnedFd is ever made for it here, so it is closed once.
+    // other OwnedFd is ever made for it here (LOG_TAKEN for the log
+    // descriptor, which is never among the listed ones), so it is closed once.
     Some(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 

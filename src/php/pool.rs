@@ -655,6 +655,7 @@ fn run(req: Request, seq: u64, me: &Arc<Worker>, shared: &Shared, cgi: &CgiSetti
     // touched by Rust until it returns; this thread was set up by
     // tfpm_thread_init. Bailouts are caught inside tfpm_execute.
     unsafe { sys::tfpm_execute(&c_req, seq) };
+    super::logs::flush_stderr();
     // Normally PHP ended the response in its deactivate hook; make sure.
     prepared.ctx.finish();
     if let (Some(log), Some(start)) = (&shared.logs.access, &log_start) {

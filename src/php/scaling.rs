@@ -28,6 +28,17 @@ pub enum Pm {
     },
 }
 
+impl Pm {
+    /// php-fpm's word for it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Pm::Static => "static",
+            Pm::Dynamic { .. } => "dynamic",
+            Pm::Ondemand { .. } => "ondemand",
+        }
+    }
+}
+
 /// What the manager decides on one tick.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Decision {

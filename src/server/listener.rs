@@ -34,8 +34,22 @@ impl std::str::FromStr for ListenAddr {
         }
         s.parse::<SocketAddr>()
             .map(ListenAddr::Tcp)
-            .map_err(|_| format!("invalid listen address {s:?}: expected ADDR:PORT, [IPv6]:PORT, PORT or /path/to.sock"))
+            .map_err(|_| bad_listen_address(s))
     }
+}
+
+/// Why `s` is not a listen address: php-fpm's message for a port that is
+/// not 0 to 65535 (`invalid port value '69002'`), else what tfpm accepts.
+fn bad_listen_address(s: &str) -> String {
+    let port = match s.rsplit_once(':') {
+        Some((_, port)) => port,
+        None if s.bytes().all(|b| b.is_ascii_digit()) => s,
+        None => "0",
+    };
+    if port.parse::<u16>().is_err() {
+        return format!("invalid port value '{port}'");
+    }
+    format!("invalid listen address {s:?}: expected ADDR:PORT, [IPv6]:PORT, PORT or /path/to.sock")
 }
 
 impl fmt::Display for ListenAddr {
@@ -92,6 +106,25 @@ impl Listener {
                 Err(_) => ListenAddr::AnyPort(0),
             },
             Listener::Unix { path, .. } => ListenAddr::Unix(path.clone()),
+        }
+    }
+
+    /// Whether this socket is the one `want` asks for (a reload keeps it).
+    pub fn serves(&self, want: &ListenAddr) -> bool {
+        match (self.addr(), want) {
+            (ListenAddr::Tcp(have), ListenAddr::AnyPort(port)) => {
+                have.ip().is_unspecified() && have.port() == *port
+            }
+            (have, want) => have == *want,
+        }
+    }
+
+    /// The address as php-fpm names a socket in its log: `127.0.0.1:9000`,
+    /// `[::]:9000` or the socket's path.
+    pub fn fpm_name(&self) -> String {
+        match self.addr() {
+            ListenAddr::Unix(path) => path.display().to_string(),
+            other => other.to_string(),
         }
     }
 
@@ -249,5 +282,15 @@ mod tests {
             Ok(ListenAddr::Unix("/run/php.sock".into()))
         );
         assert!("localhost:x".parse::<ListenAddr>().is_err());
+    }
+
+    #[test]
+    fn out_of_range_ports_as_php_fpm_says() {
+        let error = |s: &str| s.parse::<ListenAddr>().unwrap_err();
+        assert_eq!(error("127.0.0.1:69002"), "invalid port value '69002'");
+        assert_eq!(error("[::1]:65536"), "invalid port value '65536'");
+        assert_eq!(error("69002"), "invalid port value '69002'");
+        assert_eq!(error("localhost:x"), "invalid port value 'x'");
+        assert!(error("localhost:9000").starts_with("invalid listen address"));
     }
 }

@@ -8,7 +8,7 @@
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 /// An append-only log file, shared by the threads that write to it.
 pub struct LogFile {
@@ -92,13 +92,62 @@ pub fn reopen_all() {
     }
 }
 
-/// A writer for tracing: each log line is one [`LogFile::write_all`].
-#[derive(Clone)]
-pub struct LineWriter(pub Arc<LogFile>);
+/// The process's log: the error_log file when there is one.
+static MAIN: OnceLock<Arc<LogFile>> = OnceLock::new();
 
-impl Write for LineWriter {
+/// Where log lines go when there is no error_log file, if not to stderr:
+/// a worker whose stderr is a pipe to the master (or /dev/null) logs to
+/// the master's stderr, which it inherits as another descriptor.
+static STDERR: OnceLock<File> = OnceLock::new();
+
+/// Whether the process logs to an error_log file.
+pub fn has_main() -> bool {
+    MAIN.get().is_some()
+}
+
+/// Makes `log` the process's log (before logging starts).
+pub fn set_main(log: Arc<LogFile>) {
+    let _ = MAIN.set(log);
+}
+
+/// Logs to `file` instead of stderr when there is no error_log file.
+pub fn set_stderr(file: File) {
+    let _ = STDERR.set(file);
+}
+
+/// Whether `path` names the process's stderr.
+pub fn is_stderr(path: &Path) -> bool {
+    ["/dev/stderr", "/proc/self/fd/2", "/dev/fd/2"]
+        .iter()
+        .any(|alias| path == Path::new(alias))
+}
+
+/// For a log file at `path` that names stderr, in a worker whose stderr
+/// the master redirected: the master's stderr instead (as php-fpm, whose
+/// master opens the log files its children write).
+pub fn stderr_instead(path: &Path) -> Option<File> {
+    let log = STDERR.get().filter(|_| is_stderr(path))?;
+    log.try_clone().ok()
+}
+
+/// Writes `bytes` (whole lines) to the process's log, in one write.
+pub fn write_main(bytes: &[u8]) -> io::Result<()> {
+    if let Some(log) = MAIN.get() {
+        return log.write_all(bytes);
+    }
+    match STDERR.get() {
+        Some(mut file) => file.write_all(bytes),
+        None => io::stderr().lock().write_all(bytes),
+    }
+}
+
+/// A writer for tracing: each log line is one [`write_main`].
+#[derive(Clone, Copy)]
+pub struct MainWriter;
+
+impl Write for MainWriter {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.write_all(buf)?;
+        write_main(buf)?;
         Ok(buf.len())
     }
 

@@ -30,7 +30,7 @@ use tokio::net::{TcpListener, UnixStream};
 use tokio::sync::{mpsc, oneshot};
 
 use super::worker::{WorkerSpec, SPEC_ENV};
-use super::{metrics, systemd, Asked, Listener, Signals, StopKind};
+use super::{metrics, relay, systemd, Asked, Listener, Signals, StopKind};
 use crate::php::{os, scoreboard};
 
 /// How the master runs its workers.
@@ -51,7 +51,22 @@ pub struct PoolProcs {
     pub threads: usize,
     /// Worker processes (K).
     pub workers: usize,
-    pub listeners: Vec<Listener>,
+    /// Shared with the pool of the next generation when a reload keeps them.
+    pub listeners: Vec<Arc<Listener>>,
+    /// What becomes of the workers' stdout and stderr.
+    pub output: Output,
+}
+
+/// What becomes of a pool's workers' stdout and stderr (where a script's
+/// `fwrite(STDERR, …)` goes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    /// They are the master's (tfpm's command-line mode).
+    Inherit,
+    /// /dev/null: php-fpm's `catch_workers_output = no`.
+    Discard,
+    /// Pipes that the master reads into its log: `catch_workers_output = yes`.
+    Catch(relay::Style),
 }
 
 impl PoolProcs {
@@ -60,6 +75,25 @@ impl PoolProcs {
         let k = self.workers.max(1);
         (self.threads / k + usize::from(index < self.threads % k)).max(1)
     }
+}
+
+/// Re-reads the configuration for a reload: the master's settings and the
+/// pools, each reusing the listener it had (among those given) when it
+/// still listens there, and binding the new ones. Err is why the reload
+/// cannot go on; the running workers then stay.
+pub type Reread = Box<
+    dyn Fn(Vec<Arc<Listener>>) -> BoxFuture<Result<(MasterConfig, Vec<PoolProcs>), String>>
+        + Send
+        + Sync,
+>;
+
+type BoxFuture<T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send>>;
+
+/// What a reload in progress replaced, for when it is abandoned.
+struct Previous {
+    config: MasterConfig,
+    pools: Vec<PoolProcs>,
+    slots: Vec<(usize, usize)>,
 }
 
 /// Where a daemonized master tells the parent that waits for it that it
@@ -122,6 +156,9 @@ type Crashes = Arc<std::sync::atomic::AtomicU64>;
 struct Master {
     config: MasterConfig,
     pools: Vec<PoolProcs>,
+    reread: Option<Reread>,
+    /// The pools a reload in progress replaced.
+    previous: Option<Previous>,
     /// Every worker place: (pool, index in the pool); a worker's `index`
     /// is its place here.
     slots: Vec<(usize, usize)>,
@@ -135,6 +172,8 @@ struct Master {
     faults: VecDeque<Instant>,
     /// Emergency reloads in a row; replacements wait 2^n × 100 ms.
     backoff: u32,
+    /// The crash threshold was reached: reload.
+    emergency: bool,
     last_emergency: Option<Instant>,
     events: mpsc::UnboundedSender<Event>,
     ready: Ready,
@@ -145,24 +184,21 @@ struct Master {
 pub async fn run(
     config: MasterConfig,
     pools: Vec<PoolProcs>,
+    reread: Option<Reread>,
     metrics_listener: Option<TcpListener>,
     mut signals: Signals,
 ) -> i32 {
-    for l in pools.iter().flat_map(|p| &p.listeners) {
-        if let Err(e) = os::set_inheritable(l.as_fd(), true) {
-            tracing::error!("cannot pass {} to workers: {e}", l.addr());
-            return 71;
-        }
+    if let Err(e) = share_listeners(&pools) {
+        tracing::error!("{e}");
+        return 71;
     }
-    let slots = pools
-        .iter()
-        .enumerate()
-        .flat_map(|(p, pool)| (0..pool.workers).map(move |i| (p, i)))
-        .collect();
+    let slots = slots_of(&pools);
     let (events, mut rx) = mpsc::unbounded_channel();
     let mut master = Master {
         config,
         pools,
+        reread,
+        previous: None,
         slots,
         procs: Vec::new(),
         generation: 0,
@@ -170,6 +206,7 @@ pub async fn run(
         respawns: Vec::new(),
         faults: VecDeque::new(),
         backoff: 0,
+        emergency: false,
         last_emergency: None,
         events,
         ready: Ready::default(),
@@ -197,6 +234,24 @@ pub async fn run(
     master.stop(kind, &mut rx).await;
     tracing::info!("exiting, bye-bye!");
     0
+}
+
+/// Lets workers inherit the listening sockets.
+fn share_listeners(pools: &[PoolProcs]) -> Result<(), String> {
+    for l in pools.iter().flat_map(|p| &p.listeners) {
+        os::set_inheritable(l.as_fd(), true)
+            .map_err(|e| format!("cannot pass {} to workers: {e}", l.addr()))?;
+    }
+    Ok(())
+}
+
+/// Every worker place: (pool, index in the pool).
+fn slots_of(pools: &[PoolProcs]) -> Vec<(usize, usize)> {
+    pools
+        .iter()
+        .enumerate()
+        .flat_map(|(p, pool)| (0..pool.workers).map(move |i| (p, i)))
+        .collect()
 }
 
 impl Master {
@@ -231,8 +286,7 @@ impl Master {
             sapi = %crate::php::sapi_name(),
             "every worker is ready"
         );
-        tracing::info!("fpm is running, pid {}", std::process::id());
-        tracing::info!("ready to handle connections");
+        log_running();
         if let Some(mut pipe) = lock(&READY_PIPE).take() {
             use std::io::Write;
             let _ = pipe.write_all(b"1");
@@ -263,7 +317,10 @@ impl Master {
             tokio::select! {
                 asked = signals.next() => match asked {
                     Asked::Stop(kind) => return kind,
-                    Asked::Reload => self.reload("SIGUSR2"),
+                    Asked::Reload => {
+                        tracing::info!("Reloading in progress ...");
+                        self.reload("SIGUSR2").await;
+                    }
                     Asked::ReopenLogs => self.reopen_logs(),
                 },
                 Some(event) = rx.recv() => match event {
@@ -271,6 +328,9 @@ impl Master {
                     Event::Exited(pid, status) => self.exited(pid, status),
                 },
                 _ = respawn_due => self.respawn_due(),
+            }
+            if std::mem::take(&mut self.emergency) {
+                self.reload("emergency restart").await;
             }
         }
     }
@@ -282,6 +342,7 @@ impl Master {
         let threads = pool.threads_for(in_pool);
         let board = scoreboard::create(threads + 16)?;
         let (ours, theirs) = std::os::unix::net::UnixStream::pair()?;
+        let mut stdio = Stdio::new(&pool.output)?;
         let spec = WorkerSpec {
             index,
             pool: pool_index,
@@ -290,12 +351,22 @@ impl Master {
             channel: raw(theirs.as_fd()),
             board: raw(board.as_fd()),
             master: std::process::id(),
+            log: stdio.log.as_ref().map(|fd| raw(fd.as_fd())),
+            log_file: super::logfile::has_main(),
         };
+        let mut command = worker_command(&spec);
+        stdio.apply(&mut command);
         // Inheritable only for this spawn: later workers must not get them.
-        os::set_inheritable(theirs.as_fd(), true)?;
-        os::set_inheritable(board.as_fd(), true)?;
-        let spawned = worker_command(&spec).spawn();
+        let passed: Vec<std::os::fd::BorrowedFd<'_>> = [theirs.as_fd(), board.as_fd()]
+            .into_iter()
+            .chain(stdio.log.as_ref().map(|fd| fd.as_fd()))
+            .collect();
+        for fd in &passed {
+            os::set_inheritable(*fd, true)?;
+        }
+        let spawned = command.spawn();
         os::set_inheritable(board.as_fd(), false)?;
+        drop(passed);
         drop(theirs);
         let child = spawned?;
         let pid = child.id().unwrap_or(0);
@@ -309,6 +380,9 @@ impl Master {
         let ready = self.ready.clone();
         tokio::spawn(read_link(rd, link.clone(), pid, self.events.clone(), ready));
         tokio::spawn(wait_child(child, pid, self.events.clone()));
+        if let Some((style, out, err)) = stdio.relay {
+            tokio::spawn(relay::relay(style, pid, out, err));
+        }
         tracing::info!(
             target: crate::cli::STARTUP,
             pool = %self.pools[pool_index].name,
@@ -362,14 +436,27 @@ impl Master {
         }
     }
 
-    /// Starts a new generation (for SIGUSR2, or an emergency restart); the
-    /// old one drains once the new one is ready.
-    fn reload(&mut self, why: &str) {
+    /// Starts a new generation (for SIGUSR2, or an emergency restart), with
+    /// the configuration read again; the old one drains once the new one is
+    /// ready.
+    async fn reload(&mut self, why: &str) {
         if self.reloading.is_some() {
-            tracing::warn!("{why}: a reload is already in progress");
+            tracing::debug!("{why}: a reload is already in progress");
             return;
         }
-        tracing::info!("{why}: reloading: starting new workers");
+        tracing::info!("reloading: {why}: re-reading the configuration, starting new workers");
+        for l in self.pools.iter().flat_map(|p| &p.listeners) {
+            tracing::info!(
+                "using inherited socket fd={}, \"{}\"",
+                raw(l.as_fd()),
+                l.fpm_name()
+            );
+        }
+        if let Err(e) = self.reread().await {
+            tracing::error!("{e}");
+            tracing::error!("reload failed: the running workers stay");
+            return;
+        }
         systemd::notify(&format!("RELOADING=1\nMONOTONIC_USEC={}", monotonic_usec()));
         self.generation += 1;
         self.reloading = Some(self.generation);
@@ -383,6 +470,28 @@ impl Master {
         }
     }
 
+    /// Takes the configuration as it is now, keeping what it replaces for
+    /// an abandoned reload. Without a config file nothing changes.
+    async fn reread(&mut self) -> Result<(), String> {
+        let Some(reread) = &self.reread else {
+            return Ok(());
+        };
+        let held = self
+            .pools
+            .iter()
+            .flat_map(|p| p.listeners.iter().cloned())
+            .collect();
+        let (config, pools) = reread(held).await?;
+        share_listeners(&pools)?;
+        let slots = slots_of(&pools);
+        self.previous = Some(Previous {
+            config: std::mem::replace(&mut self.config, config),
+            pools: std::mem::replace(&mut self.pools, pools),
+            slots: std::mem::replace(&mut self.slots, slots),
+        });
+        Ok(())
+    }
+
     /// The new generation is ready: the older ones stop taking connections
     /// and drain.
     fn finish_reload(&mut self, generation: u64) {
@@ -392,7 +501,11 @@ impl Master {
             signal(p.pid, libc::SIGQUIT);
         }
         self.forget_stopping();
-        tracing::info!(generation, "reloaded: old workers are draining");
+        if let Some(previous) = self.previous.take() {
+            close_unused(&previous.pools, &self.pools);
+        }
+        tracing::debug!(generation, "reloaded: old workers are draining");
+        log_running();
         systemd::notify("READY=1\nSTATUS=reloaded");
     }
 
@@ -406,6 +519,12 @@ impl Master {
             signal(p.pid, libc::SIGTERM);
         }
         self.forget_stopping();
+        if let Some(previous) = self.previous.take() {
+            close_unused(&self.pools, &previous.pools);
+            self.config = previous.config;
+            self.pools = previous.pools;
+            self.slots = previous.slots;
+        }
         self.generation = generation - 1;
         tracing::error!("reload abandoned: the running workers stay");
         // Workers of the running generation that died meanwhile come back.
@@ -440,7 +559,9 @@ impl Master {
         lock(&self.ready).retain(|(other, _)| *other != pid);
         let lived = p.started.elapsed();
         if p.stopping {
-            tracing::info!(
+            // As php-fpm, which logs its children's ends at debug level
+            // while it stops or reloads.
+            tracing::debug!(
                 worker = p.index,
                 pid,
                 "worker exited: {} after {lived:.3?}",
@@ -468,7 +589,7 @@ impl Master {
         }
         let emergency = is_crash(status) && self.fault();
         if emergency {
-            self.reload("emergency restart");
+            self.emergency = true;
         } else {
             // A worker that died starting up (a broken php.ini, say) would
             // die again at once: wait a little between tries.
@@ -556,6 +677,13 @@ impl Master {
         for l in self.pools.iter_mut().flat_map(|p| p.listeners.drain(..)) {
             l.cleanup();
         }
+        if let Some(previous) = self.previous.take() {
+            previous
+                .pools
+                .iter()
+                .flat_map(|p| &p.listeners)
+                .for_each(|l| l.cleanup());
+        }
         for p in &mut self.procs {
             p.stopping = true;
             signal(p.pid, sig);
@@ -580,6 +708,24 @@ impl Master {
     }
 }
 
+/// php-fpm's two lines for a master that is up (after a start or a reload).
+fn log_running() {
+    tracing::info!("fpm is running, pid {}", std::process::id());
+    tracing::info!("ready to handle connections");
+}
+
+/// Closes (removing its file) each listener of `old` that `new` does not keep.
+fn close_unused(old: &[PoolProcs], new: &[PoolProcs]) {
+    let kept = |l: &Arc<Listener>| {
+        new.iter()
+            .flat_map(|p| &p.listeners)
+            .any(|n| Arc::ptr_eq(n, l))
+    };
+    for l in old.iter().flat_map(|p| &p.listeners).filter(|l| !kept(l)) {
+        l.cleanup();
+    }
+}
+
 /// The command that starts a worker: this program, same arguments, with
 /// the spec in its environment and the service manager's variables removed.
 fn worker_command(spec: &WorkerSpec) -> tokio::process::Command {
@@ -593,6 +739,50 @@ fn worker_command(spec: &WorkerSpec) -> tokio::process::Command {
         .env_remove("LISTEN_FDNAMES")
         .kill_on_drop(false);
     cmd
+}
+
+/// A worker's stdout and stderr, as its pool's [`Output`] wants them.
+struct Stdio {
+    /// The worker's stdout and stderr (None: the master's).
+    child: Option<(std::process::Stdio, std::process::Stdio)>,
+    /// The master's stderr, for the worker's own log lines.
+    log: Option<std::os::fd::OwnedFd>,
+    /// The read ends of the pipes, for [`relay::relay`].
+    relay: Option<(relay::Style, std::os::fd::OwnedFd, std::os::fd::OwnedFd)>,
+}
+
+impl Stdio {
+    fn new(output: &Output) -> std::io::Result<Stdio> {
+        let log = || std::io::stderr().as_fd().try_clone_to_owned();
+        Ok(match output {
+            Output::Inherit => Stdio {
+                child: None,
+                log: None,
+                relay: None,
+            },
+            Output::Discard => Stdio {
+                child: Some((std::process::Stdio::null(), std::process::Stdio::null())),
+                log: Some(log()?),
+                relay: None,
+            },
+            Output::Catch(style) => {
+                let (out_r, out_w) = os::pipe()?;
+                let (err_r, err_w) = os::pipe()?;
+                Stdio {
+                    child: Some((out_w.into(), err_w.into())),
+                    log: Some(log()?),
+                    relay: Some((style.clone(), out_r, err_r)),
+                }
+            }
+        })
+    }
+
+    /// Gives the command the worker's stdout and stderr (once).
+    fn apply(&mut self, command: &mut tokio::process::Command) {
+        if let Some((out, err)) = self.child.take() {
+            command.stdout(out).stderr(err);
+        }
+    }
 }
 
 /// Reads a worker's channel: its ready line, its answers, and its
@@ -769,6 +959,7 @@ mod tests {
             workers,
             threads,
             listeners: Vec::new(),
+            output: Output::Inherit,
         };
         let c = config(3, 8);
         let split: Vec<usize> = (0..3).map(|i| c.threads_for(i)).collect();

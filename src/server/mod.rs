@@ -12,6 +12,7 @@ pub mod logfile;
 pub mod master;
 pub mod metrics;
 pub mod pools;
+pub mod relay;
 mod shutdown;
 mod sink;
 pub mod status;
@@ -93,13 +94,15 @@ impl ConnContext {
     }
 
     /// `params` with the pool's environment under them: a param of the
-    /// same name wins, as php-fpm's params win over its environment.
+    /// same name wins, as php-fpm's params win over its environment. Params
+    /// are listed newest first, so the environment goes in backwards, for
+    /// `getenv()` to list it in the environment's own order, as php-fpm's.
     fn with_env(&self, params: crate::fcgi::nv::Params) -> crate::fcgi::nv::Params {
         if self.env.is_empty() {
             return params;
         }
         let own = params.iter().map(|(k, v)| (k.clone(), v.clone()));
-        let all = self.env.iter().cloned().chain(own).collect();
+        let all = self.env.iter().rev().cloned().chain(own).collect();
         crate::fcgi::nv::Params::from_pairs(all)
     }
 

@@ -41,6 +41,9 @@ pub struct PoolRun {
     pub ping: Option<(String, String)>,
     /// `pm.status_path`.
     pub status_path: Option<String>,
+    /// `pm.status_listen`: a second socket of the pool, for its status and
+    /// ping pages (tfpm serves it as the pool's other socket).
+    pub status_listen: Option<ListenAddr>,
     /// `pm.max_requests` (None: never renew threads).
     pub max_requests: Option<u64>,
     pub terminate_after: Option<Duration>,
@@ -59,6 +62,9 @@ pub struct PoolRun {
     /// `slowlog` as written, when `request_slowlog_timeout` sets a time,
     /// with that time and `request_slowlog_trace_depth`.
     pub slowlog: Option<(String, Duration, u32)>,
+    /// `catch_workers_output` and `decorate_workers_output`.
+    pub catch_output: bool,
+    pub decorate_output: bool,
 }
 
 /// The pools of a loaded config, with names resolved; Err is php-fpm's
@@ -114,6 +120,12 @@ fn pool_run(p: &Pool, allow_root: bool) -> Result<PoolRun, String> {
             .clone()
             .map(|path| (path, p.ping_response.clone())),
         status_path: p.pm_status_path.clone(),
+        status_listen: p
+            .pm_status_listen
+            .as_deref()
+            .filter(|l| !l.is_empty())
+            .map(str::parse)
+            .transpose()?,
         max_requests: (p.pm_max_requests > 0).then_some(p.pm_max_requests as u64),
         terminate_after: seconds(p.request_terminate_timeout),
         user,
@@ -123,6 +135,8 @@ fn pool_run(p: &Pool, allow_root: bool) -> Result<PoolRun, String> {
         access_log: access_log(p)?,
         access_suppress: p.access_suppress_paths.clone(),
         slowlog: slowlog(p),
+        catch_output: p.catch_workers_output,
+        decorate_output: p.decorate_workers_output,
     })
 }
 
@@ -267,7 +281,6 @@ pub fn not_honoured(p: &Pool) -> Vec<String> {
             ));
         }
     };
-    note(p.pm_status_listen.is_some(), "pm.status_listen");
     note(
         p.request_terminate_timeout_track_finished,
         "request_terminate_timeout_track_finished",
@@ -292,9 +305,14 @@ impl PoolRun {
 
     /// Binds the pool's socket with its `listen.*` options.
     pub async fn bind(&self) -> std::io::Result<Listener> {
-        let listener = Listener::bind(&self.listen).await?;
+        self.bind_at(&self.listen).await
+    }
+
+    /// Binds `addr` with the pool's `listen.*` options.
+    pub async fn bind_at(&self, addr: &ListenAddr) -> std::io::Result<Listener> {
+        let listener = Listener::bind(addr).await?;
         os::set_backlog(listener.as_fd(), self.backlog)?;
-        if let ListenAddr::Unix(path) = &self.listen {
+        if let ListenAddr::Unix(path) = addr {
             use std::os::unix::fs::PermissionsExt;
             std::os::unix::fs::chown(path, self.socket_owner, self.socket_group)?;
             std::fs::set_permissions(path, std::fs::Permissions::from_mode(self.socket_mode))?;

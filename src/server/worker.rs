@@ -36,6 +36,11 @@ pub struct WorkerSpec {
     pub board: RawFd,
     /// The master's process id.
     pub master: u32,
+    /// Where the worker logs instead of its stderr (the master's stderr),
+    /// when the master redirected the worker's stdout and stderr.
+    pub log: Option<RawFd>,
+    /// Whether the master logs to its error_log file (the worker then does).
+    pub log_file: bool,
 }
 
 /// The environment variable that makes tfpm a worker.
@@ -45,7 +50,7 @@ impl WorkerSpec {
     /// `index=0 threads=4 listen=5,6 channel=7 board=8`.
     pub fn encode(&self) -> String {
         let listen: Vec<String> = self.listen.iter().map(|fd| fd.to_string()).collect();
-        format!(
+        let mut text = format!(
             "index={} pool={} threads={} listen={} channel={} board={} master={}",
             self.index,
             self.pool,
@@ -54,7 +59,14 @@ impl WorkerSpec {
             self.channel,
             self.board,
             self.master
-        )
+        );
+        if let Some(fd) = self.log {
+            text.push_str(&format!(" log={fd}"));
+        }
+        if self.log_file {
+            text.push_str(" logfile=1");
+        }
+        text
     }
 
     pub fn decode(text: &str) -> Result<WorkerSpec, String> {
@@ -66,6 +78,8 @@ impl WorkerSpec {
             channel: -1,
             board: -1,
             master: 0,
+            log: None,
+            log_file: false,
         };
         for field in text.split_whitespace() {
             let (key, value) = field
@@ -79,6 +93,8 @@ impl WorkerSpec {
                 "channel" => spec.channel = number(value)? as RawFd,
                 "board" => spec.board = number(value)? as RawFd,
                 "master" => spec.master = number(value)? as u32,
+                "log" => spec.log = Some(number(value)? as RawFd),
+                "logfile" => spec.log_file = value == "1",
                 "listen" => {
                     for fd in value.split(',').filter(|v| !v.is_empty()) {
                         spec.listen.push(number(fd)? as RawFd);
@@ -100,6 +116,12 @@ impl WorkerSpec {
         let text = std::env::var(SPEC_ENV).ok()?;
         std::env::remove_var(SPEC_ENV);
         Some(WorkerSpec::decode(&text))
+    }
+
+    /// The log descriptor the master passed, owned (once).
+    pub fn take_log(&self) -> Option<File> {
+        let fd = crate::php::os::take_log_fd(self.log?)?;
+        Some(File::from(fd))
     }
 }
 
@@ -358,12 +380,21 @@ mod tests {
             channel: 7,
             board: 8,
             master: 99,
+            log: None,
+            log_file: false,
         };
         assert_eq!(
             spec.encode(),
             "index=2 pool=1 threads=4 listen=5,6 channel=7 board=8 master=99"
         );
-        assert_eq!(WorkerSpec::decode(&spec.encode()), Ok(spec));
+        assert_eq!(WorkerSpec::decode(&spec.encode()), Ok(spec.clone()));
+        let logged = WorkerSpec {
+            log: Some(9),
+            log_file: true,
+            ..spec
+        };
+        assert!(logged.encode().ends_with(" log=9 logfile=1"));
+        assert_eq!(WorkerSpec::decode(&logged.encode()), Ok(logged));
         assert!(WorkerSpec::decode("index=1 threads=2 channel=3 board=4").is_err());
         assert!(WorkerSpec::decode("index=x").is_err());
         assert!(WorkerSpec::decode("color=red").is_err());

@@ -20,7 +20,12 @@ fn main() {
     // php-fpm's `daemonize`, also before any thread starts.
     if worker.is_none() && tfpm::cli::wants_background(&cli) {
         match tfpm::php::os::daemonize() {
-            Ok(pipe) => tfpm::server::master::report_ready_to(pipe),
+            Ok(pipe) => {
+                tfpm::server::master::report_ready_to(pipe);
+                if let Err(e) = tfpm::server::logfile::stderr_to_main() {
+                    tracing::warn!("cannot point stderr at the log: {e}");
+                }
+            }
             Err(e) => {
                 eprintln!("tfpm: cannot go into the background: {e}");
                 std::process::exit(71);

@@ -280,6 +280,17 @@ pub fn replace_fd(target: BorrowedFd<'_>, with: BorrowedFd<'_>) -> std::io::Resu
     Ok(())
 }
 
+/// Makes stderr (fd 2) refer to `with`'s file; unlike [`replace_fd`], it
+/// stays open across exec, as stderr must.
+pub fn replace_stderr(with: BorrowedFd<'_>) -> std::io::Result<()> {
+    // SAFETY: `with` is open for its borrow and fd 2 is a valid number;
+    // dup2 only rebinds fd 2.
+    if unsafe { libc::dup2(with.as_raw_fd(), libc::STDERR_FILENO) } < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// Goes into the background as php-fpm's `daemonize = yes` does: the
 /// process forks; the parent waits until the child reports through a pipe
 /// (a byte: ready; end of file: it failed) and exits with 0 or 78; the

@@ -100,6 +100,23 @@ static MAIN: OnceLock<Arc<LogFile>> = OnceLock::new();
 /// the master's stderr, which it inherits as another descriptor.
 static STDERR: OnceLock<File> = OnceLock::new();
 
+/// Points this process's stderr at its error_log file, or at /dev/null
+/// when it has none: what a daemon does once in the background (php-fpm
+/// does the same), so that the terminal it left is let go and stray
+/// writes to stderr still land in the log.
+pub fn stderr_to_main() -> io::Result<()> {
+    use std::os::fd::AsFd;
+    let target = match MAIN.get() {
+        Some(log) => log
+            .file
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .try_clone()?,
+        None => OpenOptions::new().write(true).open("/dev/null")?,
+    };
+    crate::php::os::replace_stderr(target.as_fd())
+}
+
 /// Whether the process logs to an error_log file.
 pub fn has_main() -> bool {
     MAIN.get().is_some()

@@ -77,6 +77,9 @@ impl PoolProcs {
     }
 }
 
+/// How long a reload waits for an old worker to stop accepting.
+const RETIRE_WAIT: Duration = Duration::from_secs(2);
+
 /// Re-reads the configuration for a reload: the master's settings and the
 /// pools, each reusing the listener it had (among those given) when it
 /// still listens there, and binding the new ones. Err is why the reload
@@ -118,9 +121,29 @@ struct Link {
     writer: tokio::sync::Mutex<OwnedWriteHalf>,
     /// Where the answer to the one request in flight goes.
     answer: Mutex<Option<oneshot::Sender<String>>>,
+    /// Told when the worker, retired by a reload, no longer accepts.
+    retired: Mutex<Option<oneshot::Sender<()>>>,
 }
 
 impl Link {
+    /// Retires the worker (a reload): true once it says it no longer
+    /// accepts connections, false if it does not say so in time.
+    async fn retire(&self) -> bool {
+        let (tx, rx) = oneshot::channel();
+        *self.retired.lock().unwrap_or_else(|e| e.into_inner()) = Some(tx);
+        if self
+            .writer
+            .lock()
+            .await
+            .write_all(b"retire\n")
+            .await
+            .is_err()
+        {
+            return false;
+        }
+        matches!(tokio::time::timeout(RETIRE_WAIT, rx).await, Ok(Ok(())))
+    }
+
     /// The worker's metrics text, or None if it does not answer in time.
     async fn metrics(&self) -> Option<String> {
         let mut writer = self.writer.lock().await;
@@ -376,6 +399,7 @@ impl Master {
             pool: pool_index,
             writer: tokio::sync::Mutex::new(wr),
             answer: Mutex::new(None),
+            retired: Mutex::new(None),
         });
         let ready = self.ready.clone();
         tokio::spawn(read_link(rd, link.clone(), pid, self.events.clone(), ready));
@@ -493,20 +517,35 @@ impl Master {
     }
 
     /// The new generation is ready: the older ones stop taking connections
-    /// and drain.
+    /// (leaving the backlog to the new ones) and drain. The reload is done
+    /// once none of them accepts any more: from then on every connection
+    /// meets the new configuration.
     fn finish_reload(&mut self, generation: u64) {
         self.reloading = None;
-        for p in self.procs.iter_mut().filter(|p| p.generation < generation) {
+        let mut old = Vec::new();
+        for p in self
+            .procs
+            .iter_mut()
+            .filter(|p| p.generation < generation && !p.stopping)
+        {
             p.stopping = true;
-            signal(p.pid, libc::SIGQUIT);
+            old.push((p.pid, p.link.clone()));
         }
         self.forget_stopping();
         if let Some(previous) = self.previous.take() {
             close_unused(&previous.pools, &self.pools);
         }
-        tracing::debug!(generation, "reloaded: old workers are draining");
-        log_running();
-        systemd::notify("READY=1\nSTATUS=reloaded");
+        tokio::spawn(async move {
+            let retiring = old.iter().map(|(pid, link)| async move {
+                if !link.retire().await {
+                    signal(*pid, libc::SIGQUIT);
+                }
+            });
+            futures_util::future::join_all(retiring).await;
+            tracing::debug!(generation, "reloaded: old workers are draining");
+            log_running();
+            systemd::notify("READY=1\nSTATUS=reloaded");
+        });
     }
 
     /// A worker of the new generation could not start: keep the old one.
@@ -801,6 +840,16 @@ async fn read_link(
         match words.as_slice() {
             ["ready"] => {
                 let _ = events.send(Event::Ready(pid));
+            }
+            ["retired"] => {
+                let tx = link
+                    .retired
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .take();
+                if let Some(tx) = tx {
+                    let _ = tx.send(());
+                }
             }
             ["sum"] => {
                 let (ready, link) = (ready.clone(), link.clone());

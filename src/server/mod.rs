@@ -27,10 +27,19 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{oneshot, watch, OwnedSemaphorePermit, Semaphore};
 
 use crate::fcgi::conn::ConnConfig;
 use crate::php::Pool;
+
+/// How the server stops accepting: how long requests in flight may take,
+/// and whether to serve the connections still in the listen backlog (yes
+/// when the sockets close; no when a reload hands them to new workers).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stop {
+    pub drain: Duration,
+    pub sweep: bool,
+}
 
 /// Settings shared by every connection.
 #[derive(Debug, Clone)]
@@ -119,15 +128,16 @@ impl ConnContext {
     }
 }
 
-/// Accepts connections on every listener until `stop` holds a drain time,
-/// then drains: each connection closes once it has no request in flight,
-/// and this returns when all have closed or the drain time has passed.
-/// Returns how many connections were still open.
+/// Accepts connections on every listener until `stop` holds a [`Stop`]
+/// (`not_accepting` fires then), then drains: each connection closes once
+/// it has no request in flight, and this returns when all have closed or
+/// the drain time has passed. Returns how many connections were still open.
 pub async fn serve(
     listeners: Vec<Listener>,
     pool: Pool,
     config: ServerConfig,
-    stop: watch::Receiver<Option<Duration>>,
+    stop: watch::Receiver<Option<Stop>>,
+    not_accepting: oneshot::Sender<()>,
 ) -> usize {
     let (draining_tx, draining) = watch::channel(false);
     let context = Arc::new(ConnContext::new(&config, draining));
@@ -143,11 +153,12 @@ pub async fn serve(
     for t in tasks {
         let _ = t.await;
     }
-    let drain = stop.borrow().unwrap_or_default();
+    let _ = not_accepting.send(());
+    let drain = stop.borrow().map(|s| s.drain).unwrap_or_default();
     let _ = draining_tx.send(true);
     let open = conns.open();
     if open > 0 {
-        tracing::info!(
+        tracing::debug!(
             connections = open,
             "draining: waiting for requests in flight (at most {drain:?})"
         );
@@ -236,7 +247,7 @@ async fn accept_loop(
     pool: Pool,
     context: Arc<ConnContext>,
     conns: Arc<ConnSlots>,
-    mut stop: watch::Receiver<Option<Duration>>,
+    mut stop: watch::Receiver<Option<Stop>>,
 ) {
     let spawn = |stream, slot: OwnedSemaphorePermit| {
         let (pool, context) = (pool.clone(), context.clone());
@@ -264,8 +275,13 @@ async fn accept_loop(
             }
         }
     }
-    // Connections already in the backlog are served, not reset by the close.
-    while let Ok(slot) = conns.slots.clone().try_acquire_owned() {
+    // Connections already in the backlog are served, not reset by the
+    // close (unless the socket lives on: other workers take them).
+    let sweep = stop.borrow().is_some_and(|s| s.sweep);
+    while sweep {
+        let Ok(slot) = conns.slots.clone().try_acquire_owned() else {
+            break;
+        };
         let Some(stream) = listener.accept_pending() else {
             break;
         };

@@ -15,7 +15,7 @@ use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::UnixStream;
 use tokio::sync::{oneshot, watch};
 
-use super::{metrics, systemd, Listener, ServerConfig, Signals, StopKind};
+use super::{metrics, systemd, Listener, ServerConfig, Signals, Stop, StopKind};
 use crate::php::scoreboard::Scoreboard;
 use crate::php::{Engine, EngineConfig, Pool};
 
@@ -218,35 +218,47 @@ pub async fn run(spec: WorkerSpec, mut settings: WorkerSettings) -> i32 {
     let (gone_tx, gone) = oneshot::channel();
     let (rd, wr) = inherited.channel.into_split();
     let link = Arc::new(MasterLink::new(wr));
+    let (retire_tx, retire) = oneshot::channel();
     tokio::spawn(answer_master(
         rd,
         link.clone(),
         engine.pool().clone(),
         gone_tx,
+        retire_tx,
     ));
     if let Some(page) = settings.status.take() {
-        settings.server.status = Some(Arc::new(page.serving(engine.pool().clone(), link)));
+        let page = page.serving(engine.pool().clone(), link.clone());
+        settings.server.status = Some(Arc::new(page));
     }
     let (stop_tx, stop_rx) = watch::channel(None);
+    let (not_accepting_tx, not_accepting) = oneshot::channel();
     let pool = engine.pool().clone();
     let serving = tokio::spawn(super::serve(
         inherited.listeners,
         pool,
         settings.server,
         stop_rx,
+        not_accepting_tx,
     ));
-    let kind = tokio::select! {
-        kind = signals.wait() => kind,
+    // A reload retires the worker: the sockets live on in the new
+    // workers, so it leaves its backlog to them.
+    let (kind, sweep) = tokio::select! {
+        kind = signals.wait() => (kind, true),
+        Ok(()) = retire => (StopKind::Graceful, false),
         _ = gone => {
             tracing::warn!("the master is gone: stopping gracefully");
-            StopKind::Graceful
+            (StopKind::Graceful, true)
         }
     };
     let drain = match kind {
         StopKind::Graceful => settings.drain,
         StopKind::Fast => Duration::ZERO,
     };
-    let _ = stop_tx.send(Some(drain));
+    let _ = stop_tx.send(Some(Stop { drain, sweep }));
+    if !sweep {
+        let _ = not_accepting.await;
+        let _ = link.send(b"retired\n").await;
+    }
     let left = serving.await.unwrap_or(0);
     if left > 0 {
         tracing::warn!(connections = left, "stopping with requests still in flight");
@@ -304,14 +316,16 @@ impl MasterLink {
 
 /// Tells the master this worker is ready, then reads the channel until the
 /// master closes it (then `gone` fires): its requests (`metrics`, answered
-/// with this worker's metrics) and its answers (`sum N`, to
-/// [`MasterLink::pool_metrics`]).
+/// with this worker's metrics; `retire`, after a reload: `retire` fires)
+/// and its answers (`sum N`, to [`MasterLink::pool_metrics`]).
 async fn answer_master(
     rd: OwnedReadHalf,
     link: Arc<MasterLink>,
     pool: Pool,
     gone: oneshot::Sender<()>,
+    retire: oneshot::Sender<()>,
 ) {
+    let mut retire = Some(retire);
     let mut rd = BufReader::new(rd);
     let mut line = String::new();
     let mut alive = link.send(b"ready\n").await.is_ok();
@@ -331,6 +345,12 @@ async fn answer_master(
                     let _ = tx.send(String::from_utf8_lossy(&body).into_owned());
                 }
                 read
+            }
+            ["retire"] => {
+                if let Some(tx) = retire.take() {
+                    let _ = tx.send(());
+                }
+                true
             }
             _ => true,
         };

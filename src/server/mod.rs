@@ -277,15 +277,13 @@ async fn accept_loop(
     }
     // Connections already in the backlog are served, not reset by the
     // close (unless the socket lives on: other workers take them).
-    let sweep = stop.borrow().is_some_and(|s| s.sweep);
-    while sweep {
-        let Ok(slot) = conns.slots.clone().try_acquire_owned() else {
-            break;
-        };
-        let Some(stream) = listener.accept_pending() else {
-            break;
-        };
-        spawn(stream, slot);
+    if stop.borrow().is_some_and(|s| s.sweep) {
+        while let Ok(slot) = conns.slots.clone().try_acquire_owned() {
+            let Some(stream) = listener.accept_pending() else {
+                break;
+            };
+            spawn(stream, slot);
+        }
     }
     listener.cleanup();
 }

@@ -210,6 +210,10 @@ pub struct Cli {
     /// Log to stderr even when the config names an error_log (php-fpm's -O).
     #[arg(short = 'O', long = "force-stderr")]
     pub force_stderr: bool,
+
+    /// Set by the master when it starts a worker (see `server::worker`).
+    #[arg(long = "worker-spec", hide = true)]
+    pub worker_spec: Option<String>,
 }
 
 impl Cli {

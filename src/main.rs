@@ -8,7 +8,7 @@ fn main() {
         Err(e) => tfpm::cli::usage_error(e),
     };
     // Read (and removed from the environment) before any thread starts.
-    let worker = tfpm::server::worker::WorkerSpec::from_env();
+    let worker = tfpm::server::worker::WorkerSpec::from_cli(cli.worker_spec.as_deref());
     let log = worker
         .as_ref()
         .and_then(|w| w.as_ref().ok())

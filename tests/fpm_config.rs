@@ -406,3 +406,70 @@ fn force_stderr_and_double_test_flags() {
         "{in_file}"
     );
 }
+
+/// SIGUSR2 reads php-fpm.conf again, as php-fpm's reload does: a pool's
+/// new values apply, a pool that still listens where it did keeps its
+/// socket (same port, never closed), a new pool gets its socket, and a
+/// pool taken out loses it.
+#[test]
+fn a_reload_reads_the_config_again() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let conf = dir.path().join("php-fpm.conf");
+    let sock = dir.path().join("b.sock");
+    let write = |precision: u32, with_b: bool| {
+        let mut text = format!(
+            "[global]\nerror_log = /proc/self/fd/2\n\
+             [a]\nlisten = 127.0.0.1:0\npm = static\npm.max_children = 1\n\
+             php_value[precision] = {precision}\n"
+        );
+        if with_b {
+            text.push_str(&format!(
+                "[b]\nlisten = {}\npm = static\npm.max_children = 1\nphp_value[precision] = 5\n",
+                sock.display()
+            ));
+        }
+        std::fs::write(&conf, text).unwrap();
+    };
+    write(7, false);
+    let tfpm = Tfpm::start(TFPM.as_ref(), &["-F", "-R", "-y", conf.to_str().unwrap()]);
+    let a = tfpm.addr();
+    assert_eq!(field(&who(FcgiClient::connect_tcp(a)), "precision"), "7");
+    let reload = |done: usize| {
+        tfpm.signal(Signal::SIGUSR2);
+        let ready = fcgi_tests::poll_until(
+            std::time::Duration::from_secs(20),
+            std::time::Duration::from_millis(10),
+            || (tfpm.log().matches("ready to handle connections").count() >= done).then_some(()),
+        );
+        assert!(ready.is_some(), "{}", tfpm.log());
+    };
+
+    write(9, true);
+    reload(2);
+    assert_eq!(field(&who(FcgiClient::connect_tcp(a)), "precision"), "9");
+    assert_eq!(
+        field(&who(FcgiClient::connect_unix(&sock)), "precision"),
+        "5"
+    );
+    assert!(
+        tfpm.log().contains("using inherited socket fd="),
+        "{}",
+        tfpm.log()
+    );
+
+    write(9, false);
+    reload(3);
+    assert_eq!(field(&who(FcgiClient::connect_tcp(a)), "precision"), "9");
+    assert!(!sock.exists(), "pool b's socket is still there");
+
+    // A config that does not load leaves the running pools alone.
+    std::fs::write(&conf, "[global]\nbogus = 1\n").unwrap();
+    tfpm.signal(Signal::SIGUSR2);
+    let failed = fcgi_tests::poll_until(
+        std::time::Duration::from_secs(20),
+        std::time::Duration::from_millis(10),
+        || tfpm.log().contains("reload failed").then_some(()),
+    );
+    assert!(failed.is_some(), "{}", tfpm.log());
+    assert_eq!(field(&who(FcgiClient::connect_tcp(a)), "precision"), "9");
+}

@@ -181,6 +181,15 @@ fn wait_log_line(tfpm: &Tfpm, parts: &[&str]) -> String {
     line.unwrap_or_else(|| panic!("no log line with {parts:?}\n{}", tfpm.log()))
 }
 
+/// Waits until the master says again, as php-fpm after a reload, that it
+/// is ready: the new workers serve and the old ones no longer accept.
+fn wait_reloaded(tfpm: &Tfpm) {
+    let done = poll_until(Duration::from_secs(20), Duration::from_millis(10), || {
+        (tfpm.log().matches("ready to handle connections").count() >= 2).then_some(())
+    });
+    done.unwrap_or_else(|| panic!("no reload done\n{}", tfpm.log()))
+}
+
 fn hello(tfpm: &Tfpm) -> String {
     let mut client = FcgiClient::connect_tcp(tfpm.addr()).expect("connect");
     let req = CgiRequest::get(&docroot(), "/hello.php");
@@ -279,7 +288,7 @@ fn a_crash_loop_trips_the_emergency_threshold() {
         &tfpm,
         &["failed processes threshold (3 in 60 sec) is reached, initiating reload"],
     );
-    wait_log_line(&tfpm, &["reloaded"]);
+    wait_reloaded(&tfpm);
     // The next crash is restarted after a back-off, and then serves again.
     gone.extend(wait_workers(&tfpm, 1, &gone));
     let mut client = FcgiClient::connect_tcp(tfpm.addr()).expect("connect");
@@ -311,7 +320,7 @@ fn reload_under_load_fails_nothing_and_rereads_php_ini() {
     load.wait_answered(300, &tfpm);
     std::fs::write(&ini, "precision=13\n").unwrap();
     tfpm.signal(Signal::SIGUSR2);
-    wait_log_line(&tfpm, &["reloaded"]);
+    wait_reloaded(&tfpm);
     let new = wait_workers(&tfpm, 2, &old);
     load.wait_answered(300, &tfpm);
     let outcomes = load.finish();

@@ -115,6 +115,10 @@ impl Listener {
             (ListenAddr::Tcp(have), ListenAddr::AnyPort(port)) => {
                 have.ip().is_unspecified() && have.port() == *port
             }
+            // Port 0 took whatever port it was given; the same again.
+            (ListenAddr::Tcp(have), ListenAddr::Tcp(want)) if want.port() == 0 => {
+                have.ip() == want.ip()
+            }
             (have, want) => have == *want,
         }
     }

@@ -29,7 +29,7 @@ use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, UnixStream};
 use tokio::sync::{mpsc, oneshot};
 
-use super::worker::{WorkerSpec, SPEC_ENV};
+use super::worker::WorkerSpec;
 use super::{metrics, relay, systemd, Asked, Listener, Signals, StopKind};
 use crate::php::{os, scoreboard};
 
@@ -765,17 +765,16 @@ fn close_unused(old: &[PoolProcs], new: &[PoolProcs]) {
     }
 }
 
-/// The command that starts a worker: this program, same arguments, with
-/// the spec in its environment and the service manager's variables removed.
+/// The command that starts a worker: this program, with the spec and then
+/// the master's own arguments. The environment is passed untouched (the
+/// worker drops the service manager's variables itself): changing it here
+/// would hand it over sorted.
 fn worker_command(spec: &WorkerSpec) -> tokio::process::Command {
     let exe = std::env::current_exe().unwrap_or_else(|_| "/proc/self/exe".into());
     let mut cmd = tokio::process::Command::new(exe);
-    cmd.args(std::env::args_os().skip(1))
-        .env(SPEC_ENV, spec.encode())
-        .env_remove("NOTIFY_SOCKET")
-        .env_remove("LISTEN_FDS")
-        .env_remove("LISTEN_PID")
-        .env_remove("LISTEN_FDNAMES")
+    cmd.arg("--worker-spec")
+        .arg(spec.encode())
+        .args(std::env::args_os().skip(1))
         .kill_on_drop(false);
     cmd
 }

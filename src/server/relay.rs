@@ -287,7 +287,10 @@ pub async fn relay(style: Style, pid: u32, stdout: OwnedFd, stderr: OwnedFd) {
     let (mut out, mut err) = (Some(out), Some(err));
     let mut fresh = true;
     while out.is_some() || err.is_some() {
+        // Stdout first when both hold data: the order php-fpm's event loop
+        // reads them in.
         let stdout = tokio::select! {
+            biased;
             Ok(()) = readable(&out) => true,
             Ok(()) = readable(&err) => false,
             else => break,

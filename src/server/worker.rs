@@ -1,6 +1,6 @@
 //! A worker process: what the master starts to run PHP. It inherits the
 //! listening sockets, a channel to the master and its scoreboard, all named
-//! in the `TFPM_WORKER` environment variable ([`WorkerSpec`]). It starts
+//! on its command line (`--worker-spec`, [`WorkerSpec`]). It starts
 //! the PHP engine with its share of the threads, tells the master it is
 //! ready, serves until SIGQUIT (drain), SIGTERM or SIGINT (fast), or until
 //! the master is gone, and answers the master's requests for its metrics.
@@ -42,9 +42,6 @@ pub struct WorkerSpec {
     /// Whether the master logs to its error_log file (the worker then does).
     pub log_file: bool,
 }
-
-/// The environment variable that makes tfpm a worker.
-pub const SPEC_ENV: &str = "TFPM_WORKER";
 
 impl WorkerSpec {
     /// `index=0 threads=4 listen=5,6 channel=7 board=8`.
@@ -109,13 +106,23 @@ impl WorkerSpec {
         Ok(spec)
     }
 
-    /// The spec this process was started with, if it is a worker; read
-    /// once, before any thread starts, and removed from the environment so
-    /// that PHP and its children never see it.
-    pub fn from_env() -> Option<Result<WorkerSpec, String>> {
-        let text = std::env::var(SPEC_ENV).ok()?;
-        std::env::remove_var(SPEC_ENV);
-        Some(WorkerSpec::decode(&text))
+    /// The spec this process was started with (`--worker-spec`), if it is
+    /// a worker. The master passes it on the command line and leaves the
+    /// environment alone, so that scripts see it in its own order (as
+    /// php-fpm's children do with `clear_env = no`); the service manager's
+    /// variables, meant for the master, are removed here, before any thread
+    /// starts.
+    pub fn from_cli(text: Option<&str>) -> Option<Result<WorkerSpec, String>> {
+        let spec = WorkerSpec::decode(text?);
+        for name in [
+            "NOTIFY_SOCKET",
+            "LISTEN_FDS",
+            "LISTEN_PID",
+            "LISTEN_FDNAMES",
+        ] {
+            std::env::remove_var(name);
+        }
+        Some(spec)
     }
 
     /// The log descriptor the master passed, owned (once).

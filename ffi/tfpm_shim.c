@@ -472,6 +472,43 @@ PHP_FUNCTION(apache_request_headers)
     }
 }
 
+/* fpm_get_status()'s "procs": one entry per thread, as php-fpm's per child. */
+static void add_procs(zval *procs, time_t now)
+{
+    size_t n = tfpm_rs_pool_procs(NULL, 0);
+    if (n == 0) {
+        return;
+    }
+    tfpm_proc_status *all = ecalloc(n, sizeof(*all));
+    n = tfpm_rs_pool_procs(all, n);
+    for (size_t i = 0; i < n; i++) {
+        const tfpm_proc_status *p = &all[i];
+        zval proc;
+        array_init(&proc);
+        add_assoc_long(&proc, "pid", (zend_long) p->pid);
+        add_assoc_string(&proc, "state", p->running ? "Running" : "Idle");
+        add_assoc_long(&proc, "start-time", (zend_long) p->start_time);
+        add_assoc_long(&proc, "start-since", (zend_long) (now - p->start_time));
+        add_assoc_long(&proc, "requests", (zend_long) p->requests);
+        add_assoc_long(&proc, "request-duration", (zend_long) p->request_duration_us);
+        add_assoc_stringl(&proc, "request-method", p->method, p->method_len);
+        add_assoc_stringl(&proc, "request-uri", p->uri, p->uri_len);
+        add_assoc_stringl(&proc, "query-string", p->query, p->query_len);
+        add_assoc_long(&proc, "request-length", (zend_long) p->request_length);
+        if (p->user_len) {
+            add_assoc_stringl(&proc, "user", p->user, p->user_len);
+        } else {
+            add_assoc_string(&proc, "user", "-");
+        }
+        add_assoc_stringl(&proc, "script", p->script, p->script_len);
+        /* Not measured per thread (as on tfpm's status page). */
+        add_assoc_double(&proc, "last-request-cpu", 0.0);
+        add_assoc_long(&proc, "last-request-memory", 0);
+        add_next_index_zval(procs, &proc);
+    }
+    efree(all);
+}
+
 /* The pool's name and pm, as tfpm_startup got them. */
 static char *tfpm_pool_name;
 static char *tfpm_pm_name;
@@ -504,6 +541,7 @@ PHP_FUNCTION(fpm_get_status)
     add_assoc_long(return_value, "slow-requests", (zend_long) st.slow_requests);
     zval procs;
     array_init(&procs);
+    add_procs(&procs, now);
     add_assoc_zval(return_value, "procs", &procs);
 }
 

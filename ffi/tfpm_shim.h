@@ -223,4 +223,25 @@ typedef struct tfpm_pool_status {
 /* Fills `out`; returns 0, or -1 when no pool runs. */
 int tfpm_rs_pool_status(tfpm_pool_status *out);
 
+/* One of the pool's threads, for fpm_get_status()'s "procs". The strings
+ * are not NUL-terminated; they stay valid until the next call of
+ * tfpm_rs_pool_procs on the same thread. */
+typedef struct tfpm_proc_status {
+    int64_t pid;                   /* the thread's Linux task id */
+    int running;                   /* 1: running a request, 0: idle */
+    int64_t start_time;            /* Unix time the thread started */
+    uint64_t requests;
+    uint64_t request_duration_us;  /* current or last request */
+    uint64_t request_length;       /* its CONTENT_LENGTH */
+    const char *method; size_t method_len;
+    const char *uri; size_t uri_len;
+    const char *query; size_t query_len;
+    const char *user; size_t user_len;
+    const char *script; size_t script_len;
+} tfpm_proc_status;
+
+/* With `out` NULL: how many threads the pool has. Else fills up to `cap`
+ * entries of `out` and returns how many it filled. */
+size_t tfpm_rs_pool_procs(tfpm_proc_status *out, size_t cap);
+
 #endif

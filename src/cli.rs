@@ -724,13 +724,16 @@ async fn config_pools(
     for run in &runs {
         let mut listeners = Vec::new();
         for addr in std::iter::once(&run.listen).chain(&run.status_listen) {
-            let listener =
-                match held.iter().find(|l| l.serves(addr)) {
-                    Some(kept) => kept.clone(),
-                    None => std::sync::Arc::new(run.bind_at(addr).await.map_err(|e| {
-                        format!("[pool {}] cannot listen on {addr}: {e}", run.name)
-                    })?),
-                };
+            let listener = match held.iter().find(|l| l.serves(addr)) {
+                Some(kept) => kept.clone(),
+                None => std::sync::Arc::new(run.bind_at(addr).await.map_err(|e| {
+                    format!(
+                        "unable to bind listening socket for address '{}': {}",
+                        addr.as_configured(),
+                        os_error(&e)
+                    )
+                })?),
+            };
             tracing::info!(target: STARTUP, pool = %run.name, pm = ?run.pm, threads = run.threads, "listening on {}", listener.addr());
             listeners.push(listener);
         }
@@ -754,6 +757,16 @@ async fn config_pools(
         },
     };
     Ok((master, pools))
+}
+
+/// An error as php-fpm words a failed system call: `Address already in
+/// use (98)`.
+fn os_error(e: &std::io::Error) -> String {
+    let text = e.to_string();
+    match (e.raw_os_error(), text.find(" (os error")) {
+        (Some(code), Some(at)) => format!("{} ({code})", &text[..at]),
+        _ => text,
+    }
 }
 
 /// What becomes of a config pool's worker output: relayed into the log

@@ -592,10 +592,16 @@ fn fpm_get_status_counts_the_pools_requests() {
         "\"active-processes\":1",
         "\"idle-processes\":1",
         "\"total-processes\":2",
-        "\"procs\":[]",
+        "\"process-manager\":\"static\"",
     ] {
         assert!(text.contains(field), "{field} in {text}");
     }
+    // One entry per thread, as php-fpm's per child: this one runs the script.
+    let procs = &text[text.find("\"procs\":[").expect("procs")..];
+    assert_eq!(procs.matches("\"pid\":").count(), 2, "{procs}");
+    assert_eq!(procs.matches("\"state\":\"Running\"").count(), 1, "{procs}");
+    assert_eq!(procs.matches("\"state\":\"Idle\"").count(), 1, "{procs}");
+    assert!(procs.contains("fpm_status.php"), "{procs}");
 }
 
 #[test]

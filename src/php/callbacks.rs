@@ -9,6 +9,7 @@ use std::ffi::{c_char, c_int, c_void};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use super::logs::RequestEnd;
+use super::pool::ThreadStatus;
 use super::request::RequestCtx;
 use super::status::PoolStats;
 use super::sys;
@@ -117,6 +118,63 @@ extern "C" fn tfpm_rs_pool_status(out: *mut sys::tfpm_pool_status) -> c_int {
     // caller's stack, valid for this call.
     unsafe { out.write(status) };
     0
+}
+
+thread_local! {
+    /// What the last `tfpm_rs_pool_procs` on this thread handed out: the
+    /// strings it points into live here until the next call.
+    static PROCS: std::cell::RefCell<Vec<ThreadStatus>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+#[no_mangle]
+extern "C" fn tfpm_rs_pool_procs(out: *mut sys::tfpm_proc_status, cap: usize) -> usize {
+    // A panic must not unwind into C: it counts as no threads.
+    catch_unwind(AssertUnwindSafe(|| pool_procs(out, cap))).unwrap_or(0)
+}
+
+fn pool_procs(out: *mut sys::tfpm_proc_status, cap: usize) -> usize {
+    let threads = super::pool::current_threads_status();
+    if out.is_null() {
+        return threads.len();
+    }
+    let filled = threads.len().min(cap);
+    PROCS.with(|held| {
+        let mut held = held.borrow_mut();
+        *held = threads;
+        for (i, t) in held.iter().take(filled).enumerate() {
+            // SAFETY: the caller passes room for `cap` entries and
+            // `i < filled <= cap`; each entry is written whole.
+            unsafe { out.add(i).write(proc_status(t)) };
+        }
+    });
+    filled
+}
+
+/// A thread as the shim's struct; its strings point into `t`.
+fn proc_status(t: &ThreadStatus) -> sys::tfpm_proc_status {
+    let since_epoch = |at: std::time::SystemTime| {
+        at.duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64)
+    };
+    let r = &t.request;
+    sys::tfpm_proc_status {
+        pid: i64::from(t.tid),
+        running: c_int::from(t.busy),
+        start_time: since_epoch(t.started),
+        requests: t.requests,
+        request_duration_us: t.request_duration.as_micros() as u64,
+        request_length: r.content_length,
+        method: r.method.as_ptr().cast(),
+        method_len: r.method.len(),
+        uri: r.uri.as_ptr().cast(),
+        uri_len: r.uri.len(),
+        query: r.query.as_ptr().cast(),
+        query_len: r.query.len(),
+        user: r.user.as_ptr().cast(),
+        user_len: r.user.len(),
+        script: r.script.as_ptr().cast(),
+        script_len: r.script.len(),
+    }
 }
 
 /// The longest log line php-fpm sends the web server (its 1024-byte log

@@ -340,6 +340,17 @@ impl Shared {
     }
 }
 
+/// The process's pool (the first started), for `fpm_get_status()`.
+static CURRENT: std::sync::OnceLock<std::sync::Weak<Shared>> = std::sync::OnceLock::new();
+
+/// Every live thread of the process's pool, as [`Pool::threads_status`].
+pub(super) fn current_threads_status() -> Vec<ThreadStatus> {
+    let shared = CURRENT.get().and_then(std::sync::Weak::upgrade);
+    shared.map_or_else(Vec::new, |s| {
+        s.workers().iter().map(|w| w.status()).collect()
+    })
+}
+
 /// The worker threads and their watchdog.
 pub(super) struct Workers {
     shared: Arc<Shared>,
@@ -376,6 +387,7 @@ impl Workers {
             logs: config.logs,
             recycled: Mutex::new(Some(Vec::new())),
         });
+        let _ = CURRENT.set(Arc::downgrade(&shared));
         for _ in 0..config.pm.initial(config.threads) {
             spawn_worker(&shared)?;
         }

@@ -62,6 +62,18 @@ impl fmt::Display for ListenAddr {
     }
 }
 
+impl ListenAddr {
+    /// The address as a php-fpm config spells it (`9000`, `127.0.0.1:9000`,
+    /// `/run/php.sock`), for php-fpm's messages.
+    pub fn as_configured(&self) -> String {
+        match self {
+            ListenAddr::Tcp(a) => a.to_string(),
+            ListenAddr::AnyPort(p) => p.to_string(),
+            ListenAddr::Unix(p) => p.display().to_string(),
+        }
+    }
+}
+
 /// A bound listening socket.
 pub enum Listener {
     Tcp(TcpListener),
@@ -91,7 +103,10 @@ impl Listener {
                 let any6 = SocketAddr::from((Ipv6Addr::UNSPECIFIED, *p));
                 match TcpListener::bind(any6).await {
                     Ok(l) => Ok(Listener::Tcp(l)),
-                    Err(_) => Ok(Listener::Tcp(TcpListener::bind(("0.0.0.0", *p)).await?)),
+                    Err(_) => {
+                        tracing::info!("Failed implicitly binding to ::, retrying with 0.0.0.0");
+                        Ok(Listener::Tcp(TcpListener::bind(("0.0.0.0", *p)).await?))
+                    }
                 }
             }
             ListenAddr::Unix(path) => bind_unix(path),

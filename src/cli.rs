@@ -743,6 +743,7 @@ async fn config_pools(
             workers: cli.workers as usize,
             listeners,
             output: worker_output(&loaded.global, run),
+            lazy: run.pm == config::Pm::Ondemand,
         });
     }
     let master = MasterConfig {
@@ -813,6 +814,7 @@ async fn run_master(cli: Cli) -> i32 {
         workers: cli.workers as usize,
         listeners: listeners.into_iter().map(std::sync::Arc::new).collect(),
         output: Output::Inherit,
+        lazy: false,
     };
     serve_master(&cli, config, vec![pool], None, cli.pid_file.clone()).await
 }

@@ -473,3 +473,29 @@ fn a_reload_reads_the_config_again() {
     assert!(failed.is_some(), "{}", tfpm.log());
     assert_eq!(field(&who(FcgiClient::connect_tcp(a)), "precision"), "9");
 }
+
+/// `pm = ondemand` starts no process before a request, in php-fpm: a
+/// tfpm pool with it gets its worker process at its first connection, so
+/// that many such pools cost nothing until used.
+#[test]
+fn an_ondemand_pool_starts_its_worker_at_the_first_connection() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let conf = dir.path().join("php-fpm.conf");
+    std::fs::write(
+        &conf,
+        "[global]\nerror_log = /proc/self/fd/2\n\
+         [busy]\nlisten = 127.0.0.1:0\npm = static\npm.max_children = 1\n\
+         [idle]\nlisten = 127.0.0.2:0\npm = ondemand\npm.max_children = 2\n\
+         php_value[precision] = 4\n",
+    )
+    .unwrap();
+    let tfpm = Tfpm::start(TFPM.as_ref(), &["-F", "-R", "-y", conf.to_str().unwrap()]);
+    let tcp = tfpm.tcp_addrs();
+    assert_eq!(tcp.len(), 2, "{}", tfpm.log());
+    assert_eq!(tfpm.worker_pids().len(), 1, "{}", tfpm.log());
+    assert_eq!(
+        field(&who(FcgiClient::connect_tcp(tcp[1])), "precision"),
+        "4"
+    );
+    assert_eq!(tfpm.worker_pids().len(), 2, "{}", tfpm.log());
+}

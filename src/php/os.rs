@@ -58,6 +58,26 @@ pub fn set_inheritable(fd: BorrowedFd<'_>, inheritable: bool) -> std::io::Result
     Ok(())
 }
 
+/// A descriptor watched for readability by tokio, without reading it: a
+/// listening socket with a connection waiting, which someone else accepts.
+pub struct Readiness(tokio::io::unix::AsyncFd<OwnedFd>);
+
+impl Readiness {
+    /// Must be called within the tokio runtime.
+    pub fn new(fd: OwnedFd) -> std::io::Result<Readiness> {
+        use tokio::io::{unix::AsyncFd, Interest};
+        // SAFETY: the AsyncFd owns `fd`, an open descriptor that stays open
+        // and refers to the same file until the AsyncFd drops it.
+        let watched = unsafe { AsyncFd::register_with_interest(fd, Interest::READABLE) };
+        watched.map(Readiness).map_err(std::io::Error::from)
+    }
+
+    /// Waits until the descriptor is readable.
+    pub async fn readable(&self) -> std::io::Result<()> {
+        self.0.readable().await.map(|_| ())
+    }
+}
+
 /// A pipe, both ends close-on-exec: (read end, write end).
 pub fn pipe() -> std::io::Result<(OwnedFd, OwnedFd)> {
     let mut fds = [0 as libc::c_int; 2];

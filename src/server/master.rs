@@ -55,6 +55,9 @@ pub struct PoolProcs {
     pub listeners: Vec<Arc<Listener>>,
     /// What becomes of the workers' stdout and stderr.
     pub output: Output,
+    /// Start the workers only once a connection comes (php-fpm's
+    /// `pm = ondemand`, which starts no process before a request).
+    pub lazy: bool,
 }
 
 /// What becomes of a pool's workers' stdout and stderr (where a script's
@@ -112,6 +115,8 @@ pub fn report_ready_to(pipe: File) {
 enum Event {
     Ready(u32),
     Exited(u32, ExitStatus),
+    /// A connection waits for lazy pool `.0` of generation `.1`.
+    Wanted(usize, u64),
 }
 
 /// The master's end of a worker's channel.
@@ -197,6 +202,9 @@ struct Master {
     backoff: u32,
     /// The crash threshold was reached: reload.
     emergency: bool,
+    /// Lazy pools waiting for their first connection: (pool, generation,
+    /// the task that watches its sockets).
+    parked: Vec<(usize, u64, tokio::task::AbortHandle)>,
     last_emergency: Option<Instant>,
     events: mpsc::UnboundedSender<Event>,
     ready: Ready,
@@ -230,6 +238,7 @@ pub async fn run(
         faults: VecDeque::new(),
         backoff: 0,
         emergency: false,
+        parked: Vec::new(),
         last_emergency: None,
         events,
         ready: Ready::default(),
@@ -283,7 +292,7 @@ impl Master {
     async fn start(&mut self, rx: &mut mpsc::UnboundedReceiver<Event>) -> Result<(), i32> {
         self.generation = 1;
         for index in 0..self.slots.len() {
-            if let Err(e) = self.spawn(index) {
+            if let Err(e) = self.start_slot(index) {
                 tracing::error!("cannot start worker {index}: {e}");
                 return Err(71);
             }
@@ -291,6 +300,7 @@ impl Master {
         while self.procs.iter().any(|p| !p.ready) {
             match rx.recv().await {
                 Some(Event::Ready(pid)) => self.mark_ready(pid),
+                Some(Event::Wanted(pool, generation)) => self.wanted(pool, generation),
                 Some(Event::Exited(pid, status)) => {
                     tracing::error!("worker (pid {pid}) failed to start: {}", describe(status));
                     self.procs.retain(|p| p.pid != pid);
@@ -349,6 +359,7 @@ impl Master {
                 Some(event) = rx.recv() => match event {
                     Event::Ready(pid) => self.mark_ready(pid),
                     Event::Exited(pid, status) => self.exited(pid, status),
+                    Event::Wanted(pool, generation) => self.wanted(pool, generation),
                 },
                 _ = respawn_due => self.respawn_due(),
             }
@@ -356,6 +367,70 @@ impl Master {
                 self.reload("emergency restart").await;
             }
         }
+    }
+
+    /// Starts worker `index` of the current generation, or, for a lazy
+    /// pool, waits for a connection first.
+    fn start_slot(&mut self, index: usize) -> std::io::Result<()> {
+        let pool = self.slots[index].0;
+        if !self.pools[pool].lazy {
+            return self.spawn(index);
+        }
+        let generation = self.generation;
+        if self
+            .parked
+            .iter()
+            .any(|(p, g, _)| *p == pool && *g == generation)
+        {
+            return Ok(());
+        }
+        let listeners = self.pools[pool]
+            .listeners
+            .iter()
+            .map(|l| l.as_fd().try_clone_to_owned())
+            .collect::<std::io::Result<Vec<_>>>()?;
+        let events = self.events.clone();
+        let task = tokio::spawn(async move {
+            if wait_for_connection(listeners).await.is_ok() {
+                let _ = events.send(Event::Wanted(pool, generation));
+            }
+        });
+        self.parked.push((pool, generation, task.abort_handle()));
+        Ok(())
+    }
+
+    /// A connection came for a lazy pool: its workers start.
+    fn wanted(&mut self, pool: usize, generation: u64) {
+        self.parked
+            .retain(|(p, g, _)| !(*p == pool && *g == generation));
+        if generation != self.generation {
+            return;
+        }
+        tracing::debug!(pool = %self.pools[pool].name, "a connection came: starting the pool's workers");
+        for index in 0..self.slots.len() {
+            let running = self
+                .procs
+                .iter()
+                .any(|p| p.index == index && p.generation == generation && !p.stopping);
+            if self.slots[index].0 == pool && !running {
+                if let Err(e) = self.spawn(index) {
+                    tracing::error!("cannot start worker {index}: {e}; retrying in 1s");
+                    self.respawns
+                        .push((Instant::now() + Duration::from_secs(1), index));
+                }
+            }
+        }
+    }
+
+    /// Stops watching the sockets of lazy pools of the generations `drop`
+    /// picks.
+    fn unpark(&mut self, drop: impl Fn(u64) -> bool) {
+        self.parked.retain(|(_, g, task)| {
+            if drop(*g) {
+                task.abort();
+            }
+            !drop(*g)
+        });
     }
 
     /// Starts worker `index` of the current generation.
@@ -437,6 +512,12 @@ impl Master {
         if !p.stopping {
             lock(&self.ready).push((pid, p.link.clone()));
         }
+        self.reload_progress();
+    }
+
+    /// Finishes the reload in progress once every worker of the new
+    /// generation is ready (lazy pools have none to wait for).
+    fn reload_progress(&mut self) {
         if let Some(generation) = self.reloading {
             let pending = self
                 .procs
@@ -486,12 +567,13 @@ impl Master {
         self.reloading = Some(self.generation);
         self.respawns.clear();
         for index in 0..self.slots.len() {
-            if let Err(e) = self.spawn(index) {
+            if let Err(e) = self.start_slot(index) {
                 tracing::error!("reload failed: cannot start worker {index}: {e}");
                 self.abandon_reload();
                 return;
             }
         }
+        self.reload_progress();
     }
 
     /// Takes the configuration as it is now, keeping what it replaces for
@@ -532,6 +614,7 @@ impl Master {
             old.push((p.pid, p.link.clone()));
         }
         self.forget_stopping();
+        self.unpark(|g| g < generation);
         if let Some(previous) = self.previous.take() {
             close_unused(&previous.pools, &self.pools);
         }
@@ -558,6 +641,7 @@ impl Master {
             signal(p.pid, libc::SIGTERM);
         }
         self.forget_stopping();
+        self.unpark(|g| g == generation);
         if let Some(previous) = self.previous.take() {
             close_unused(&self.pools, &previous.pools);
             self.config = previous.config;
@@ -732,7 +816,7 @@ impl Master {
         while !self.procs.is_empty() {
             match tokio::time::timeout_at(deadline, rx.recv()).await {
                 Ok(Some(Event::Exited(pid, status))) => self.exited(pid, status),
-                Ok(Some(Event::Ready(_))) => {}
+                Ok(Some(Event::Ready(_) | Event::Wanted(..))) => {}
                 Ok(None) | Err(_) => break,
             }
         }
@@ -745,6 +829,18 @@ impl Master {
             signal(p.pid, libc::SIGKILL);
         }
     }
+}
+
+/// Waits until one of the sockets (duplicates of a lazy pool's listeners)
+/// has a connection waiting; the connection stays for a worker to accept.
+async fn wait_for_connection(listeners: Vec<std::os::fd::OwnedFd>) -> std::io::Result<()> {
+    let fds = listeners
+        .into_iter()
+        .map(os::Readiness::new)
+        .collect::<std::io::Result<Vec<_>>>()?;
+    let waits = fds.iter().map(|fd| Box::pin(fd.readable()));
+    let (ready, _, _) = futures_util::future::select_all(waits).await;
+    ready
 }
 
 /// php-fpm's two lines for a master that is up (after a start or a reload).
@@ -1008,6 +1104,7 @@ mod tests {
             threads,
             listeners: Vec::new(),
             output: Output::Inherit,
+            lazy: false,
         };
         let c = config(3, 8);
         let split: Vec<usize> = (0..3).map(|i| c.threads_for(i)).collect();

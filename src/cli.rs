@@ -611,14 +611,14 @@ fn pool_logs(
         opened.map_err(|e| (path, e))
     };
     let access = match &pool.access_log {
-        Some((file, format)) => Some(AccessLog {
+        Some((file, format)) => Some(std::sync::Arc::new(AccessLog {
             file: open(file).map_err(|(path, e)| {
                 format!("failed to open access log ({}): {e}", path.display())
             })?,
             format: format.clone(),
             suppress: pool.access_suppress.clone(),
             pool: pool.name.clone(),
-        }),
+        })),
         None => None,
     };
     let slowlog = match &pool.slowlog {

@@ -116,6 +116,16 @@ pub struct Record<'a> {
     pub strftime: &'a dyn Fn(&[u8], i64) -> Vec<u8>,
 }
 
+impl AccessFormat {
+    /// The params the format prints (`%{NAME}e`).
+    pub fn param_names(&self) -> impl Iterator<Item = &[u8]> {
+        self.items.iter().filter_map(|item| match item {
+            Item::Env(name) => Some(name.as_slice()),
+            _ => None,
+        })
+    }
+}
+
 /// A rendered line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Line {

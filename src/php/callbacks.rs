@@ -210,6 +210,9 @@ extern "C" fn tfpm_rs_request_end(ctx: *mut c_void, end: *const sys::tfpm_reques
     let memory = end.peak_memory;
     with_ctx(ctx, (), |r| {
         r.end = Some(RequestEnd::now(end.status, memory, auth_user, headers));
+        // Now, before PHP's request shutdown ends the response: php-fpm
+        // writes the line at this point too.
+        r.write_access();
     });
 }
 

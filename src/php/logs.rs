@@ -2,12 +2,13 @@
 //! own messages as php-fpm's children write them on their stderr.
 //!
 //! The access log has one line per request in the pool's `access.format`
-//! ([`crate::config::access_format`]), written by the PHP thread that ran
-//! the request once `tfpm_execute` returns, with one write() on a file the
-//! worker process opened once, appending. What the line shows of the request's end (status, peak memory, response
-//! headers, auth user, duration, CPU) is read where php-fpm reads it: after
-//! the script, before PHP's request shutdown, when the shim calls
-//! `tfpm_rs_request_end` ([`RequestEnd`]).
+//! ([`crate::config::access_format`]), with one write() on a file the
+//! worker process opened once, appending. What the line needs of the
+//! request is taken before the script runs ([`PendingAccess`]); the line is
+//! written where php-fpm writes it: after the script, before PHP's request
+//! shutdown (and so before the response ends), when the shim calls
+//! `tfpm_rs_request_end` ([`RequestEnd`]: status, peak memory, response
+//! headers, auth user, duration, CPU).
 
 use std::fs::File;
 use std::io::Write;
@@ -24,7 +25,7 @@ use crate::config::access_format::{self, AccessFormat, CpuTime, Record, LINE_LIM
 pub struct RequestLogs {
     /// The pool's name (`%n`, the slowlog's entries and warnings).
     pub pool: String,
-    pub access: Option<AccessLog>,
+    pub access: Option<Arc<AccessLog>>,
     pub slowlog: Option<Slowlog>,
     /// Where PHP's messages go besides the web server (None: tfpm's log).
     pub stderr: Option<StderrLog>,
@@ -197,47 +198,11 @@ impl AccessLog {
         }
     }
 
-    /// Writes the line of a finished request, run by thread `tid`.
-    pub(super) fn write(&self, start: &Start, req: &PreparedRequest, tid: u32) {
-        let fallback;
-        let end = match req.ctx.end.as_ref() {
-            Some(end) => end,
-            None => {
-                fallback = RequestEnd::now(500, 0, b"", b"");
-                &fallback
-            }
-        };
-        let param = |name: &[u8]| req.param(name).map(<[u8]>::to_vec);
-        let strftime = |format: &[u8], at: i64| os::strftime_local(format, at);
-        let used = |a: std::time::Duration, b: std::time::Duration| a.saturating_sub(b);
-        let record = Record {
-            remote_ip: remote_ip(req.ctx.client_ip),
-            auth_user: &end.auth_user,
-            method: req.method(),
-            request_uri: req.request_uri(),
-            query_string: req.query_string(),
-            script_filename: req.script_filename(),
-            content_length: req.content_length(),
-            status: end.status,
-            started: unix(start.wall),
-            ended: unix(end.wall),
-            duration: end.at.saturating_duration_since(start.at),
-            cpu: CpuTime {
-                user: used(end.cpu.user, start.cpu.user),
-                system: used(end.cpu.system, start.cpu.system),
-            },
-            memory: end.memory,
-            pool: &self.pool,
-            pid: tid,
-            parent_pid: std::os::unix::process::parent_id(),
-            param: &param,
-            headers: &end.headers,
-            strftime: &strftime,
-        };
-        if access_format::suppressed(&self.suppress, &record) {
+    fn write(&self, record: &Record) {
+        if access_format::suppressed(&self.suppress, record) {
             return;
         }
-        let line = self.format.render(&record);
+        let line = self.format.render(record);
         if line.truncated {
             tracing::info!(
                 "the log buffer is full ({LINE_LIMIT}). The access log request has been truncated."
@@ -247,6 +212,96 @@ impl AccessLog {
             // One write(), as php-fpm: lines from threads never interleave.
             let _ = (&*self.file).write(&line.bytes);
         }
+    }
+
+    /// What the line of request `req`, run by thread `tid`, needs of it:
+    /// taken before the script runs, so that the line can be written as
+    /// the script ends (before PHP's request shutdown and the response's
+    /// end, as php-fpm writes it).
+    pub(super) fn pending(
+        self: &Arc<Self>,
+        start: Start,
+        req: &PreparedRequest,
+        tid: u32,
+    ) -> PendingAccess {
+        let params = self
+            .format
+            .param_names()
+            .map(|name| (name.to_vec(), req.param(name).map(<[u8]>::to_vec)))
+            .collect();
+        PendingAccess {
+            log: self.clone(),
+            start,
+            tid,
+            remote_ip: remote_ip(req.ctx.client_ip),
+            method: req.method().to_vec(),
+            request_uri: req.request_uri().to_vec(),
+            query_string: req.query_string().to_vec(),
+            script_filename: req.script_filename().to_vec(),
+            content_length: req.content_length(),
+            params,
+        }
+    }
+}
+
+/// A request's access log line, waiting for the request's end.
+pub(super) struct PendingAccess {
+    log: Arc<AccessLog>,
+    start: Start,
+    tid: u32,
+    remote_ip: Option<String>,
+    method: Vec<u8>,
+    request_uri: Vec<u8>,
+    query_string: Vec<u8>,
+    script_filename: Vec<u8>,
+    content_length: u64,
+    /// The params the format prints, with their values.
+    params: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+}
+
+impl PendingAccess {
+    /// Writes the line, with what the shim reported as the script ended.
+    pub(super) fn write(self, end: Option<&RequestEnd>) {
+        let fallback;
+        let end = match end {
+            Some(end) => end,
+            None => {
+                fallback = RequestEnd::now(500, 0, b"", b"");
+                &fallback
+            }
+        };
+        let (start, log) = (&self.start, &*self.log);
+        let param = |name: &[u8]| {
+            let found = self.params.iter().find(|(n, _)| n == name);
+            found.and_then(|(_, v)| v.clone())
+        };
+        let strftime = |format: &[u8], at: i64| os::strftime_local(format, at);
+        let used = |a: std::time::Duration, b: std::time::Duration| a.saturating_sub(b);
+        let record = Record {
+            remote_ip: self.remote_ip.clone(),
+            auth_user: &end.auth_user,
+            method: &self.method,
+            request_uri: &self.request_uri,
+            query_string: &self.query_string,
+            script_filename: &self.script_filename,
+            content_length: self.content_length,
+            status: end.status,
+            started: unix(start.wall),
+            ended: unix(end.wall),
+            duration: end.at.saturating_duration_since(start.at),
+            cpu: CpuTime {
+                user: used(end.cpu.user, start.cpu.user),
+                system: used(end.cpu.system, start.cpu.system),
+            },
+            memory: end.memory,
+            pool: &log.pool,
+            pid: self.tid,
+            parent_pid: std::os::unix::process::parent_id(),
+            param: &param,
+            headers: &end.headers,
+            strftime: &strftime,
+        };
+        log.write(&record);
     }
 }
 

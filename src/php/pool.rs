@@ -662,17 +662,19 @@ fn run(req: Request, seq: u64, me: &Arc<Worker>, shared: &Shared, cgi: &CgiSetti
         .access
         .as_ref()
         .map_or(0, |log| log.report_end());
+    if let (Some(log), Some(start)) = (&shared.logs.access, log_start) {
+        prepared.ctx.access = Some(log.pending(start, &prepared, me.tid()));
+    }
     let c_req = prepared.as_c();
     // SAFETY: c_req points into `prepared`, which outlives the call and is not
     // touched by Rust until it returns; this thread was set up by
     // tfpm_thread_init. Bailouts are caught inside tfpm_execute.
     unsafe { sys::tfpm_execute(&c_req, seq) };
     super::logs::flush_stderr();
-    // Normally PHP ended the response in its deactivate hook; make sure.
+    // Normally written as the script ended, and the response ended in
+    // PHP's deactivate hook; make sure of both.
+    prepared.ctx.write_access();
     prepared.ctx.finish();
-    if let (Some(log), Some(start)) = (&shared.logs.access, &log_start) {
-        log.write(start, &prepared, me.tid());
-    }
     abort.detach();
     if let Some(board) = &shared.scoreboard {
         board.leave(me.index);

@@ -10,7 +10,7 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 
 use super::cgi_env::{self, CgiSettings, RealFiles};
-use super::logs::RequestEnd;
+use super::logs::{PendingAccess, RequestEnd};
 use super::pool::Worker;
 use super::sys;
 use crate::fcgi::Params;
@@ -163,9 +163,19 @@ pub(super) struct RequestCtx {
     pub(super) client_ip: Option<std::net::IpAddr>,
     /// What the shim reported as the script ended (for the access log).
     pub(super) end: Option<RequestEnd>,
+    /// The request's access log line, until it is written.
+    pub(super) access: Option<PendingAccess>,
 }
 
 impl RequestCtx {
+    /// Writes the request's access log line, once: as the script ends,
+    /// or, if its end was never reported, after the request.
+    pub(super) fn write_access(&mut self) {
+        if let Some(line) = self.access.take() {
+            line.write(self.end.as_ref());
+        }
+    }
+
     fn new(req: Request, script: String) -> Self {
         RequestCtx {
             sink: req.sink,
@@ -182,6 +192,7 @@ impl RequestCtx {
             script,
             client_ip: req.client_ip,
             end: None,
+            access: None,
         }
     }
 

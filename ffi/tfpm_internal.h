@@ -31,6 +31,8 @@ void tfpm_load_params(zval *array, int filter);
 
 /* tfpm_signals.c: interrupts and crash reports. */
 void tfpm_signals_startup(void);
+/* Crash reports go to `fd` (stderr by default). */
+void tfpm_set_report_fd(int fd);
 /* Whether this request was told to terminate; whether its client is gone. */
 int tfpm_kill_requested(void);
 int tfpm_abort_requested(void);

@@ -766,6 +766,7 @@ int tfpm_startup(const tfpm_startup_config *config)
     }
     php_import_environment_variables = tfpm_import_environment;
     tfpm_expose_php_at_start = PG(expose_php) ? 1 : 0;
+    tfpm_set_report_fd(config->report_fd);
     tfpm_signals_startup();
     tfpm_slowlog_startup(config);
     tfpm_stack_measure_startup();

@@ -115,11 +115,19 @@ typedef struct {
     size_t size;
 } fiber_stack_view;
 
+/* Where crash reports go: stderr, or the log when stderr is not it. */
+static int report_fd = STDERR_FILENO;
+
+void tfpm_set_report_fd(int fd)
+{
+    report_fd = fd;
+}
+
 static void say(const char *text)
 {
     size_t len = strlen(text);
     while (len > 0) {
-        ssize_t n = write(STDERR_FILENO, text, len);
+        ssize_t n = write(report_fd, text, len);
         if (n <= 0) {
             return;
         }

@@ -236,6 +236,7 @@ impl Cli {
             },
             terminate_after: Some(self.request_terminate_timeout).filter(|d| !d.is_zero()),
             scoreboard: None,
+            report_fd: None,
             max_requests: None,
             pm: crate::php::scaling::Pm::Static,
             logs: RequestLogs {

@@ -40,6 +40,9 @@ pub struct EngineConfig {
     pub scoreboard: Option<std::sync::Arc<super::scoreboard::Scoreboard>>,
     /// The pool's name, access log and slowlog.
     pub logs: super::logs::RequestLogs,
+    /// Where crash reports go when stderr is not the log (a worker whose
+    /// stderr the master redirected); None: stderr.
+    pub report_fd: Option<std::os::fd::RawFd>,
 }
 
 /// PHP failed to start.
@@ -184,6 +187,7 @@ fn startup(config: &EngineConfig) -> Result<(), EngineError> {
         locked_ini: locked.as_ptr(),
         pool_name: pool.as_ptr(),
         process_manager: pm.as_ptr(),
+        report_fd: config.report_fd.unwrap_or(libc::STDERR_FILENO),
         slowlog_fd: slowlog.map_or(-1, |s| s.file.as_raw_fd()),
         slowlog_depth: slowlog.map_or(20, |s| i32::try_from(s.depth).unwrap_or(i32::MAX)),
         slowlog_micros: slowlog.map_or(0, |s| i32::from(s.micros)),

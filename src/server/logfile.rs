@@ -117,6 +117,12 @@ pub fn stderr_to_main() -> io::Result<()> {
     crate::php::os::replace_stderr(target.as_fd())
 }
 
+/// The master's stderr, in a worker whose own stderr was redirected.
+pub fn master_stderr() -> Option<std::os::fd::RawFd> {
+    use std::os::fd::AsRawFd;
+    STDERR.get().map(|f| f.as_raw_fd())
+}
+
 /// Whether the process logs to an error_log file.
 pub fn has_main() -> bool {
     MAIN.get().is_some()

@@ -208,6 +208,9 @@ pub async fn run(spec: WorkerSpec, mut settings: WorkerSettings) -> i32 {
         return 78;
     }
     settings.engine.threads = spec.threads;
+    // A crash report is worth reading even when scripts' stderr is not.
+    settings.engine.report_fd = super::logfile::master_stderr();
+    std::panic::set_hook(Box::new(|info| tracing::error!("worker panic: {info}")));
     let engine = match Engine::start(settings.engine) {
         Ok(engine) => engine,
         Err(e) => {

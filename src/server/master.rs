@@ -264,6 +264,7 @@ pub async fn run(
         StopKind::Fast => tracing::info!("Terminating ..."),
     }
     master.stop(kind, &mut rx).await;
+    relay::drain_all();
     tracing::info!("exiting, bye-bye!");
     0
 }
@@ -348,14 +349,18 @@ impl Master {
                 }
             };
             tokio::select! {
-                asked = signals.next() => match asked {
-                    Asked::Stop(kind) => return kind,
-                    Asked::Reload => {
-                        tracing::info!("Reloading in progress ...");
-                        self.reload("SIGUSR2").await;
+                asked = signals.next() => {
+                    // What workers wrote before the signal comes first.
+                    relay::drain_all();
+                    match asked {
+                        Asked::Stop(kind) => return kind,
+                        Asked::Reload => {
+                            tracing::info!("Reloading in progress ...");
+                            self.reload("SIGUSR2").await;
+                        }
+                        Asked::ReopenLogs => self.reopen_logs(),
                     }
-                    Asked::ReopenLogs => self.reopen_logs(),
-                },
+                }
                 Some(event) = rx.recv() => match event {
                     Event::Ready(pid) => self.mark_ready(pid),
                     Event::Exited(pid, status) => self.exited(pid, status),

@@ -15,6 +15,7 @@
 
 use std::io::ErrorKind;
 use std::os::fd::OwnedFd;
+use std::sync::{Arc, Mutex, Weak};
 use std::time::SystemTime;
 
 use tokio::net::unix::pipe;
@@ -270,9 +271,64 @@ impl Stream {
     }
 }
 
+/// A worker's output on its way: the stream, and second handles on its
+/// pipes for [`drain_all`]. Whoever reads the pipes holds its lock, so
+/// text is fed in the order it was read.
+struct Relay {
+    stream: Stream,
+    /// (stdout, stderr), read directly by [`drain_all`].
+    pipes: (Option<std::fs::File>, Option<std::fs::File>),
+}
+
+/// Every worker's relay, for [`drain_all`].
+static RELAYS: Mutex<Vec<Weak<Mutex<Relay>>>> = Mutex::new(Vec::new());
+
+/// Logs what every worker has written so far and the master has not read
+/// yet: called before the master logs a line of its own about a signal
+/// (`Terminating ...`, say), so that a worker's words come before it, as
+/// they came first.
+pub fn drain_all() {
+    let relays: Vec<_> = lock(&RELAYS).iter().filter_map(Weak::upgrade).collect();
+    for relay in relays {
+        let mut relay = lock(&relay);
+        let relay = &mut *relay;
+        for (stdout, pipe) in [(true, &mut relay.pipes.0), (false, &mut relay.pipes.1)] {
+            let closed = pipe
+                .as_ref()
+                .is_some_and(|mut file| read_now(&mut file, stdout, &mut relay.stream));
+            if closed {
+                relay.stream.closed(false);
+                *pipe = None;
+            }
+        }
+        write_log(&relay.stream.take());
+    }
+}
+
+/// Reads what `file` (a non-blocking pipe) holds now into the stream;
+/// true when the pipe closed.
+fn read_now(file: &mut &std::fs::File, stdout: bool, stream: &mut Stream) -> bool {
+    use std::io::Read;
+    let mut buf = [0u8; CHUNK];
+    loop {
+        match file.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(n) => stream.feed(stdout, &buf[..n]),
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(_) => return false,
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// Relays a worker's stdout and stderr pipes into the master's log until
 /// both close (the worker exited).
 pub async fn relay(style: Style, pid: u32, stdout: OwnedFd, stderr: OwnedFd) {
+    let second = |fd: &OwnedFd| fd.try_clone().ok().map(std::fs::File::from);
+    let pipes = (second(&stdout), second(&stderr));
     let (out, err) = match (
         pipe::Receiver::from_owned_fd(stdout),
         pipe::Receiver::from_owned_fd(stderr),
@@ -283,7 +339,15 @@ pub async fn relay(style: Style, pid: u32, stdout: OwnedFd, stderr: OwnedFd) {
             return;
         }
     };
-    let mut stream = Stream::new(style, pid);
+    let shared = Arc::new(Mutex::new(Relay {
+        stream: Stream::new(style, pid),
+        pipes,
+    }));
+    {
+        let mut all = lock(&RELAYS);
+        all.retain(|r| r.strong_count() > 0);
+        all.push(Arc::downgrade(&shared));
+    }
     let (mut out, mut err) = (Some(out), Some(err));
     let mut fresh = true;
     while out.is_some() || err.is_some() {
@@ -296,14 +360,20 @@ pub async fn relay(style: Style, pid: u32, stdout: OwnedFd, stderr: OwnedFd) {
             else => break,
         };
         let pipe = if stdout { &mut out } else { &mut err };
+        let mut relay = lock(&shared);
         if let Some(receiver) = pipe.as_ref() {
-            if drain(receiver, stdout, &mut stream) {
-                stream.closed(fresh);
+            if drain(receiver, stdout, &mut relay.stream) {
+                relay.stream.closed(fresh);
                 *pipe = None;
+                if stdout {
+                    relay.pipes.0 = None;
+                } else {
+                    relay.pipes.1 = None;
+                }
             }
         }
         fresh = false;
-        write_log(&stream.take());
+        write_log(&relay.stream.take());
     }
 }
 

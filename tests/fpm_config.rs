@@ -474,11 +474,12 @@ fn a_reload_reads_the_config_again() {
     assert_eq!(field(&who(FcgiClient::connect_tcp(a)), "precision"), "9");
 }
 
-/// `pm = ondemand` starts no process before a request, in php-fpm: a
-/// tfpm pool with it gets its worker process at its first connection, so
-/// that many such pools cost nothing until used.
+/// `pm = ondemand` starts no process before a request, in php-fpm, and
+/// lets idle ones go: a tfpm pool with it gets its worker process at its
+/// first connection, and loses it after `pm.process_idle_timeout` without
+/// requests, so that many such pools cost nothing while unused.
 #[test]
-fn an_ondemand_pool_starts_its_worker_at_the_first_connection() {
+fn an_ondemand_pool_has_a_worker_only_while_it_is_used() {
     let dir = tempfile::tempdir().expect("temp dir");
     let conf = dir.path().join("php-fpm.conf");
     std::fs::write(
@@ -486,16 +487,25 @@ fn an_ondemand_pool_starts_its_worker_at_the_first_connection() {
         "[global]\nerror_log = /proc/self/fd/2\n\
          [busy]\nlisten = 127.0.0.1:0\npm = static\npm.max_children = 1\n\
          [idle]\nlisten = 127.0.0.2:0\npm = ondemand\npm.max_children = 2\n\
-         php_value[precision] = 4\n",
+         pm.process_idle_timeout = 1s\nphp_value[precision] = 4\n",
     )
     .unwrap();
     let tfpm = Tfpm::start(TFPM.as_ref(), &["-F", "-R", "-y", conf.to_str().unwrap()]);
     let tcp = tfpm.tcp_addrs();
     assert_eq!(tcp.len(), 2, "{}", tfpm.log());
     assert_eq!(tfpm.worker_pids().len(), 1, "{}", tfpm.log());
-    assert_eq!(
-        field(&who(FcgiClient::connect_tcp(tcp[1])), "precision"),
-        "4"
-    );
+    let first = who(FcgiClient::connect_tcp(tcp[1]));
+    assert_eq!(field(&first, "precision"), "4");
     assert_eq!(tfpm.worker_pids().len(), 2, "{}", tfpm.log());
+    // Idle: its thread goes after a second, then the worker process.
+    let gone = fcgi_tests::poll_until(
+        std::time::Duration::from_secs(20),
+        std::time::Duration::from_millis(50),
+        || (tfpm.worker_pids().len() == 1).then_some(()),
+    );
+    assert!(gone.is_some(), "{}", tfpm.log());
+    // The next connection starts a new one.
+    let again = who(FcgiClient::connect_tcp(tcp[1]));
+    assert_eq!(field(&again, "precision"), "4");
+    assert_ne!(field(&again, "pid"), field(&first, "pid"));
 }

@@ -117,6 +117,8 @@ enum Event {
     Exited(u32, ExitStatus),
     /// A connection waits for lazy pool `.0` of generation `.1`.
     Wanted(usize, u64),
+    /// A worker of a lazy pool has been idle for its idle timeout.
+    Idle(u32),
 }
 
 /// The master's end of a worker's channel.
@@ -302,6 +304,7 @@ impl Master {
             match rx.recv().await {
                 Some(Event::Ready(pid)) => self.mark_ready(pid),
                 Some(Event::Wanted(pool, generation)) => self.wanted(pool, generation),
+                Some(Event::Idle(_)) => {}
                 Some(Event::Exited(pid, status)) => {
                     tracing::error!("worker (pid {pid}) failed to start: {}", describe(status));
                     self.procs.retain(|p| p.pid != pid);
@@ -365,6 +368,7 @@ impl Master {
                     Event::Ready(pid) => self.mark_ready(pid),
                     Event::Exited(pid, status) => self.exited(pid, status),
                     Event::Wanted(pool, generation) => self.wanted(pool, generation),
+                    Event::Idle(pid) => self.idle(pid),
                 },
                 _ = respawn_due => self.respawn_due(),
             }
@@ -425,6 +429,44 @@ impl Master {
                 }
             }
         }
+    }
+
+    /// A lazy pool's worker has been idle for its idle timeout: it retires,
+    /// and the pool waits for its next connection (php-fpm's ondemand
+    /// pools keep no process when there is no traffic).
+    fn idle(&mut self, pid: u32) {
+        if self.reloading.is_some() {
+            return;
+        }
+        let generation = self.generation;
+        let Some(p) = self
+            .procs
+            .iter_mut()
+            .find(|p| p.pid == pid && p.generation == generation && !p.stopping)
+        else {
+            return;
+        };
+        let index = p.index;
+        if !self.pools[self.slots[index].0].lazy {
+            return;
+        }
+        p.stopping = true;
+        let link = p.link.clone();
+        self.forget_stopping();
+        tracing::debug!(
+            worker = index,
+            pid,
+            "idle: retiring the worker until the next connection"
+        );
+        if let Err(e) = self.start_slot(index) {
+            tracing::error!("cannot watch the pool's sockets: {e}; restarting the worker");
+            self.schedule_respawn(index, Duration::ZERO);
+        }
+        tokio::spawn(async move {
+            if !link.retire().await {
+                signal(pid, libc::SIGQUIT);
+            }
+        });
     }
 
     /// Stops watching the sockets of lazy pools of the generations `drop`
@@ -821,7 +863,7 @@ impl Master {
         while !self.procs.is_empty() {
             match tokio::time::timeout_at(deadline, rx.recv()).await {
                 Ok(Some(Event::Exited(pid, status))) => self.exited(pid, status),
-                Ok(Some(Event::Ready(_) | Event::Wanted(..))) => {}
+                Ok(Some(Event::Ready(_) | Event::Wanted(..) | Event::Idle(_))) => {}
                 Ok(None) | Err(_) => break,
             }
         }
@@ -940,6 +982,9 @@ async fn read_link(
         match words.as_slice() {
             ["ready"] => {
                 let _ = events.send(Event::Ready(pid));
+            }
+            ["idle"] => {
+                let _ = events.send(Event::Idle(pid));
             }
             ["retired"] => {
                 let tx = link

@@ -208,6 +208,7 @@ pub async fn run(spec: WorkerSpec, mut settings: WorkerSettings) -> i32 {
         return 78;
     }
     settings.engine.threads = spec.threads;
+    let pm = settings.engine.pm;
     // A crash report is worth reading even when scripts' stderr is not.
     settings.engine.report_fd = super::logfile::master_stderr();
     std::panic::set_hook(Box::new(|info| tracing::error!("worker panic: {info}")));
@@ -250,8 +251,15 @@ pub async fn run(spec: WorkerSpec, mut settings: WorkerSettings) -> i32 {
         stop_rx,
         not_accepting_tx,
     ));
-    // A reload retires the worker: the sockets live on in the new
-    // workers, so it leaves its backlog to them.
+    if let crate::php::scaling::Pm::Ondemand { idle_timeout } = pm {
+        tokio::spawn(report_idle(
+            engine.pool().clone(),
+            link.clone(),
+            idle_timeout,
+        ));
+    }
+    // A reload (or, for an idle ondemand pool, the master) retires the
+    // worker: the sockets live on, so it leaves its backlog to others.
     let (kind, sweep) = tokio::select! {
         kind = signals.wait() => (kind, true),
         Ok(()) = retire => (StopKind::Graceful, false),
@@ -367,6 +375,33 @@ async fn answer_master(
         line.clear();
     }
     let _ = gone.send(());
+}
+
+/// An ondemand pool's worker with no thread left and no request for
+/// `idle_timeout` (php-fpm's `pm.process_idle_timeout`) tells the master,
+/// which retires it and waits for the next connection before it starts
+/// another: an ondemand pool with no traffic keeps no process, as in
+/// php-fpm.
+async fn report_idle(pool: Pool, link: Arc<MasterLink>, idle_timeout: Duration) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1).min(idle_timeout));
+    // Since when the pool has been quiet, and its request count then.
+    let mut quiet: Option<(tokio::time::Instant, u64)> = None;
+    loop {
+        tick.tick().await;
+        let now = pool.stats();
+        let still = now.threads == 0 && now.queued == 0;
+        quiet = match quiet {
+            Some((since, accepted)) if still && accepted == now.accepted => {
+                if since.elapsed() >= idle_timeout {
+                    let _ = link.send(b"idle\n").await;
+                    return;
+                }
+                Some((since, accepted))
+            }
+            _ if still => Some((tokio::time::Instant::now(), now.accepted)),
+            _ => None,
+        };
+    }
 }
 
 /// Lets running requests finish (long for a graceful stop, briefly for a

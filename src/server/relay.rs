@@ -11,7 +11,8 @@
 //! script's last words without a newline still make their own line.
 //!
 //! [`Stream`] is the pure part (bytes in, log bytes out, unit-tested);
-//! [`relay`] feeds it from a worker's pipes.
+//! [`relay`] feeds it from a worker's pipes, and [`drain_all`] reads what
+//! is waiting there before the master logs a line of its own.
 
 use std::io::ErrorKind;
 use std::os::fd::OwnedFd;

@@ -4,7 +4,7 @@
 //! descriptors a child inherits, are `unsafe` libc calls, so those steps
 //! live here; what the descriptors mean is the server's business.
 
-use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 /// The first descriptor systemd passes (SD_LISTEN_FDS_START).
@@ -303,9 +303,14 @@ pub fn replace_fd(target: BorrowedFd<'_>, with: BorrowedFd<'_>) -> std::io::Resu
 /// Makes stderr (fd 2) refer to `with`'s file; unlike [`replace_fd`], it
 /// stays open across exec, as stderr must.
 pub fn replace_stderr(with: BorrowedFd<'_>) -> std::io::Result<()> {
-    // SAFETY: `with` is open for its borrow and fd 2 is a valid number;
-    // dup2 only rebinds fd 2.
-    if unsafe { libc::dup2(with.as_raw_fd(), libc::STDERR_FILENO) } < 0 {
+    dup_onto(with, libc::STDERR_FILENO)
+}
+
+/// dup2: descriptor number `fd` (stdin, stdout or stderr) refers to
+/// `with`'s file from now on, and survives exec.
+fn dup_onto(with: BorrowedFd<'_>, fd: RawFd) -> std::io::Result<()> {
+    // SAFETY: `with` is open for its borrow; dup2 only rebinds `fd`.
+    if unsafe { libc::dup2(with.as_raw_fd(), fd) } < 0 {
         return Err(std::io::Error::last_os_error());
     }
     Ok(())
@@ -318,18 +323,11 @@ pub fn replace_stderr(with: BorrowedFd<'_>) -> std::io::Result<()> {
 /// the pipe's writing end. Must run before any thread exists.
 pub fn daemonize() -> std::io::Result<std::fs::File> {
     use std::io::Read;
-    let mut fds = [0 as libc::c_int; 2];
-    // SAFETY: `fds` has room for the two descriptors pipe2 writes.
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    // SAFETY: both descriptors were just created and are owned by no one else.
-    let (read_end, write_end) = unsafe {
-        (
-            std::fs::File::from_raw_fd(fds[0]),
-            std::fs::File::from_raw_fd(fds[1]),
-        )
-    };
+    let (read_end, write_end) = pipe()?;
+    let (read_end, write_end) = (
+        std::fs::File::from(read_end),
+        std::fs::File::from(write_end),
+    );
     // SAFETY: the caller guarantees no other thread exists, so the child
     // starts with a consistent copy of the whole process.
     match unsafe { libc::fork() } {
@@ -358,10 +356,7 @@ fn to_dev_null(fds: &[RawFd]) -> std::io::Result<()> {
         .write(true)
         .open("/dev/null")?;
     for &fd in fds {
-        // SAFETY: both descriptors are open; dup2 only rebinds `fd`.
-        if unsafe { libc::dup2(null.as_raw_fd(), fd) } < 0 {
-            return Err(std::io::Error::last_os_error());
-        }
+        dup_onto(null.as_fd(), fd)?;
     }
     Ok(())
 }

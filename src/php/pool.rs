@@ -134,7 +134,7 @@ impl Pool {
 
     /// Every live thread, for the status page's full view.
     pub fn threads_status(&self) -> Vec<ThreadStatus> {
-        self.shared.workers().iter().map(|w| w.status()).collect()
+        self.shared.threads_status()
     }
 }
 
@@ -319,6 +319,11 @@ pub(super) struct Shared {
 }
 
 impl Shared {
+    /// Every live thread, for the status page and `fpm_get_status()`.
+    fn threads_status(&self) -> Vec<ThreadStatus> {
+        self.workers().iter().map(|w| w.status()).collect()
+    }
+
     /// The live (not retired) workers.
     pub(super) fn workers(&self) -> Vec<Arc<Worker>> {
         self.workers
@@ -346,9 +351,7 @@ static CURRENT: std::sync::OnceLock<std::sync::Weak<Shared>> = std::sync::OnceLo
 /// Every live thread of the process's pool, as [`Pool::threads_status`].
 pub(super) fn current_threads_status() -> Vec<ThreadStatus> {
     let shared = CURRENT.get().and_then(std::sync::Weak::upgrade);
-    shared.map_or_else(Vec::new, |s| {
-        s.workers().iter().map(|w| w.status()).collect()
-    })
+    shared.map_or_else(Vec::new, |s| s.threads_status())
 }
 
 /// The worker threads and their watchdog.

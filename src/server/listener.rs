@@ -138,15 +138,6 @@ impl Listener {
         }
     }
 
-    /// The address as php-fpm names a socket in its log: `127.0.0.1:9000`,
-    /// `[::]:9000` or the socket's path.
-    pub fn fpm_name(&self) -> String {
-        match self.addr() {
-            ListenAddr::Unix(path) => path.display().to_string(),
-            other => other.to_string(),
-        }
-    }
-
     pub async fn accept(&self) -> io::Result<Stream> {
         match self {
             Listener::Tcp(l) => {

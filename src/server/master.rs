@@ -601,7 +601,7 @@ impl Master {
             tracing::info!(
                 "using inherited socket fd={}, \"{}\"",
                 raw(l.as_fd()),
-                l.fpm_name()
+                l.addr().as_configured()
             );
         }
         if let Err(e) = self.reread().await {

@@ -1169,6 +1169,10 @@ int tfpm_execute(const tfpm_request *request, uint64_t seq)
     zend_first_try {
         SG(server_context) = request->ctx;
         fill_request_info(request);
+        /* The request's working directory, before any setting is applied:
+         * an ini handler that resolves a path (browscap's) would find none
+         * and crash, since the last request shutdown freed it. */
+        virtual_cwd_activate();
         apply_ini_param(request->php_value, 0);
         apply_ini_param(request->php_admin_value, 1);
         if (php_request_startup() == SUCCESS) {
@@ -1183,6 +1187,7 @@ int tfpm_execute(const tfpm_request *request, uint64_t seq)
     if (!started) {
         /* No request shutdown will undo what start-up changed: do it here. */
         zend_ini_deactivate();
+        virtual_cwd_deactivate();
     }
 
     tfpm_running_seq = 0; /* also after a bailout out of the script */

@@ -12,9 +12,11 @@
 //! same tfpm must see none of it. The `PHP_VALUE` and `.user.ini` requests
 //! go through nginx, as a site sends them; the pools are asked directly.
 //!
-//! The first case is the crash of issue 15: `PHP_VALUE=error_reporting=-1`
+//! The second test is the crash of issue 15: `PHP_VALUE=error_reporting=-1`
 //! and a script that calls `error_reporting()` corrupted the thread's heap
-//! (the engine freed the PHP_VALUE string as request memory).
+//! (the engine freed the PHP_VALUE string as request memory); and a
+//! PHP_VALUE of `browscap` with a relative path, which crashed the worker
+//! before the request had a working directory (found by tests/phpt.rs).
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -249,6 +251,17 @@ fn php_value_error_reporting_with_error_reporting_calls_keeps_the_worker() {
             );
         }
     }
+    // A setting whose handler resolves a relative path before the request starts.
+    let body = ask(
+        &tfpm,
+        Override::PhpValue,
+        "d=error_reporting&how=none",
+        "browscap=no-such.ini",
+    );
+    assert!(
+        body.starts_with("200 ") && body.ends_with("ok\n"),
+        "relative browscap: {body}"
+    );
     let body = ask(&tfpm, Override::None, "d=error_reporting&how=none", setting);
     assert!(
         !body.contains("'-1'"),

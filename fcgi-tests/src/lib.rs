@@ -16,6 +16,7 @@
 //! - [`shared`]: one daemon per test binary, shared by the tests that overlap in time.
 //! - [`pattern`]: the deterministic byte patterns that the test scripts produce and check.
 //! - [`php`]: locate the PHP build (php-fpm and the CLI) used as an oracle.
+//! - [`phpt`]: php-src's `.phpt` tests over FastCGI, php-fpm against tfpm.
 //! - [`raw`]: the raw-record client: arbitrary bytes in, exact records and close state out.
 //! - [`fpm`]: run that php-fpm on a throw-away config, to compare tfpm with.
 //!
@@ -31,6 +32,7 @@ pub mod http;
 pub mod nginx;
 pub mod pattern;
 pub mod php;
+pub mod phpt;
 pub mod raw;
 pub mod shared;
 pub mod tap;

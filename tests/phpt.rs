@@ -1,0 +1,121 @@
+//! php-src's own `.phpt` tests through tfpm (issue 15), the subset CI runs:
+//! `Zend/tests` and `ext/standard/tests`, from the same Debian source as our
+//! PHP build, each run on php-fpm from that build (`pm.max_requests = 1`)
+//! and twice on a one-thread tfpm, then once more shuffled across a
+//! four-thread tfpm with every thread busy (`fcgi_tests::phpt::suite`).
+//!
+//! It fails on any regression (a test php-fpm passes and tfpm does not, in
+//! any run), any lost request or dead worker, and any disagreement with
+//! `fcgi-tests/phpt/EXPECTED.md`. The whole scope of the issue runs with
+//! `scripts/phpt.sh --scope full`. `TFPM_PHPT_SEED` fixes the shuffle;
+//! results go to `$CARGO_TARGET_TMPDIR/phpt/`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use fcgi_tests::phpt::expected;
+use fcgi_tests::phpt::suite::{run_suite, Config};
+use fcgi_tests::{php_prefix, repo_root};
+
+const TFPM: &str = env!("CARGO_BIN_EXE_tfpm");
+
+/// The cached source tree, copied where the tests may write next to themselves.
+fn source_tree(work: &Path) -> PathBuf {
+    let script = repo_root().join("scripts/php-src-tree.sh");
+    let out = Command::new(&script)
+        .output()
+        .expect("run scripts/php-src-tree.sh");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let tree = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+    let copy = work.join("src");
+    let _ = std::fs::remove_dir_all(&copy);
+    let status = Command::new("cp")
+        .arg("-a")
+        .arg(&tree)
+        .arg(&copy)
+        .status()
+        .expect("cp");
+    assert!(
+        status.success(),
+        "copy {} to {}",
+        tree.display(),
+        copy.display()
+    );
+    copy
+}
+
+fn seed() -> u64 {
+    std::env::var("TFPM_PHPT_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(1, |d| d.as_secs())
+        })
+}
+
+#[test]
+fn php_src_tests_pass_under_tfpm_wherever_they_pass_under_php_fpm() {
+    let work = Path::new(env!("CARGO_TARGET_TMPDIR")).join("phpt");
+    std::fs::create_dir_all(&work).expect("work dir");
+    let prefix = php_prefix().expect("a PHP build (ffi/build-php.sh)");
+    let config = Config {
+        src: source_tree(&work),
+        dirs: vec!["Zend/tests".into(), "ext/standard/tests".into()],
+        tfpm: PathBuf::from(TFPM),
+        php_cli: prefix.join("bin/php"),
+        runners: 2,
+        shuffle_threads: 4,
+        timeout: Duration::from_secs(60),
+        seed: seed(),
+        filter: Vec::new(),
+        skip_slow: true,
+    };
+    let report = run_suite(&config);
+    let listed_file = repo_root().join("fcgi-tests/phpt/EXPECTED.md");
+    let listed = expected::parse(&std::fs::read_to_string(&listed_file).expect("EXPECTED.md"));
+    std::fs::write(work.join("results.tsv"), report.tsv()).expect("results.tsv");
+    std::fs::write(work.join("EXPECTED.md"), expected::render(&report, &listed))
+        .expect("EXPECTED.md");
+    let t = report.totals();
+    println!(
+        "phpt (seed {}): {t:?} in {:.0?}; results in {}",
+        config.seed,
+        report.wall,
+        work.display()
+    );
+    let unexplained: Vec<&str> = expected::unexplained(&report, &listed)
+        .iter()
+        .map(|r| r.name.as_str())
+        .collect();
+    let outputs = report.regression_outputs();
+    let regressions: Vec<String> = unexplained
+        .iter()
+        .map(|name| format!("{name}:\n{}", fcgi_tests::tail(&outputs[*name], 1500)))
+        .collect();
+    assert!(
+        regressions.is_empty(),
+        "regressions or lost requests:\n{}",
+        regressions.join("\n\n")
+    );
+    assert!(
+        report.worker_deaths.is_empty(),
+        "workers died:\n{}",
+        report.worker_deaths.join("\n")
+    );
+    let problems = expected::check(&report, &listed);
+    assert!(
+        problems.is_empty(),
+        "fcgi-tests/phpt/EXPECTED.md is out of date ({} in {} says what it should be):\n{}",
+        problems.len(),
+        work.join("EXPECTED.md").display(),
+        problems.join("\n")
+    );
+    assert!(t.tfpm_passed > 5000, "too few tests passed: {t:?}");
+}

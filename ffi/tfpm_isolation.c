@@ -11,12 +11,17 @@
  *     instead), and getenv() never shows it, as php-fpm's clear_env=yes;
  *   - setlocale() sets a per-thread locale (uselocale), undone at request end;
  *   - pcntl's process-wide calls (signal handlers, masks, fork, exec, alarm)
- *     are refused with a warning.
+ *     are refused with a warning;
+ *   - proc_nice() changes the calling thread's priority on Linux, not the
+ *     process's: the thread gets its own back when the request ends.
  * The replacement handlers are swapped into each worker thread's own copy of
  * the function table (ZTS gives every thread one) when the thread starts.
  */
 #include <locale.h>
 #include <langinfo.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "php.h"
 #include "SAPI.h"
@@ -268,6 +273,28 @@ static ZEND_NAMED_FUNCTION(tfpm_setlocale)
     RETURN_FALSE;
 }
 
+/* ---- the thread's priority ---------------------------------------------- */
+
+/* The thread's nice value when it started serving. */
+static __thread int thread_nice;
+
+static pid_t thread_id(void)
+{
+    return (pid_t) syscall(SYS_gettid);
+}
+
+/* Puts back the thread's nice value if a script's proc_nice() changed it.
+ * Lowering it again needs CAP_SYS_NICE (root has it); without it the
+ * thread keeps the lower priority, as a php-fpm child would. */
+static void restore_nice(void)
+{
+    errno = 0;
+    int now = getpriority(PRIO_PROCESS, (id_t) thread_id());
+    if (errno == 0 && now != thread_nice) {
+        (void) setpriority(PRIO_PROCESS, (id_t) thread_id(), thread_nice);
+    }
+}
+
 /* ---- life cycle ------------------------------------------------------------ */
 
 void tfpm_isolation_thread_init(void)
@@ -279,10 +306,16 @@ void tfpm_isolation_thread_init(void)
         replace_handler("putenv", tfpm_putenv);
     }
     replace_handler("setlocale", tfpm_setlocale);
+    errno = 0;
+    thread_nice = getpriority(PRIO_PROCESS, (id_t) thread_id());
+    if (errno != 0) {
+        thread_nice = 0;
+    }
 }
 
 void tfpm_isolation_request_shutdown(void)
 {
+    restore_nice();
     if (env_overrides) {
         zend_hash_destroy(env_overrides);
         FREE_HASHTABLE(env_overrides);

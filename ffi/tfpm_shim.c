@@ -1173,6 +1173,10 @@ int tfpm_execute(const tfpm_request *request, uint64_t seq)
          * an ini handler that resolves a path (browscap's) would find none
          * and crash, since the last request shutdown freed it. */
         virtual_cwd_activate();
+        /* As before a php-fpm child's first request (php_request_startup
+         * clears it too): handlers that check it (session.save_handler's)
+         * then take a value they cannot use yet without a fatal error. */
+        PG(modules_activated) = 0;
         apply_ini_param(request->php_value, 0);
         apply_ini_param(request->php_admin_value, 1);
         if (php_request_startup() == SUCCESS) {

@@ -625,3 +625,25 @@ fn the_ping_page_answers_without_a_script() {
     assert_eq!(fetch(&tfpm, "/hello.php", "").0.text(), "Hello, world!\n");
     assert!(!tfpm.log().contains("denied"), "{}", tfpm.log());
 }
+
+#[test]
+fn proc_nice_lasts_for_its_request_only() {
+    // One thread, so every request meets the thread that was reniced.
+    let tfpm = start("1", &[]);
+    let (first, _) = fetch(&tfpm, "/engine/nice.php", "by=5");
+    let text = first.text();
+    let before: i32 = text[text.find(':').unwrap() + 1..text.find(',').unwrap()]
+        .parse()
+        .unwrap();
+    assert!(
+        text.ends_with(&format!(r#""after":{}}}"#, before + 5)),
+        "{text}"
+    );
+    for _ in 0..3 {
+        let (next, _) = fetch(&tfpm, "/engine/nice.php", "");
+        assert_eq!(
+            next.text(),
+            format!(r#"{{"before":{before},"after":{before}}}"#)
+        );
+    }
+}

@@ -57,6 +57,15 @@ impl Entry {
     }
 }
 
+/// The tests listed as `by design`.
+pub fn by_design(entries: &BTreeMap<String, Entry>) -> Vec<String> {
+    entries
+        .iter()
+        .filter(|(_, e)| e.is_by_design())
+        .map(|(n, _)| n.clone())
+        .collect()
+}
+
 /// The regressions of `report` that are not listed as `by design`.
 pub fn unexplained<'a>(report: &'a Report, entries: &BTreeMap<String, Entry>) -> Vec<&'a Row> {
     report

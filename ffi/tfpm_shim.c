@@ -746,6 +746,10 @@ static int tfpm_expose_php_at_start;
 /* Set once at start-up, read by every worker thread as it starts. */
 static char *tfpm_locked_ini;
 
+/* Our copy of the -d entries: sapi_module_struct.ini_entries is const since
+ * PHP 8.3, so this is the pointer that gets freed. */
+static char *tfpm_ini_entries;
+
 int tfpm_startup(const tfpm_startup_config *config)
 {
 #if PHP_VERSION_ID >= 80300
@@ -764,7 +768,8 @@ int tfpm_startup(const tfpm_startup_config *config)
     tfpm_sapi_module.php_ini_ignore = config->ignore_ini;
     tfpm_sapi_module.php_ini_ignore_cwd = 1;
     tfpm_sapi_module.php_ini_path_override = config->ini_path ? strdup(config->ini_path) : NULL;
-    tfpm_sapi_module.ini_entries = config->ini_entries ? strdup(config->ini_entries) : NULL;
+    tfpm_ini_entries = config->ini_entries ? strdup(config->ini_entries) : NULL;
+    tfpm_sapi_module.ini_entries = tfpm_ini_entries;
     tfpm_sapi_module.executable_location = config->executable ? strdup(config->executable) : NULL;
     tfpm_locked_ini = config->locked_ini ? strdup(config->locked_ini) : NULL;
     tfpm_pool_name = strdup(config->pool_name ? config->pool_name : "www");
@@ -789,7 +794,8 @@ void tfpm_shutdown(void)
     sapi_shutdown();
     tsrm_shutdown();
     free(tfpm_sapi_module.php_ini_path_override);
-    free(tfpm_sapi_module.ini_entries);
+    free(tfpm_ini_entries);
+    tfpm_ini_entries = NULL;
     free(tfpm_sapi_module.executable_location);
     tfpm_sapi_module.php_ini_path_override = NULL;
     tfpm_sapi_module.ini_entries = NULL;

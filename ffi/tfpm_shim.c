@@ -109,6 +109,11 @@ static void tfpm_flush(void *server_context)
     if (!ctx || !server_context) {
         return;
     }
+#if PHP_VERSION_ID >= 80400
+    /* As php-fpm does since 8.4 (GH-12385): flush() sends the headers, even
+     * when no body has been written yet (e.g. all of it is in a buffer). */
+    sapi_send_headers();
+#endif
     int status;
     TFPM_MEASURED(TFPM_STACK_FLUSH, status = tfpm_rs_flush(ctx));
     if (status != 0) {

@@ -246,7 +246,9 @@ fn link(php: &Php) {
     println!("cargo:rustc-link-search=native={lib}");
     println!("cargo:rustc-link-lib=dylib=php");
     println!("cargo:rustc-link-arg=-Wl,-rpath,{lib}");
-    println!("cargo:rustc-env=TFPM_PHP_VERSION={}", php.version);
+    // Not TFPM_PHP_VERSION: cargo also sets rustc-env variables in the
+    // environment of `cargo test`, where that name is the version knob.
+    println!("cargo:rustc-env=TFPM_LINKED_PHP_VERSION={}", php.version);
     println!("cargo:php_lib_dir={lib}");
 }
 

@@ -3,7 +3,9 @@
 //!
 //! PHP is found through `PHP_CONFIG` (a path to `php-config`), else in the
 //! cache that `ffi/build-php.sh` fills (`TFPM_PHP_CACHE`, default
-//! `/var/cache/tfpm/php`).
+//! `/var/cache/tfpm/php`): the newest finished build of the PHP version that
+//! `TFPM_PHP_VERSION` names (default the same as build-php.sh's), never a
+//! build of another version.
 //!
 //! Without the `php` feature (the lib is then only the FastCGI protocol layer,
 //! e.g. for the fuzz targets) it does nothing: no PHP is needed or linked.
@@ -14,6 +16,12 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 const DEFAULT_CACHE: &str = "/var/cache/tfpm/php";
+/// The PHP version taken from the cache when `TFPM_PHP_VERSION` is unset:
+/// the same default as `ffi/build-php.sh`.
+const DEFAULT_PHP_VERSION: &str = "8.2";
+/// The PHP versions the shim supports (`PHP_VERSION_ID` guards in `ffi/`).
+const OLDEST_PHP: (u32, u32) = (8, 2);
+const NEWEST_PHP: (u32, u32) = (8, 4);
 const SHIM_SOURCES: &[&str] = &[
     "ffi/tfpm_shim.c",
     "ffi/tfpm_signals.c",
@@ -29,29 +37,49 @@ fn main() {
     }
     println!("cargo:rerun-if-env-changed=PHP_CONFIG");
     println!("cargo:rerun-if-env-changed=TFPM_PHP_CACHE");
+    println!("cargo:rerun-if-env-changed=TFPM_PHP_VERSION");
     for file in SHIM_SOURCES.iter().chain(SHIM_HEADERS) {
         println!("cargo:rerun-if-changed={file}");
     }
 
     let php_config = find_php_config();
     let php = Php::query(&php_config);
+    php.check_version();
     php.check_features();
     compile_shim(&php);
     generate_bindings();
     link(&php);
 }
 
-/// `PHP_CONFIG`, else the most recently finished build in the cache.
+/// The PHP version asked for with `TFPM_PHP_VERSION` ("8.4"), if any.
+fn wanted_version() -> Option<String> {
+    env::var("TFPM_PHP_VERSION")
+        .ok()
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())
+}
+
+/// `PHP_CONFIG`, else the most recently finished build of the wanted version
+/// in the cache. build-php.sh names each build `php<version>-<full
+/// version>-<key>`, so only directories named after the wanted version count.
 fn find_php_config() -> PathBuf {
     if let Some(path) = env::var_os("PHP_CONFIG") {
         return PathBuf::from(path);
     }
+    let version = wanted_version().unwrap_or_else(|| DEFAULT_PHP_VERSION.to_string());
     let cache = env::var("TFPM_PHP_CACHE").unwrap_or_else(|_| DEFAULT_CACHE.to_string());
     println!("cargo:rerun-if-changed={cache}");
+    let name_prefix = format!("php{version}-");
     let mut builds: Vec<PathBuf> = fs::read_dir(&cache)
         .map(|dir| dir.flatten().map(|e| e.path()).collect())
         .unwrap_or_default();
-    builds.retain(|d| d.join(".tfpm-complete").is_file() && d.join("bin/php-config").is_file());
+    builds.retain(|d| {
+        d.file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.starts_with(&name_prefix))
+            && d.join(".tfpm-complete").is_file()
+            && d.join("bin/php-config").is_file()
+    });
     builds.sort_by_key(|d| {
         fs::metadata(d.join(".tfpm-complete"))
             .and_then(|m| m.modified())
@@ -60,8 +88,9 @@ fn find_php_config() -> PathBuf {
     match builds.pop() {
         Some(dir) => dir.join("bin/php-config"),
         None => fail(&format!(
-            "no PHP build found: set PHP_CONFIG=/path/to/php-config, or run ffi/build-php.sh \
-             to build PHP into {cache}"
+            "no PHP {version} build found in {cache}: run ffi/build-php.sh {version}, set \
+             TFPM_PHP_VERSION to a version that is built there, or set \
+             PHP_CONFIG=/path/to/php-config"
         )),
     }
 }
@@ -89,6 +118,36 @@ impl Php {
             includes,
             lib_dir,
             version,
+        }
+    }
+
+    /// `(major, minor)` of `php-config --version` ("8.4.16" gives (8, 4)).
+    fn major_minor(&self) -> Option<(u32, u32)> {
+        let mut parts = self.version.split('.');
+        let major = parts.next()?.parse().ok()?;
+        let minor = parts.next()?.parse().ok()?;
+        Some((major, minor))
+    }
+
+    /// Refuses a PHP version the shim does not support, and a PHP_CONFIG
+    /// whose version is not the one TFPM_PHP_VERSION asks for.
+    fn check_version(&self) {
+        let Some((major, minor)) = self.major_minor() else {
+            fail(&format!("cannot read the PHP version '{}'", self.version))
+        };
+        if let Some(wanted) = wanted_version() {
+            if wanted != format!("{major}.{minor}") {
+                fail(&format!(
+                    "TFPM_PHP_VERSION={wanted}, but PHP_CONFIG's PHP is {}: unset one of them",
+                    self.version
+                ));
+            }
+        }
+        if (major, minor) < OLDEST_PHP || (major, minor) > NEWEST_PHP {
+            fail(&format!(
+                "PHP {} is not supported: tfpm builds against PHP {}.{} to {}.{}",
+                self.version, OLDEST_PHP.0, OLDEST_PHP.1, NEWEST_PHP.0, NEWEST_PHP.1
+            ));
         }
     }
 
@@ -187,7 +246,9 @@ fn link(php: &Php) {
     println!("cargo:rustc-link-search=native={lib}");
     println!("cargo:rustc-link-lib=dylib=php");
     println!("cargo:rustc-link-arg=-Wl,-rpath,{lib}");
-    println!("cargo:rustc-env=TFPM_PHP_VERSION={}", php.version);
+    // Not TFPM_PHP_VERSION: cargo also sets rustc-env variables in the
+    // environment of `cargo test`, where that name is the version knob.
+    println!("cargo:rustc-env=TFPM_LINKED_PHP_VERSION={}", php.version);
     println!("cargo:php_lib_dir={lib}");
 }
 

@@ -1,19 +1,34 @@
 #!/usr/bin/env bash
-# Builds PHP 8.2 (ZTS, embed, fpm) from Debian's own source package, with
-# tfpm's small patches (ffi/php-patches: thread scalability fixes), and
-# installs it into a cache outside the clone, keyed by version, flags and
-# patches.
+# Builds PHP 8.2 or 8.4 (ZTS, embed, fpm) from Debian's own source package,
+# with tfpm's small patches for that version (ffi/php-patches/<version>:
+# thread scalability fixes), and installs it into a cache outside the clone,
+# keyed by version, flags and patches.
 #
-# Usage: ffi/build-php.sh            # build if needed, print the php-config path
-# Env:   TFPM_PHP_CACHE   cache root (default /var/cache/tfpm/php)
+# Usage: ffi/build-php.sh [8.2|8.4]  # build if needed, print the php-config path
+# Env:   TFPM_PHP_VERSION PHP version when no argument is given (default 8.2)
+#        TFPM_PHP_CACHE   cache root (default /var/cache/tfpm/php)
 #        TFPM_PHP_JOBS    make -j (default: nproc)
 # Needs root on Debian 12 (installs build dependencies with apt-get).
+#
+# Each version's source comes from the Debian release that ships it: 8.2
+# from Debian 12 (bookworm), 8.4 from Debian 13 (trixie). For a release
+# other than the machine's, the script adds deb-src entries only, plus an
+# apt pin, so that no binary package is ever installed from that release.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 cache_root="${TFPM_PHP_CACHE:-/var/cache/tfpm/php}"
 jobs="${TFPM_PHP_JOBS:-$(nproc)}"
-src_pkg="php8.2"
+php_version="${1:-${TFPM_PHP_VERSION:-8.2}}"
+
+# The Debian release whose source package is built for each PHP version.
+case "$php_version" in
+  8.2) suite=bookworm ;;
+  8.4) suite=trixie ;;
+  *) echo "build-php: unsupported PHP version '$php_version' (choose 8.2 or 8.4)" >&2; exit 2 ;;
+esac
+src_pkg="php$php_version"
+patch_dir="$here/php-patches/$php_version"
 
 log() { echo "build-php: $*" >&2; }
 
@@ -67,10 +82,35 @@ build_deps=(
   libsodium-dev libgmp-dev libxslt1-dev libpq-dev zlib1g-dev
 )
 
-# tfpm's own patches to PHP (ffi/php-patches/*.patch), applied in name order.
-patches() { find "$here/php-patches" -name '*.patch' 2>/dev/null | sort; }
+# The fallback when no listed version of the source package downloads (an
+# index may list uploads whose files the mirror's pool lacks): one upload per
+# PHP version, pinned here with the SHA-256 of its .dsc and of the files that
+# .dsc lists (the sums below are the .dsc's own Checksums-Sha256).
+pinned_version() {
+  case "$php_version" in
+    8.4) echo "8.4.16-1" ;;
+    *) return 1 ;;
+  esac
+}
 
-# The cache key: the configure flags and the patches' contents.
+pinned_sums() {
+  case "$php_version" in
+    8.4) cat <<'SUMS'
+9f2172c07beb78b91fe6388c88343c82d38552f3955def7e0706eb09f6311840  php8.4_8.4.16-1.dsc
+f66f8f48db34e9e29f7bfd6901178e9cf4a1b163e6e497716dfcb8f88bcfae30  php8.4_8.4.16.orig.tar.xz
+17b3a94f2bf7e0a1c2d8b34a6bf3cf046556830b3bb00c91e3c157bc3b164608  php8.4_8.4.16-1.debian.tar.xz
+SUMS
+    ;;
+    *) return 1 ;;
+  esac
+}
+
+# tfpm's own patches to this PHP version (ffi/php-patches/<version>/*.patch),
+# applied in name order.
+patches() { find "$patch_dir" -maxdepth 1 -name '*.patch' 2>/dev/null | sort; }
+
+# The cache key: the configure flags and the patches' contents. The version
+# built is part of the directory's name (php8.4-<version>-<key>).
 flags_key() {
   { configure_flags; patches | while read -r p; do cat "$p"; done; } | sha256sum | cut -c1-12
 }
@@ -83,16 +123,21 @@ apply_patches() {
   done
 }
 
-# A finished build for these flags, whatever its version, is reused as it is.
+# The newest finished build of the requested PHP version for these flags and
+# patches. A build of another version never qualifies: its directory is named
+# after its source package, and its php-config must report this version too.
 cached_build() {
   local key; key="$(flags_key)"
-  local d
-  for d in "$cache_root"/"$src_pkg"-*-"$key"; do
-    if [[ -f "$d/.tfpm-complete" && -x "$d/bin/php-config" ]]; then
-      echo "$d"; return 0
-    fi
-  done
-  return 1
+  local d found
+  found="$(
+    for d in "$cache_root"/"$src_pkg"-*-"$key"; do
+      [[ -f "$d/.tfpm-complete" && -x "$d/bin/php-config" ]] || continue
+      [[ "$("$d/bin/php-config" --version)" == "$php_version".* ]] || continue
+      echo "$(head -n1 "$d/.tfpm-complete") $d"
+    done | sort -rV -k1,1 | head -n1 | cut -d' ' -f2-
+  )"
+  [[ -n "$found" ]] || return 1
+  echo "$found"
 }
 
 install_build_deps() {
@@ -110,16 +155,28 @@ install_build_deps() {
 
 codename() { . /etc/os-release && echo "${VERSION_CODENAME}"; }
 
-# Writes deb-src entries that mirror the machine's own deb entries for this
-# release (same URIs, suites and components; only the type changes).
+# The deb-src entries for $suite: the machine's own release's in
+# tfpm-deb-src.sources, another release's in a file of its own.
+deb_src_file() {
+  if [[ "$suite" == "$(codename)" ]]; then
+    echo /etc/apt/sources.list.d/tfpm-deb-src.sources
+  else
+    echo "/etc/apt/sources.list.d/tfpm-deb-src-$suite.sources"
+  fi
+}
+
+# Writes deb-src entries for $suite that mirror the machine's own deb entries
+# for its release (same URIs and components; only the type changes, and for
+# another release the suites' release name: bookworm-security becomes
+# trixie-security).
 add_deb_src() {
-  local out=/etc/apt/sources.list.d/tfpm-deb-src.sources
+  local out; out="$(deb_src_file)"
   local rel; rel="$(codename)"
   : > "$out.tmp"
   local f
   for f in /etc/apt/sources.list.d/*.sources; do
-    [[ -f "$f" && "$f" != "$out" ]] || continue
-    awk -v rel="$rel" '
+    [[ -f "$f" && "$f" != /etc/apt/sources.list.d/tfpm-deb-src* ]] || continue
+    awk -v rel="$rel" -v to="$suite" '
       function flush() {
         if (stanza != "" && isdeb && hasrel) { sub(/Types:[^\n]*/, "Types: deb-src", stanza); printf "%s\n", stanza }
         stanza = ""; isdeb = 0; hasrel = 0
@@ -127,20 +184,21 @@ add_deb_src() {
       /^[ \t]*$/ { flush(); next }
       /^#/ { next }
       {
+        if ($1 == "Suites:" && index($0, rel) > 0) { hasrel = 1; if (to != rel) gsub(rel, to) }
         stanza = stanza $0 "\n"
         if ($1 == "Types:" && $0 ~ /[ \t]deb([ \t]|$)/) isdeb = 1
-        if ($1 == "Suites:" && index($0, rel) > 0) hasrel = 1
       }
       END { flush() }
     ' "$f" >> "$out.tmp"
   done
   if [[ -f /etc/apt/sources.list ]]; then
-    awk -v rel="$rel" '$1 == "deb" && index($0, rel) > 0 {
+    awk -v rel="$rel" -v to="$suite" '$1 == "deb" && index($0, rel) > 0 {
         $1 = ""; print "Types: deb-src"; line = $0
         # one-line form: deb [opts] URI suite comp...
         n = split(line, a, " "); i = 1
         if (a[i] ~ /^\[/) { while (a[i] !~ /\]$/) i++; i++ }
-        print "URIs: " a[i]; print "Suites: " a[i+1]
+        s = a[i+1]; if (to != rel) gsub(rel, to, s)
+        print "URIs: " a[i]; print "Suites: " s
         comps = ""; for (j = i + 2; j <= n; j++) comps = comps " " a[j]
         print "Components:" comps; print ""
       }' /etc/apt/sources.list >> "$out.tmp"
@@ -151,15 +209,48 @@ add_deb_src() {
   else
     rm -f "$out.tmp"
   fi
+  [[ "$suite" == "$rel" ]] || pin_source_only "$out"
   apt-get update -qq
 }
 
-# Tries each listed source version, newest first, until one downloads.
+# Forbids binary packages from the suites of another release's deb-src
+# entries (priority -1: never installed), so that only sources come from it.
+pin_source_only() {
+  local list="$1"
+  local out="/etc/apt/preferences.d/tfpm-deb-src-$suite"
+  {
+    echo "# Written by tfpm's ffi/build-php.sh: $suite is listed for source packages"
+    echo "# only ($list). Never install a binary package from it."
+    awk '$1 == "Suites:" { for (i = 2; i <= NF; i++) print $i }' "$list" | sort -u |
+      while read -r s; do printf '\nPackage: *\nPin: release n=%s\nPin-Priority: -1\n' "$s"; done
+  } > "$out.tmp"
+  if ! cmp -s "$out.tmp" "$out" 2>/dev/null; then
+    mv "$out.tmp" "$out"
+    log "pinned $suite to source packages only in $out"
+  else
+    rm -f "$out.tmp"
+  fi
+}
+
+# The URIs of the deb-src entries for $suite itself (not its -updates or
+# -security suites): the mirror whose pool the pinned fallback comes from.
+pool_uris() {
+  awk -v s="$suite" '
+    function flush() { if (hit) print uris; uris = ""; hit = 0 }
+    /^[ \t]*$/ { flush(); next }
+    $1 == "URIs:" { for (i = 2; i <= NF; i++) uris = uris " " $i }
+    $1 == "Suites:" { for (i = 2; i <= NF; i++) if ($i == s) hit = 1 }
+    END { flush() }
+  ' "$(deb_src_file)" | tr ' ' '\n' | sed '/^$/d' | sort -u
+}
+
+# Tries each listed source version, newest first, until one downloads; then
+# the version pinned in this script.
 fetch_source() {
   local work="$1"
   local versions
-  versions="$(apt-cache showsrc "$src_pkg" | awk '/^Version:/ {print $2}' | sort -rV | uniq)"
-  [[ -n "$versions" ]] || { log "no source package $src_pkg listed in apt"; exit 1; }
+  versions="$(apt-cache showsrc "$src_pkg" 2>/dev/null | awk '/^Version:/ {print $2}' | sort -rV | uniq)"
+  [[ -n "$versions" ]] || log "no source package $src_pkg listed in apt"
   local v
   for v in $versions; do
     log "fetching $src_pkg=$v"
@@ -169,7 +260,40 @@ fetch_source() {
     fi
     log "version $v did not download, trying the next one"
   done
+  if v="$(pinned_version)"; then
+    log "=================================================================="
+    log "WARNING: no listed version of $src_pkg could be downloaded."
+    log "WARNING: falling back to the version pinned in this script: $v"
+    log "=================================================================="
+    rm -rf "$work"; mkdir -p "$work"
+    fetch_pinned_source "$work" "$v" && { echo "$v"; return 0; }
+  fi
   log "no version of $src_pkg could be downloaded"; exit 1
+}
+
+# Downloads the pinned upload's files from the pool of the mirror that the
+# deb-src entries name, checks them against the pinned SHA-256 sums, and
+# unpacks the source (dpkg-source applies Debian's own patches, as apt-get
+# source does).
+fetch_pinned_source() {
+  local work="$1" v="$2"
+  local uri f
+  for uri in $(pool_uris); do
+    local ok=1
+    while read -r _ f; do
+      log "downloading $f from the pool of $uri"
+      /usr/lib/apt/apt-helper -o APT::Sandbox::User=root download-file \
+        "$uri/pool/main/p/$src_pkg/$f" "$work/$f" >&2 || { ok=0; break; }
+    done < <(pinned_sums)
+    ((ok)) || { log "the pool of $uri lacks $f"; continue; }
+    if ! (cd "$work" && pinned_sums | sha256sum --check --strict >&2); then
+      log "checksum mismatch for $src_pkg $v from $uri: not using it"; continue
+    fi
+    log "checksums of $src_pkg $v verified against the sums pinned in this script"
+    (cd "$work" && dpkg-source -x "$(pinned_sums | awk '$2 ~ /\.dsc$/ {print $2}')" >&2) || exit 1
+    return 0
+  done
+  return 1
 }
 
 build() {
@@ -177,7 +301,7 @@ build() {
   add_deb_src
   local work; work="$(mktemp -d /var/tmp/tfpm-php-src.XXXXXX)"
   local version; version="$(fetch_source "$work")"
-  local srcdir; srcdir="$(find "$work" -mindepth 1 -maxdepth 1 -type d -name 'php8.2-*' | head -n1)"
+  local srcdir; srcdir="$(find "$work" -mindepth 1 -maxdepth 1 -type d -name "$src_pkg-*" | head -n1)"
   local prefix="$cache_root/$src_pkg-${version//[:~]/_}-$(flags_key)"
   log "building PHP $version into $prefix with $jobs jobs"
   rm -rf "$prefix"; mkdir -p "$prefix/etc/conf.d"
@@ -193,7 +317,11 @@ build() {
   make install >"$work/install.log" 2>&1 || { tail -n 40 "$work/install.log" >&2; exit 1; }
   cp php.ini-production "$prefix/etc/php.ini-production"
   cp php.ini-development "$prefix/etc/php.ini-development"
-  echo "zend_extension=opcache" > "$prefix/etc/conf.d/10-opcache.ini"
+  # opcache is a shared extension up to 8.4; from 8.5 on it is built in, and
+  # loading it again fails ("Module "Zend OPcache" is already loaded").
+  if [[ -f "$("$prefix/bin/php-config" --extension-dir)/opcache.so" ]]; then
+    echo "zend_extension=opcache" > "$prefix/etc/conf.d/10-opcache.ini"
+  fi
   echo "$version" > "$prefix/.tfpm-complete"
   cd /; rm -rf "$work"
   echo "$prefix"
@@ -202,7 +330,7 @@ build() {
 main() {
   local dir
   if dir="$(cached_build)"; then
-    log "using cached PHP in $dir"
+    log "using cached PHP $php_version in $dir"
   else
     mkdir -p "$cache_root"
     dir="$(build)"

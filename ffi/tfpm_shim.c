@@ -109,6 +109,11 @@ static void tfpm_flush(void *server_context)
     if (!ctx || !server_context) {
         return;
     }
+#if PHP_VERSION_ID >= 80400
+    /* As php-fpm does since 8.4 (GH-12385): flush() sends the headers, even
+     * when no body has been written yet (e.g. all of it is in a buffer). */
+    sapi_send_headers();
+#endif
     int status;
     TFPM_MEASURED(TFPM_STACK_FLUSH, status = tfpm_rs_flush(ctx));
     if (status != 0) {
@@ -746,17 +751,30 @@ static int tfpm_expose_php_at_start;
 /* Set once at start-up, read by every worker thread as it starts. */
 static char *tfpm_locked_ini;
 
+/* Our copy of the -d entries: sapi_module_struct.ini_entries is const since
+ * PHP 8.3, so this is the pointer that gets freed. */
+static char *tfpm_ini_entries;
+
 int tfpm_startup(const tfpm_startup_config *config)
 {
+#if PHP_VERSION_ID >= 80300
+    /* 8.3+ sizes TSRM's table of thread storage for the threads expected;
+     * php_tsrm_startup() means one, a single list that every thread walks. */
+    if (!php_tsrm_startup_ex(config->expected_threads > 0 ? config->expected_threads : 1)) {
+        return -1;
+    }
+#else
     if (!php_tsrm_startup()) {
         return -1;
     }
+#endif
     sapi_startup(&tfpm_sapi_module);
     /* These must be set after sapi_startup, which clears ini_entries. */
     tfpm_sapi_module.php_ini_ignore = config->ignore_ini;
     tfpm_sapi_module.php_ini_ignore_cwd = 1;
     tfpm_sapi_module.php_ini_path_override = config->ini_path ? strdup(config->ini_path) : NULL;
-    tfpm_sapi_module.ini_entries = config->ini_entries ? strdup(config->ini_entries) : NULL;
+    tfpm_ini_entries = config->ini_entries ? strdup(config->ini_entries) : NULL;
+    tfpm_sapi_module.ini_entries = tfpm_ini_entries;
     tfpm_sapi_module.executable_location = config->executable ? strdup(config->executable) : NULL;
     tfpm_locked_ini = config->locked_ini ? strdup(config->locked_ini) : NULL;
     tfpm_pool_name = strdup(config->pool_name ? config->pool_name : "www");
@@ -781,7 +799,8 @@ void tfpm_shutdown(void)
     sapi_shutdown();
     tsrm_shutdown();
     free(tfpm_sapi_module.php_ini_path_override);
-    free(tfpm_sapi_module.ini_entries);
+    free(tfpm_ini_entries);
+    tfpm_ini_entries = NULL;
     free(tfpm_sapi_module.executable_location);
     tfpm_sapi_module.php_ini_path_override = NULL;
     tfpm_sapi_module.ini_entries = NULL;
@@ -804,9 +823,38 @@ static void lock_admin_ini(void)
     }
 }
 
+#ifdef ZEND_CHECK_STACK_LIMIT
+/* PHP 8.3+ checks the C stack against EG(stack_limit), which leaves
+ * zend.reserved_stack_size below the last check for whatever runs after it:
+ * PHP's own frames and tfpm's callbacks (output, flush, reading the body,
+ * logging), on the thread's stack or a Fiber's. PHP's minimum, its default,
+ * covers PHP alone, so each thread reserves at least that plus
+ * TFPM_CALLBACK_STACK, the most a callback may use (tests/engine.rs measures
+ * them against it). A larger zend.reserved_stack_size from php.ini or -d
+ * stays; ini_get() still shows the configured value. Fibers take the reserve
+ * from EG(reserved_stack_size) when they start, so theirs follows. */
+#define TFPM_CALLBACK_STACK (32 * 1024)
+
+static void reserve_callback_stack(void)
+{
+#ifdef ZEND_ALLOCA_MAX_SIZE
+    zend_ulong php_min = ZEND_ALLOCA_MAX_SIZE + 16 * 1024; /* as zend.c computes it */
+#else
+    zend_ulong php_min = 32 * 1024;
+#endif
+    if (EG(reserved_stack_size) < php_min + TFPM_CALLBACK_STACK) {
+        EG(reserved_stack_size) = php_min + TFPM_CALLBACK_STACK;
+        zend_call_stack_init(); /* EG(stack_limit) again, with the new reserve */
+    }
+}
+#endif
+
 void tfpm_thread_init(tfpm_thread_handle *handle)
 {
     (void) ts_resource(0);
+#ifdef ZEND_CHECK_STACK_LIMIT
+    reserve_callback_stack();
+#endif
     lock_admin_ini();
     tfpm_isolation_thread_init();
     handle->thread = (uint64_t) pthread_self();

@@ -78,6 +78,7 @@ typedef struct tfpm_startup_config {
                                     scripts cannot change them */
     const char *pool_name;       /* the pool, for slowlog entries and fpm_get_status() */
     const char *process_manager; /* its pm: static, dynamic or ondemand */
+    int expected_threads;        /* PHP threads at most, to size TSRM's table (8.3+) */
     int report_fd;               /* where crash reports go (stderr: 2) */
     int slowlog_fd;              /* where slowlog entries go, or -1 */
     int slowlog_depth;           /* frames per entry at most (request_slowlog_trace_depth) */

@@ -167,7 +167,18 @@ static void crash_handler(int sig, siginfo_t *info, void *ucontext)
             say("stack overflow inside a Fiber (raise fiber.stack_size, or look for runaway recursion)");
         } else {
             say(sig == SIGSEGV ? "segmentation fault" : "bus error");
+#ifdef ZEND_CHECK_STACK_LIMIT
+            /* 8.3+ throws an Error before deep recursion overflows the
+             * stack, unless its check is off; what is left overflows
+             * between PHP's checks. */
+            if (EG(max_allowed_stack_size) == ZEND_MAX_ALLOWED_STACK_SIZE_UNCHECKED) {
+                say(" (zend.max_allowed_stack_size=-1 turns PHP's stack check off: a stack overflow from deep recursion looks like this; --stack-size sets the thread stack)");
+            } else {
+                say(" (a C stack overflow between PHP's stack checks, in an extension or a library, looks like this; --stack-size sets the thread stack)");
+            }
+#else
             say(" (a PHP 8.2 stack overflow from deep recursion looks like this; --stack-size sets the thread stack)");
+#endif
         }
         say(" while running ");
         say(r->script_filename ? r->script_filename : "(no script)");

@@ -1,23 +1,37 @@
 //! Locating the PHP build that tfpm links against, for php-fpm and the CLI as oracles.
 //!
-//! `ffi/build-php.sh` installs PHP into `${TFPM_PHP_CACHE:-/var/cache/tfpm/php}/<key>/`
+//! `ffi/build-php.sh` installs PHP into
+//! `${TFPM_PHP_CACHE:-/var/cache/tfpm/php}/php<version>-<full version>-<key>/`
 //! and marks a finished install with `.tfpm-complete`. `PHP_CONFIG`, when set,
-//! wins (as it does for `build.rs`): its `--prefix` is the install.
+//! wins (as it does for `build.rs`): its `--prefix` is the install. Else the
+//! build is chosen as `build.rs` chooses it: the most recently finished one of
+//! the version `TFPM_PHP_VERSION` names (default 8.2), so that the oracles are
+//! the PHP tfpm links against, never a build of another version.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 const DEFAULT_CACHE: &str = "/var/cache/tfpm/php";
 const COMPLETE_MARK: &str = ".tfpm-complete";
+/// build.rs's and build-php.sh's default when `TFPM_PHP_VERSION` is unset.
+const DEFAULT_PHP_VERSION: &str = "8.2";
 
-/// The install prefix of the PHP build: `$PHP_CONFIG --prefix`, else the first
-/// complete build under the cache. `None` if there is none (yet).
+/// The install prefix of the PHP build: `$PHP_CONFIG --prefix`, else the
+/// latest complete build of the wanted version under the cache. `None` if
+/// there is none (yet).
 pub fn php_prefix() -> Option<PathBuf> {
     if let Some(php_config) = std::env::var_os("PHP_CONFIG") {
         return prefix_of(Path::new(&php_config));
     }
     let cache = std::env::var_os("TFPM_PHP_CACHE").map(PathBuf::from);
-    first_complete(&cache.unwrap_or_else(|| PathBuf::from(DEFAULT_CACHE)))
+    let version = std::env::var("TFPM_PHP_VERSION")
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+        .unwrap_or_else(|| DEFAULT_PHP_VERSION.to_string());
+    latest_complete(
+        &cache.unwrap_or_else(|| PathBuf::from(DEFAULT_CACHE)),
+        version.trim(),
+    )
 }
 
 /// `<prefix>/sbin/php-fpm`, if the build has it.
@@ -42,14 +56,24 @@ fn prefix_of(php_config: &Path) -> Option<PathBuf> {
     (output.status.success() && !prefix.is_empty()).then(|| PathBuf::from(prefix))
 }
 
-/// The first directory (by name) under `cache` holding the completion mark.
-fn first_complete(cache: &Path) -> Option<PathBuf> {
-    let mut dirs: Vec<PathBuf> = std::fs::read_dir(cache)
+/// The directory under `cache` named `php<version>-…` whose completion mark is
+/// the most recent.
+fn latest_complete(cache: &Path, version: &str) -> Option<PathBuf> {
+    let name_prefix = format!("php{version}-");
+    std::fs::read_dir(cache)
         .ok()?
         .filter_map(|e| Some(e.ok()?.path()))
-        .collect();
-    dirs.sort();
-    dirs.into_iter().find(|d| d.join(COMPLETE_MARK).is_file())
+        .filter(|d| {
+            d.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with(&name_prefix))
+        })
+        .filter_map(|d| {
+            let done = std::fs::metadata(d.join(COMPLETE_MARK)).ok()?;
+            Some((done.modified().ok(), d))
+        })
+        .max()
+        .map(|(_, d)| d)
 }
 
 #[cfg(test)]
@@ -57,15 +81,27 @@ mod tests {
     use super::*;
 
     #[test]
-    fn finds_only_complete_builds() {
+    fn finds_only_complete_builds_of_the_version() {
         let cache = tempfile::tempdir().unwrap();
-        std::fs::create_dir(cache.path().join("a-partial")).unwrap();
-        std::fs::create_dir(cache.path().join("b-done")).unwrap();
-        std::fs::write(cache.path().join("b-done").join(COMPLETE_MARK), "").unwrap();
+        for (dir, done) in [
+            ("php8.2-8.2.36-1-aaaa", false),
+            ("php8.2-8.2.32-1-bbbb", true),
+            ("php8.4-8.4.16-1-cccc", true),
+        ] {
+            std::fs::create_dir(cache.path().join(dir)).unwrap();
+            if done {
+                std::fs::write(cache.path().join(dir).join(COMPLETE_MARK), "").unwrap();
+            }
+        }
         assert_eq!(
-            first_complete(cache.path()),
-            Some(cache.path().join("b-done"))
+            latest_complete(cache.path(), "8.2"),
+            Some(cache.path().join("php8.2-8.2.32-1-bbbb"))
         );
-        assert_eq!(first_complete(&cache.path().join("missing")), None);
+        assert_eq!(
+            latest_complete(cache.path(), "8.4"),
+            Some(cache.path().join("php8.4-8.4.16-1-cccc"))
+        );
+        assert_eq!(latest_complete(cache.path(), "8.3"), None);
+        assert_eq!(latest_complete(&cache.path().join("missing"), "8.2"), None);
     }
 }

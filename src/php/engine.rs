@@ -187,6 +187,7 @@ fn startup(config: &EngineConfig) -> Result<(), EngineError> {
         locked_ini: locked.as_ptr(),
         pool_name: pool.as_ptr(),
         process_manager: pm.as_ptr(),
+        expected_threads: i32::try_from(config.threads).unwrap_or(i32::MAX),
         report_fd: config.report_fd.unwrap_or(libc::STDERR_FILENO),
         slowlog_fd: slowlog.map_or(-1, |s| s.file.as_raw_fd()),
         slowlog_depth: slowlog.map_or(20, |s| i32::try_from(s.depth).unwrap_or(i32::MAX)),

@@ -6,9 +6,12 @@
  * signal handlers only ever touch that worker. Here all PHP threads share one
  * process, so:
  *   - putenv() writes to a per-request table that getenv() reads after the
- *     web server's params; the real environment is never changed (child
- *     processes do not see these changes: pass the environment to proc_open
- *     instead), and getenv() never shows it, as php-fpm's clear_env=yes;
+ *     web server's params; the real environment is never changed, and
+ *     getenv() never shows it, as php-fpm's clear_env=yes. The processes a
+ *     script starts (exec, system, passthru, shell_exec and ``, popen,
+ *     proc_open without an environment of its own) get the table's
+ *     changes: exported at the head of their shell command, or through
+ *     env(1) for proc_open's array form;
  *   - setlocale() sets a per-thread locale (uselocale), undone at request end;
  *   - pcntl's process-wide calls (signal handlers, masks, fork, exec, alarm)
  *     are refused with a warning;
@@ -27,6 +30,7 @@
 #include "SAPI.h"
 #include "ext/standard/basic_functions.h"
 #include "php_variables.h"
+#include "zend_smart_str.h"
 #include "tfpm_internal.h"
 
 /* ---- the function table -------------------------------------------------- */
@@ -273,6 +277,136 @@ static ZEND_NAMED_FUNCTION(tfpm_setlocale)
     RETURN_FALSE;
 }
 
+/* ---- child processes ------------------------------------------------------- */
+
+/* The functions that start a process, and their own handlers. */
+static const char *const spawners[] = {
+    "exec", "system", "passthru", "shell_exec", "popen", "proc_open", NULL
+};
+static __thread zif_handler spawner_handlers[6];
+
+/* A name a POSIX shell can export. */
+static bool shell_name(const zend_string *name)
+{
+    const char *p = ZSTR_VAL(name);
+    if (ZSTR_LEN(name) == 0 || !(isalpha((unsigned char) *p) || *p == '_')) {
+        return false;
+    }
+    for (size_t i = 1; i < ZSTR_LEN(name); i++) {
+        if (!(isalnum((unsigned char) p[i]) || p[i] == '_')) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* `text` in single quotes, each ' written as '\''. */
+static void append_quoted(smart_str *out, const zend_string *text)
+{
+    smart_str_appendc(out, '\'');
+    for (size_t i = 0; i < ZSTR_LEN(text); i++) {
+        if (ZSTR_VAL(text)[i] == '\'') {
+            smart_str_appendl(out, "'\\''", 4);
+        } else {
+            smart_str_appendc(out, ZSTR_VAL(text)[i]);
+        }
+    }
+    smart_str_appendc(out, '\'');
+}
+
+/* `command` with this request's putenv() changes exported before it. */
+static zend_string *command_with_env(const zend_string *command)
+{
+    smart_str out = {0};
+    zend_string *name;
+    zval *value;
+    ZEND_HASH_FOREACH_STR_KEY_VAL(env_overrides, name, value) {
+        if (!name || !shell_name(name)) {
+            continue;
+        }
+        smart_str_appends(&out, Z_TYPE_P(value) == IS_STRING ? "export " : "unset ");
+        smart_str_append(&out, name);
+        if (Z_TYPE_P(value) == IS_STRING) {
+            smart_str_appendc(&out, '=');
+            append_quoted(&out, Z_STR_P(value));
+        }
+        smart_str_appends(&out, "; ");
+    } ZEND_HASH_FOREACH_END();
+    smart_str_append(&out, command);
+    smart_str_0(&out);
+    return out.s;
+}
+
+/* proc_open's array form, run through env(1) with the changes: its -u
+ * options, then --, then the NAME=value operands, then the command. */
+static void array_with_env(zval *command, zval *result)
+{
+    array_init(result);
+    add_next_index_string(result, "/usr/bin/env");
+    zend_string *name;
+    zval *value;
+    ZEND_HASH_FOREACH_STR_KEY_VAL(env_overrides, name, value) {
+        if (name && Z_TYPE_P(value) != IS_STRING) {
+            add_next_index_string(result, "-u");
+            add_next_index_str(result, zend_string_copy(name));
+        }
+    } ZEND_HASH_FOREACH_END();
+    add_next_index_string(result, "--");
+    ZEND_HASH_FOREACH_STR_KEY_VAL(env_overrides, name, value) {
+        if (name && Z_TYPE_P(value) == IS_STRING && !memchr(ZSTR_VAL(name), '=', ZSTR_LEN(name))) {
+            add_next_index_str(result, zend_strpprintf(0, "%s=%s", ZSTR_VAL(name), Z_STRVAL_P(value)));
+        }
+    } ZEND_HASH_FOREACH_END();
+    zval *arg;
+    ZEND_HASH_FOREACH_VAL(Z_ARRVAL_P(command), arg) {
+        Z_TRY_ADDREF_P(arg);
+        add_next_index_zval(result, arg);
+    } ZEND_HASH_FOREACH_END();
+}
+
+/* Whether this call of `fn` should carry the request's putenv() changes. */
+static bool spawn_needs_env(zend_execute_data *execute_data, const char *fn)
+{
+    if (!env_overrides || zend_hash_num_elements(env_overrides) == 0 || ZEND_CALL_NUM_ARGS(execute_data) < 1) {
+        return false;
+    }
+    if (strcmp(fn, "proc_open") == 0 && ZEND_CALL_NUM_ARGS(execute_data) >= 5
+        && Z_TYPE_P(ZEND_CALL_ARG(execute_data, 5)) != IS_NULL) {
+        return false; /* an environment of its own replaces everything */
+    }
+    zval *command = ZEND_CALL_ARG(execute_data, 1);
+    return Z_TYPE_P(command) == IS_STRING
+        || (Z_TYPE_P(command) == IS_ARRAY && zend_hash_num_elements(Z_ARRVAL_P(command)) > 0);
+}
+
+/* Runs the spawner's own handler with its command rewritten for a moment. */
+static ZEND_NAMED_FUNCTION(tfpm_spawn)
+{
+    const char *fn = ZSTR_VAL(execute_data->func->common.function_name);
+    zif_handler original = NULL;
+    for (int i = 0; spawners[i]; i++) {
+        if (strcmp(spawners[i], fn) == 0) {
+            original = spawner_handlers[i];
+        }
+    }
+    if (!spawn_needs_env(execute_data, fn)) {
+        original(execute_data, return_value);
+        return;
+    }
+    zval *command = ZEND_CALL_ARG(execute_data, 1);
+    zval saved, rewritten;
+    ZVAL_COPY_VALUE(&saved, command);
+    if (Z_TYPE_P(command) == IS_STRING) {
+        ZVAL_STR(&rewritten, command_with_env(Z_STR_P(command)));
+    } else {
+        array_with_env(command, &rewritten);
+    }
+    ZVAL_COPY_VALUE(command, &rewritten);
+    original(execute_data, return_value);
+    zval_ptr_dtor(command);
+    ZVAL_COPY_VALUE(command, &saved);
+}
+
 /* ---- the thread's priority ---------------------------------------------- */
 
 /* The thread's nice value when it started serving. */
@@ -304,6 +438,10 @@ void tfpm_isolation_thread_init(void)
     }
     if (replace_handler("getenv", tfpm_getenv)) {
         replace_handler("putenv", tfpm_putenv);
+        /* A spawner that is absent (disable_functions) stays absent. */
+        for (int i = 0; spawners[i]; i++) {
+            spawner_handlers[i] = replace_handler(spawners[i], tfpm_spawn);
+        }
     }
     replace_handler("setlocale", tfpm_setlocale);
     errno = 0;

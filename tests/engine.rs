@@ -647,3 +647,23 @@ fn proc_nice_lasts_for_its_request_only() {
         );
     }
 }
+
+#[test]
+fn child_processes_see_the_requests_putenv_changes_and_no_others() {
+    // TFPM_B is in the daemon's environment: a child sees it unless the
+    // request unset it.
+    let mut args = vec!["--listen", "127.0.0.1:0", "--threads", "1"];
+    PHP_INI.iter().for_each(|ini| args.extend(["-d", ini]));
+    let tfpm = Tfpm::start_with_env(Path::new(TFPM), &args, &[("TFPM_B", "from the daemon")]);
+    let (changed, _) = fetch(&tfpm, "/engine/putenv_child.php", "set=1");
+    let want = r#"[it's a b|unset]"#;
+    let text = changed.text();
+    for how in ["exec", "shell_exec", "backticks", "system", "passthru", "popen", "proc_open", "proc_open[]"] {
+        assert!(text.contains(&format!(r#""{how}":"{want}""#)), "{how}: {text}");
+    }
+    // An environment of proc_open's own replaces everything, as in php-fpm.
+    assert!(text.contains(r#""proc_open env":"[unset|own]""#), "{text}");
+    // The next request on the same thread: none of it.
+    let (plain, _) = fetch(&tfpm, "/engine/putenv_child.php", "");
+    assert!(plain.text().contains(r#""exec":"[unset|from the daemon]""#), "{}", plain.text());
+}

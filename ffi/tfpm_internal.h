@@ -20,6 +20,14 @@ extern __thread volatile int64_t tfpm_kill_after;
 extern __thread volatile uint64_t tfpm_slow_seq;
 extern __thread volatile uint64_t tfpm_running_seq;
 
+/* A note of the SAPI's to the web server's log (and ours), like php-fpm's zlog. */
+void tfpm_log_fastcgi(const char *message);
+
+/* tfpm_request_ini.c: PHP_VALUE and PHP_ADMIN_VALUE, applied before the
+ * request starts and undone after it ends. */
+void tfpm_request_ini_apply(const char *text, int admin);
+void tfpm_request_ini_restore(void);
+
 /* tfpm_isolation.c: per-request copies of process-wide state. */
 void tfpm_isolation_thread_init(void);
 void tfpm_isolation_request_shutdown(void);

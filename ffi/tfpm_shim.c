@@ -10,6 +10,11 @@
  * Built without ZEND_ENABLE_STATIC_TSRMLS_CACHE: libphp does not export
  * _tsrm_ls_cache, so SG()/EG()/PG() go through tsrm_get_ls_cache().
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE 1 /* unshare() */
+#endif
+#include <sched.h>
+
 #include "php.h"
 #include "php_main.h"
 #include "php_variables.h"
@@ -851,6 +856,10 @@ static void reserve_callback_stack(void)
 
 void tfpm_thread_init(tfpm_thread_handle *handle)
 {
+    /* The thread's own umask and working directory, as a php-fpm child has
+     * its own: a script's umask() must not change the files that other
+     * threads' requests create meanwhile. */
+    (void) unshare(CLONE_FS);
     (void) ts_resource(0);
 #ifdef ZEND_CHECK_STACK_LIMIT
     reserve_callback_stack();
@@ -920,160 +929,12 @@ static void free_path_translated(void)
 }
 
 /* A note of the SAPI's to the web server's log (and ours), like php-fpm's zlog. */
-static void tfpm_log_fastcgi(const char *message)
+void tfpm_log_fastcgi(const char *message)
 {
     const tfpm_request *r = tfpm_current_request;
     if (r) {
         tfpm_rs_log(r->ctx, TFPM_LOG_SAPI, message, strlen(message));
     }
-}
-
-/*
- * PHP_VALUE and PHP_ADMIN_VALUE: ini lines the web server sends with the
- * request. As in php-fpm, they change the thread's own (master) value of the
- * setting before start-up, so post_max_size and the like count, and a
- * script's ini_set(), ini_restore() or error_reporting() then works on top of
- * them: ini_restore() goes back to the PHP_VALUE. Unlike php-fpm, which keeps
- * them in the child for its next requests, tfpm puts every changed master
- * value back when the request ends (restore_request_ini). Any setting may be
- * changed; an admin value cannot then be changed by ini_set().
- *
- * The values are persistent strings owned here, never request memory: the
- * engine's own restore and error_reporting() free only the values a script
- * set, and each thread has its own copy of every ini entry.
- */
-typedef struct {
-    zend_ini_entry *entry;
-    zend_string *master;   /* the value before this request */
-    zend_string *ours;     /* the value this request set */
-    uint8_t modifiable;
-} request_ini;
-
-static __thread request_ini *request_inis;
-static __thread size_t request_inis_len;
-static __thread size_t request_inis_cap;
-
-static request_ini *request_ini_for(zend_ini_entry *entry)
-{
-    for (size_t i = 0; i < request_inis_len; i++) {
-        if (request_inis[i].entry == entry) {
-            return &request_inis[i];
-        }
-    }
-    if (request_inis_len == request_inis_cap) {
-        request_inis_cap = request_inis_cap ? request_inis_cap * 2 : 8;
-        request_inis = realloc(request_inis, request_inis_cap * sizeof(request_ini));
-        if (!request_inis) {
-            zend_error_noreturn(E_CORE_ERROR, "tfpm: out of memory for PHP_VALUE settings");
-        }
-    }
-    request_ini *saved = &request_inis[request_inis_len++];
-    saved->entry = entry;
-    saved->master = entry->value;
-    saved->ours = NULL;
-    saved->modifiable = entry->modifiable;
-    return saved;
-}
-
-/* Sets the thread's master value of `name` for this request, as php-fpm's
- * fpm_php_zend_ini_alter_master() does. A value the setting refuses is left
- * out silently, as php-fpm leaves it. */
-static zend_result set_request_ini(zend_string *name, zend_string *value, int admin)
-{
-    zend_ini_entry *entry = zend_hash_find_ptr(EG(ini_directives), name);
-    if (!entry) {
-        return FAILURE;
-    }
-    zend_string *duplicate = zend_string_init(ZSTR_VAL(value), ZSTR_LEN(value), 1);
-    if (entry->on_modify
-        && entry->on_modify(entry, duplicate, entry->mh_arg1, entry->mh_arg2, entry->mh_arg3,
-               ZEND_INI_STAGE_ACTIVATE) != SUCCESS) {
-        zend_string_release_ex(duplicate, 1);
-        return SUCCESS;
-    }
-    request_ini *saved = request_ini_for(entry);
-    if (saved->ours) {
-        zend_string_release_ex(saved->ours, 1); /* set twice in one request */
-    }
-    saved->ours = duplicate;
-    entry->value = duplicate;
-    if (admin) {
-        entry->modifiable = ZEND_INI_SYSTEM;
-    }
-    return SUCCESS;
-}
-
-/* Puts back the master values PHP_VALUE changed, after the engine's own
- * restore (zend_ini_deactivate) has undone what the script changed. */
-static void restore_request_ini(void)
-{
-    while (request_inis_len > 0) {
-        request_ini *saved = &request_inis[--request_inis_len];
-        zend_ini_entry *entry = saved->entry;
-        entry->modifiable = saved->modifiable;
-        if (entry->value != saved->ours) {
-            continue; /* not ours any more: leave it, and our string, alone */
-        }
-        if (entry->on_modify
-            && entry->on_modify(entry, saved->master, entry->mh_arg1, entry->mh_arg2,
-                   entry->mh_arg3, ZEND_INI_STAGE_DEACTIVATE) != SUCCESS) {
-            continue; /* the setting refuses its old value: keep ours, still in use */
-        }
-        entry->value = saved->master;
-        zend_string_release_ex(saved->ours, 1);
-    }
-}
-
-/* EG(error_reporting) as its ini entry says, after a request. A Fiber
- * saves and restores EG(error_reporting) on each switch, so a script that
- * runs ini_restore('error_reporting') in a Fiber over a .user.ini value
- * leaves the entry unmodified but EG(error_reporting) at the old value,
- * and the engine's restore at request end skips it: the next request on
- * the thread would inherit it. (A php-fpm child has the same leak; it is
- * seen only by its next request.) */
-static void sync_error_reporting(void)
-{
-    zend_ini_entry *entry = zend_hash_str_find_ptr(EG(ini_directives), ZEND_STRL("error_reporting"));
-    if (entry && entry->on_modify) {
-        entry->on_modify(entry, entry->value, entry->mh_arg1, entry->mh_arg2, entry->mh_arg3,
-            ZEND_INI_STAGE_DEACTIVATE);
-    }
-}
-
-static void apply_ini_entry(zval *name, zval *value, zval *unused, int callback_type, void *arg)
-{
-    const int admin = *(int *) arg;
-    (void) unused;
-    if (callback_type != ZEND_INI_PARSER_ENTRY || !name || !value || Z_TYPE_P(value) != IS_STRING) {
-        tfpm_log_fastcgi("Passing INI directive through FastCGI: only classic entries are allowed");
-        return;
-    }
-    if (zend_string_equals_literal(Z_STR_P(name), "extension")
-        || zend_string_equals_literal(Z_STR_P(name), "disable_functions")
-        || zend_string_equals_literal(Z_STR_P(name), "disable_classes")) {
-        tfpm_log_fastcgi("Passing INI directive through FastCGI: this setting is process-wide in tfpm and cannot change per request");
-        return;
-    }
-    if (set_request_ini(Z_STR_P(name), Z_STR_P(value), admin) == FAILURE) {
-        char message[256];
-        snprintf(message, sizeof(message),
-            "Passing INI directive through FastCGI: unable to set '%s'", Z_STRVAL_P(name));
-        tfpm_log_fastcgi(message);
-    }
-}
-
-static void apply_ini_param(const char *text, int admin)
-{
-    if (!text || !*text) {
-        return;
-    }
-    size_t len = strlen(text);
-    char *lines = emalloc(len + 2);
-    memcpy(lines, text, len);
-    lines[len] = '\n';
-    lines[len + 1] = '\0';
-    zend_parse_ini_string(lines, 1, ZEND_INI_SCANNER_NORMAL, apply_ini_entry, &admin);
-    efree(lines);
 }
 
 static void clear_request_info(void)
@@ -1225,8 +1086,8 @@ int tfpm_execute(const tfpm_request *request, uint64_t seq)
          * clears it too): handlers that check it (session.save_handler's)
          * then take a value they cannot use yet without a fatal error. */
         PG(modules_activated) = 0;
-        apply_ini_param(request->php_value, 0);
-        apply_ini_param(request->php_admin_value, 1);
+        tfpm_request_ini_apply(request->php_value, 0);
+        tfpm_request_ini_apply(request->php_admin_value, 1);
         if (php_request_startup() == SUCCESS) {
             started = 1;
             run_script(request);
@@ -1260,8 +1121,7 @@ int tfpm_execute(const tfpm_request *request, uint64_t seq)
             php_request_shutdown(NULL);
         }
     } zend_end_try();
-    restore_request_ini();
-    sync_error_reporting();
+    tfpm_request_ini_restore();
     clear_request_info();
     SG(server_context) = NULL;
     tfpm_current_request = NULL;

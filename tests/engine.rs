@@ -658,12 +658,61 @@ fn child_processes_see_the_requests_putenv_changes_and_no_others() {
     let (changed, _) = fetch(&tfpm, "/engine/putenv_child.php", "set=1");
     let want = r#"[it's a b|unset]"#;
     let text = changed.text();
-    for how in ["exec", "shell_exec", "backticks", "system", "passthru", "popen", "proc_open", "proc_open[]"] {
-        assert!(text.contains(&format!(r#""{how}":"{want}""#)), "{how}: {text}");
+    for how in [
+        "exec",
+        "shell_exec",
+        "backticks",
+        "system",
+        "passthru",
+        "popen",
+        "proc_open",
+        "proc_open[]",
+    ] {
+        assert!(
+            text.contains(&format!(r#""{how}":"{want}""#)),
+            "{how}: {text}"
+        );
     }
     // An environment of proc_open's own replaces everything, as in php-fpm.
     assert!(text.contains(r#""proc_open env":"[unset|own]""#), "{text}");
     // The next request on the same thread: none of it.
     let (plain, _) = fetch(&tfpm, "/engine/putenv_child.php", "");
-    assert!(plain.text().contains(r#""exec":"[unset|from the daemon]""#), "{}", plain.text());
+    assert!(
+        plain.text().contains(r#""exec":"[unset|from the daemon]""#),
+        "{}",
+        plain.text()
+    );
+}
+
+#[test]
+fn a_scripts_umask_does_not_reach_other_threads() {
+    let tfpm = start("2", &[]);
+    let addr = tfpm.addr();
+    let setter = thread::spawn(move || {
+        let mut client = FcgiClient::connect_tcp(addr).expect("connect");
+        client
+            .send(&get("/engine/umask.php", "set=0077&wait=800"), false)
+            .expect("request")
+            .cgi()
+            .text()
+    });
+    // While the other thread holds umask 0077 (800 ms), every request here
+    // sees the daemon's own, and so do the files it creates.
+    let (first, _) = fetch(&tfpm, "/engine/umask.php", "");
+    let mut answers = 1;
+    while !setter.is_finished() {
+        let (next, _) = fetch(&tfpm, "/engine/umask.php", "");
+        assert_eq!(
+            next.text(),
+            first.text(),
+            "umask changed under a concurrent request"
+        );
+        answers += 1;
+    }
+    assert_eq!(setter.join().expect("setter"), "0077");
+    assert!(
+        answers > 5 && !first.text().starts_with("0077"),
+        "{answers}: {}",
+        first.text()
+    );
 }

@@ -270,3 +270,24 @@ fn php_value_error_reporting_with_error_reporting_calls_keeps_the_worker() {
     let log = (tfpm.logs)();
     assert!(deaths(&log).is_empty(), "tfpm lost a worker:\n{log}");
 }
+
+/// disable_functions in PHP_VALUE takes the functions away for its request,
+/// as php-fpm does (for good, there), and the next request has them again.
+#[test]
+fn php_value_disable_functions_lasts_for_its_request() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let tfpm = tfpm_side(dir.path());
+    let ask = |header: Option<(&str, &str)>| {
+        let headers: Vec<(&str, &str)> = header.into_iter().collect();
+        let target = "/overrides/functions.php?f=strlen,str_repeat,exec";
+        let response = http::request(tfpm.nginx.addr(), "GET", target, &headers, b"").expect("GET");
+        response.text()
+    };
+    for _ in 0..3 {
+        let off = ask(Some(("X-Php-Value", "disable_functions=strlen, exec")));
+        assert_eq!(off, "strlen: no\nstr_repeat: yes\nexec: no\n");
+        assert_eq!(ask(None), "strlen: yes\nstr_repeat: yes\nexec: yes\n");
+    }
+    let log = (tfpm.logs)();
+    assert!(deaths(&log).is_empty(), "tfpm lost a worker:\n{log}");
+}

@@ -17,8 +17,10 @@
  * disable_functions, as in php-fpm, takes the functions out of the function
  * table; here for the request only: each thread has its own copy of the
  * table, and the functions go back in when the request ends.
- * disable_classes and extension stay per pool: classes and extensions are
- * shared by every thread.
+ * disable_classes, extension and opcache.protect_memory stay per pool:
+ * classes, extensions and the protection of opcache's shared memory (one
+ * mapping, which a thread that does not protect it writes to) are shared by
+ * every thread.
  */
 #include "php.h"
 #include "zend_ini_scanner.h"
@@ -211,7 +213,8 @@ static void apply_ini_entry(zval *name, zval *value, zval *unused, int callback_
         return;
     }
     if (zend_string_equals_literal(Z_STR_P(name), "extension")
-        || zend_string_equals_literal(Z_STR_P(name), "disable_classes")) {
+        || zend_string_equals_literal(Z_STR_P(name), "disable_classes")
+        || zend_string_equals_literal(Z_STR_P(name), "opcache.protect_memory")) {
         tfpm_log_fastcgi("Passing INI directive through FastCGI: this setting is shared by every thread in tfpm and cannot change per request (set it per pool, with php_admin_value)");
         return;
     }

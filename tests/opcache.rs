@@ -193,3 +193,33 @@ fn check_line(line: &str, n: u64, latest: u64) {
         "version {version} > {latest}"
     );
 }
+
+/// `opcache.protect_memory` in a PHP_VALUE would leave opcache's shared
+/// memory read-only for the other threads (and the thread's next request),
+/// whose next compile then faults: tfpm takes it per pool only.
+#[test]
+fn php_value_protect_memory_does_not_reach_other_requests() {
+    let site = site();
+    let mut args = vec!["--listen", "127.0.0.1:0", "--threads", "1", "-n"];
+    INI.iter().for_each(|ini| args.extend(["-d", ini]));
+    let tfpm = Tfpm::start(Path::new(TFPM), &args);
+    for n in 0..4 {
+        // A new script each time, so each request compiles into shared memory.
+        let script = format!("fresh{n}.php");
+        std::fs::write(
+            site.path().join(&script),
+            format!("<?php echo 'fresh {n}';"),
+        )
+        .expect("script");
+        let mut request = CgiRequest::get(site.path(), &format!("/{script}"));
+        if n % 2 == 0 {
+            request = request.param("PHP_VALUE", "opcache.protect_memory=1");
+        }
+        let mut client = FcgiClient::connect_tcp(tfpm.addr()).expect("connect");
+        let response = client
+            .send(&request, false)
+            .unwrap_or_else(|e| panic!("request {n}: {e}\n{}", tfpm.log()));
+        assert_eq!(response.cgi().text(), format!("fresh {n}"));
+    }
+    assert!(!tfpm.log().contains("worker exited"), "{}", tfpm.log());
+}

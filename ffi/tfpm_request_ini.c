@@ -17,6 +17,10 @@
  * disable_functions, as in php-fpm, takes the functions out of the function
  * table; here for the request only: each thread has its own copy of the
  * table, and the functions go back in when the request ends.
+ * pcre.jit in PHP_VALUE empties the thread's cache of compiled patterns,
+ * before the request and after it: a pattern keeps the JIT code it was
+ * compiled with, and php-fpm's reference compiles it afresh in its child.
+ *
  * disable_classes, extension and opcache.protect_memory stay per pool:
  * classes, extensions and the protection of opcache's shared memory (one
  * mapping, which a thread that does not protect it writes to) are shared by
@@ -24,6 +28,7 @@
  */
 #include "php.h"
 #include "zend_ini_scanner.h"
+#include "ext/pcre/php_pcre.h"
 
 #include "tfpm_internal.h"
 
@@ -93,6 +98,18 @@ static void enable_functions(void)
         zend_hash_add_ptr(CG(function_table), d->name, d->function);
         zend_string_release_ex(d->name, 1);
     }
+}
+
+/* ---- pcre.jit -------------------------------------------------------------- */
+
+/* Whether this request's settings changed pcre.jit. */
+static __thread bool pcre_jit_changed;
+
+/* Empties the thread's cache of compiled patterns (none is in use between
+ * requests). */
+static void forget_compiled_patterns(void)
+{
+    zend_hash_clean(&PCRE_G(pcre_cache));
 }
 
 /* ---- the settings ------------------------------------------------------- */
@@ -221,6 +238,9 @@ static void apply_ini_entry(zval *name, zval *value, zval *unused, int callback_
     if (zend_string_equals_literal(Z_STR_P(name), "disable_functions")) {
         disable_functions(Z_STRVAL_P(value));
     }
+    if (zend_string_equals_literal(Z_STR_P(name), "pcre.jit")) {
+        pcre_jit_changed = true;
+    }
     if (set_request_ini(Z_STR_P(name), Z_STR_P(value), admin) == FAILURE) {
         char message[256];
         snprintf(message, sizeof(message),
@@ -242,6 +262,9 @@ void tfpm_request_ini_apply(const char *text, int admin)
     lines[len + 1] = '\0';
     zend_parse_ini_string(lines, 1, ZEND_INI_SCANNER_NORMAL, apply_ini_entry, &admin);
     efree(lines);
+    if (pcre_jit_changed) {
+        forget_compiled_patterns();
+    }
 }
 
 /* Undoes what the request's settings changed, after its shutdown. */
@@ -250,4 +273,8 @@ void tfpm_request_ini_restore(void)
     restore_request_ini();
     resync_settings();
     enable_functions();
+    if (pcre_jit_changed) {
+        forget_compiled_patterns();
+        pcre_jit_changed = false;
+    }
 }

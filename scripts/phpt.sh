@@ -8,8 +8,9 @@
 #
 # Usage: scripts/phpt.sh [--scope ci|full] [--runners N] [--threads N]
 #                        [--timeout S] [--seed N] [--slow] [NAME-FILTER]...
-#   --scope    ci: Zend/tests and ext/standard/tests (the default); full:
-#              the scope of issue 15 (Zend, tests/, and 15 extensions)
+#   --scope    full: the scope of issue 15 (Zend, tests/, and 15
+#              extensions; the default, and what tests/phpt.rs runs in
+#              .ci/run); ci: only Zend/tests and ext/standard/tests
 #   --runners  warm-phase runners, each with its own one-thread tfpm (2)
 #   --threads  threads of the shuffled phase's tfpm, all kept busy (4)
 #   --slow     also run the tests that SKIP_SLOW_TESTS leaves out

@@ -291,3 +291,24 @@ fn php_value_disable_functions_lasts_for_its_request() {
     let log = (tfpm.logs)();
     assert!(deaths(&log).is_empty(), "tfpm lost a worker:\n{log}");
 }
+
+/// A pattern compiled with JIT by one request is not run with JIT by the
+/// next, whose PHP_VALUE turns pcre.jit off (php-src's spl/gh14290).
+#[test]
+fn php_value_pcre_jit_off_meets_no_jit_compiled_pattern() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let tfpm = tfpm_side(dir.path());
+    let ask = |php_value: Option<&str>| {
+        let mut request = CgiRequest::get(&docroot(), "/overrides/pcre.php");
+        if let Some(value) = php_value {
+            request = request.param("PHP_VALUE", value);
+        }
+        let mut client = FcgiClient::connect_tcp(tfpm.plain).expect("connect");
+        client.send(&request, false).expect("request").cgi().text()
+    };
+    for _ in 0..2 {
+        assert!(ask(None).starts_with("int(1)"), "with JIT");
+        let limited = ask(Some("pcre.jit=0\npcre.backtrack_limit=2"));
+        assert!(limited.contains("Backtrack limit exhausted"), "{limited}");
+    }
+}

@@ -3,36 +3,13 @@
 //! `fcgi_tests::phpt::suite`). `scripts/phpt.sh` builds what it needs and
 //! calls it; run it as `scripts/phpt.sh --help` for the options.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
 use fcgi_tests::phpt::expected;
 use fcgi_tests::phpt::run::Verdict;
-use fcgi_tests::phpt::suite::{run_suite, Config};
-
-/// The full scope of issue 15.
-const FULL: &[&str] = &[
-    "Zend/tests",
-    "tests",
-    "ext/standard/tests",
-    "ext/date/tests",
-    "ext/json/tests",
-    "ext/pcre/tests",
-    "ext/session/tests",
-    "ext/spl/tests",
-    "ext/mbstring/tests",
-    "ext/ctype/tests",
-    "ext/filter/tests",
-    "ext/tokenizer/tests",
-    "ext/opcache/tests",
-    "ext/pdo_sqlite/tests",
-    "ext/sqlite3/tests",
-    "ext/reflection/tests",
-    "ext/random/tests",
-];
-/// The subset `.ci/run` runs.
-pub const CI: &[&str] = &["Zend/tests", "ext/standard/tests"];
+use fcgi_tests::phpt::suite::{run_suite, Config, CI_SCOPE, FULL_SCOPE};
 
 const USAGE: &str = "usage: phpt --src DIR --tfpm PATH --php PATH [--scope ci|full] [--dir D]...
            [--runners N] [--threads N] [--timeout S] [--seed N] [--slow]
@@ -73,8 +50,8 @@ fn parse(args: Vec<String>) -> Result<(Config, PathBuf, Option<PathBuf>), String
             "--php" => config.php_cli = value()?.into(),
             "--scope" => {
                 let scope = match value()?.as_str() {
-                    "ci" => CI,
-                    "full" => FULL,
+                    "ci" => CI_SCOPE,
+                    "full" => FULL_SCOPE,
                     other => return Err(format!("unknown scope {other}")),
                 };
                 config.dirs.extend(scope.iter().map(|d| d.to_string()));
@@ -93,7 +70,7 @@ fn parse(args: Vec<String>) -> Result<(Config, PathBuf, Option<PathBuf>), String
         }
     }
     if config.dirs.is_empty() {
-        config.dirs.extend(CI.iter().map(|d| d.to_string()));
+        config.dirs.extend(FULL_SCOPE.iter().map(|d| d.to_string()));
     }
     for (what, path) in [
         ("--src", &config.src),
@@ -111,7 +88,7 @@ fn number(text: &str) -> Result<usize, String> {
     text.parse().map_err(|_| format!("not a number: {text}"))
 }
 
-fn report(config: &Config, out: &PathBuf, expected_file: Option<PathBuf>) -> ExitCode {
+fn report(config: &Config, out: &Path, expected_file: Option<PathBuf>) -> ExitCode {
     let listed = expected_file
         .as_ref()
         .map(|f| expected::parse(&std::fs::read_to_string(f).unwrap_or_default()))

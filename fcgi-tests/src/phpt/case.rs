@@ -37,7 +37,7 @@ pub struct Script {
 }
 
 /// Everything needed to run one test against one server.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Plan {
     pub name: String,
     pub main: Script,

@@ -6,10 +6,14 @@
 //! may go either way (a test that depends on timing under php-fpm too).
 //! A regression may only be listed as `by design`, with the reason: a
 //! thing a threaded server cannot do the way a process per request does
-//! (process-wide signal handlers, for one). Any other regression fails.
+//! (process-wide signal handlers, for one). A test whose second run cannot
+//! pass on any server with a shared opcache, and that does not skip itself
+//! on `SKIP_REPEAT`, is listed as `not repeatable`: its first run must pass.
+//! Any other regression fails.
 
 use std::collections::BTreeMap;
 
+use super::run::Verdict;
 use super::suite::{Report, Row};
 
 /// One listed test.
@@ -55,6 +59,10 @@ impl Entry {
     fn is_by_design(&self) -> bool {
         self.tfpm == "by design"
     }
+
+    fn is_not_repeatable(&self) -> bool {
+        self.tfpm == "not repeatable"
+    }
 }
 
 /// The tests listed as `by design`.
@@ -75,9 +83,14 @@ pub fn unexplained<'a>(report: &'a Report, entries: &BTreeMap<String, Entry>) ->
         .filter(|r| {
             !(r.is_regression()
                 && !r.is_crash()
-                && entries.get(&r.name).is_some_and(Entry::is_by_design))
+                && entries.get(&r.name).is_some_and(|e| allowed(e, r)))
         })
         .collect()
+}
+
+/// Whether `entry` explains `row`'s regression.
+fn allowed(entry: &Entry, row: &Row) -> bool {
+    entry.is_by_design() || (entry.is_not_repeatable() && row.tfpm.first() == Some(&Verdict::Pass))
 }
 
 /// Whether a row that ran must be listed: any tfpm run did not pass.

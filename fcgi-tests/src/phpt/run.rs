@@ -51,8 +51,28 @@ enum Answer {
 }
 
 /// Runs `plan` on the server at `addr`: skip check, script, clean-up.
-/// `timeout` bounds each request.
-pub fn run(plan: &Plan, addr: SocketAddr, timeout: Duration) -> Verdict {
+/// `timeout` bounds each request. A `repeat` run tells the test so
+/// (`SKIP_REPEAT=1`, as run-tests.php's `--repeat`), and a test that cannot
+/// run twice skips itself.
+pub fn run(plan: &Plan, addr: SocketAddr, timeout: Duration, repeat: bool) -> Verdict {
+    if repeat {
+        let mut plan = plan.clone();
+        for script in [
+            Some(&mut plan.main),
+            plan.skipif.as_mut(),
+            plan.clean.as_mut(),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            script.params.push(("SKIP_REPEAT".into(), "1".into()));
+        }
+        return run_once(&plan, addr, timeout);
+    }
+    run_once(plan, addr, timeout)
+}
+
+fn run_once(plan: &Plan, addr: SocketAddr, timeout: Duration) -> Verdict {
     if let Some(skipif) = &plan.skipif {
         match request(skipif, addr, timeout) {
             Answer::Got(response) => {

@@ -86,6 +86,12 @@ fn php_src_tests_pass_under_tfpm_wherever_they_pass_under_php_fpm() {
     std::fs::write(work.join("EXPECTED.md"), expected::render(&report, &listed))
         .expect("EXPECTED.md");
     let t = report.totals();
+    for row in report.rows.iter().filter(|r| r.retried.is_some()) {
+        println!(
+            "phpt: passed when run again: {} (once: {:?})",
+            row.name, row.retried
+        );
+    }
     println!(
         "phpt (seed {}): {t:?} in {:.0?}; results in {}",
         config.seed,

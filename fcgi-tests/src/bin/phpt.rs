@@ -131,6 +131,10 @@ fn report(config: &Config, out: &Path, expected_file: Option<PathBuf>) -> ExitCo
     for line in &report.worker_deaths {
         println!("  {line}");
     }
+    for row in report.rows.iter().filter(|r| r.retried.is_some()) {
+        let once = row.retried.as_ref().map_or("-", Verdict::word);
+        println!("  passed when run again: {} (once: {once})", row.name);
+    }
     let unexplained = expected::unexplained(&report, &listed);
     for row in report
         .rows

@@ -409,24 +409,33 @@ static ZEND_NAMED_FUNCTION(tfpm_spawn)
 
 /* ---- the thread's priority ---------------------------------------------- */
 
-/* The thread's nice value when it started serving. */
+/* The thread's nice value when it started serving; whether a script has
+ * called proc_nice() since, and proc_nice()'s own handler. */
 static __thread int thread_nice;
+static __thread bool thread_reniced;
+static __thread zif_handler proc_nice_handler;
 
 static pid_t thread_id(void)
 {
     return (pid_t) syscall(SYS_gettid);
 }
 
-/* Puts back the thread's nice value if a script's proc_nice() changed it.
- * Lowering it again needs CAP_SYS_NICE (root has it); without it the
- * thread keeps the lower priority, as a php-fpm child would. */
+static ZEND_NAMED_FUNCTION(tfpm_proc_nice)
+{
+    thread_reniced = true;
+    proc_nice_handler(execute_data, return_value);
+}
+
+/* Puts back the thread's nice value after a request that called
+ * proc_nice(). Lowering it again needs CAP_SYS_NICE (root has it); without
+ * it the thread keeps the lower priority, as a php-fpm child would. */
 static void restore_nice(void)
 {
-    errno = 0;
-    int now = getpriority(PRIO_PROCESS, (id_t) thread_id());
-    if (errno == 0 && now != thread_nice) {
-        (void) setpriority(PRIO_PROCESS, (id_t) thread_id(), thread_nice);
+    if (!thread_reniced) {
+        return;
     }
+    thread_reniced = false;
+    (void) setpriority(PRIO_PROCESS, (id_t) thread_id(), thread_nice);
 }
 
 /* ---- life cycle ------------------------------------------------------------ */
@@ -444,6 +453,7 @@ void tfpm_isolation_thread_init(void)
         }
     }
     replace_handler("setlocale", tfpm_setlocale);
+    proc_nice_handler = replace_handler("proc_nice", tfpm_proc_nice);
     errno = 0;
     thread_nice = getpriority(PRIO_PROCESS, (id_t) thread_id());
     if (errno != 0) {

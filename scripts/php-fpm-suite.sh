@@ -192,60 +192,21 @@ trap 'rm -rf "${cleanup[@]}"' EXIT
 
 cache="/var/cache/tfpm/fpm-tests-${version//[:~]/_}"
 
-# The sha256 that apt's (signed) source index gives for file $2 of version $1.
-apt_sha256() {
-  apt-cache showsrc php8.2 2>/dev/null | awk -v v="$1" -v f="$2" '
-    /^Version:/ { cur = $2 }
-    /^Checksums-Sha256:/ { in_sums = 1; next }
-    /^[^ ]/ { in_sums = 0 }
-    in_sums && cur == v && $3 == f { print $1; exit }'
-}
-
-# A .dsc of this version whose files are all at hand and match apt's
-# checksums (a source package fetched earlier, for instance for the build).
-local_source() {
-  local dsc="php8.2_${version#*:}.dsc" d f sum want ok
-  for d in "${TFPM_PHP_SRC_DIR:-}" /tmp/phpsrc /var/tmp/tfpm-php-src.*; do
-    [[ -n "$d" && -f "$d/$dsc" ]] || continue
-    ok=1
-    for f in "$dsc" $(awk '/^Files:/ {s=1; next} /^[^ ]/ {s=0} s {print $3}' "$d/$dsc"); do
-      want="$(apt_sha256 "$version" "$f")"
-      sum="$(sha256sum "$d/$f" 2>/dev/null | cut -d' ' -f1)"
-      [[ -n "$want" && "$sum" == "$want" ]] || { ok=0; break; }
-    done
-    ((ok)) && { echo "$d/$dsc"; return 0; }
-  done
-  return 1
-}
-
-fetch_tests() {
-  local work; work="$(mktemp -d /var/tmp/tfpm-fpm-tests.XXXXXX)"
-  cleanup+=("$work")
-  local dsc
-  if dsc="$(local_source)"; then
-    log "unpacking the tests from $dsc (checksums match apt's index)"
-    (cd "$work" && dpkg-source -q -x "$dsc" src >"$work/unpack.log" 2>&1) \
-      || { cat "$work/unpack.log" >&2; die "dpkg-source -x $dsc failed"; }
-  else
-    log "fetching the source package php8.2=$version"
-    (cd "$work" && apt-get source -qq "php8.2=$version" >"$work/unpack.log" 2>&1) \
-      || cat "$work/unpack.log" >&2
-    local src; src="$(find "$work" -mindepth 1 -maxdepth 1 -type d -name 'php8.2-*' | head -n1)"
-    [[ -n "$src" ]] || die "cannot get the source of php8.2=$version (deb-src entries? ffi/build-php.sh writes them)"
-    mv "$src" "$work/src"
-  fi
-  [[ -f "$work/src/sapi/fpm/tests/tester.inc" ]] || die "the source of $version has no sapi/fpm/tests/tester.inc"
+# The suite and the one file of ext/ that a test reads (gh12621.phpt:
+# ../../../ext/standard/tests/misc/browscap.ini), copied out of php-src's
+# tree of this version (scripts/php-src-tree.sh unpacks and caches it).
+copy_tests() {
+  local tree; tree="$("$here/php-src-tree.sh")"
+  [[ -f "$tree/sapi/fpm/tests/tester.inc" ]] || die "the source of $version has no sapi/fpm/tests/tester.inc"
   rm -rf "$cache.tmp"; mkdir -p "$cache.tmp/ext/standard/tests/misc"
-  cp -a "$work/src/sapi/fpm/tests" "$cache.tmp/tests"
-  # gh12621.phpt reads ../../../ext/standard/tests/misc/browscap.ini.
-  cp -a "$work/src/ext/standard/tests/misc/browscap.ini" "$cache.tmp/ext/standard/tests/misc/"
+  cp -a "$tree/sapi/fpm/tests" "$cache.tmp/tests"
+  cp -a "$tree/ext/standard/tests/misc/browscap.ini" "$cache.tmp/ext/standard/tests/misc/"
   echo "$version" > "$cache.tmp/.complete"
   rm -rf "$cache"; mv "$cache.tmp" "$cache"
-  rm -rf "$work"
   log "cached $(ls "$cache/tests"/*.phpt | wc -l) tests in $cache"
 }
 
-[[ -f "$cache/.complete" && -f "$cache/ext/standard/tests/misc/browscap.ini" ]] || fetch_tests
+[[ -f "$cache/.complete" && -f "$cache/ext/standard/tests/misc/browscap.ini" ]] || copy_tests
 
 # --- Which tests -------------------------------------------------------------
 

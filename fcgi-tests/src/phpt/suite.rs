@@ -357,6 +357,35 @@ fn partition(plans: &[Option<Plan>]) -> (Vec<usize>, Vec<usize>) {
     (parallel, serial)
 }
 
+/// A line on stderr every 1,000 tests taken.
+fn progress(phase: &str, taken: usize, total: usize) {
+    if taken % 1000 == 0 {
+        eprintln!("phpt: {phase} phase, {taken} of {total} tests taken");
+    }
+}
+
+/// Runs `work(runner, index)` for each index of `order`, on one thread per
+/// runner, each taking the next index as it is free.
+fn share_out<F>(phase: &str, order: &[usize], runners: usize, work: F)
+where
+    F: Fn(usize, usize) + Sync,
+{
+    let next = AtomicUsize::new(0);
+    std::thread::scope(|scope| {
+        for runner in 0..runners {
+            let (next, work) = (&next, &work);
+            scope.spawn(move || loop {
+                let taken = next.fetch_add(1, Ordering::Relaxed);
+                let Some(&i) = order.get(taken) else {
+                    break;
+                };
+                work(runner, i);
+                progress(phase, taken + 1, order.len());
+            });
+        }
+    });
+}
+
 /// Runs `order` with one runner per tfpm in `tfpms`: php-fpm once, then
 /// the runner's tfpm twice.
 fn warm_phase(
@@ -367,31 +396,20 @@ fn warm_phase(
     tfpms: &[SocketAddr],
     rows: &Mutex<Vec<Row>>,
 ) {
-    let next = AtomicUsize::new(0);
-    std::thread::scope(|scope| {
-        for tfpm in tfpms {
-            let next = &next;
-            scope.spawn(move || loop {
-                let taken = next.fetch_add(1, Ordering::Relaxed);
-                let Some(&i) = order.get(taken) else {
-                    break;
-                };
-                let plan = plans[i].as_ref().expect("runnable");
-                let reference = run(plan, fpm, config.timeout, false);
-                let mut runs = Vec::new();
-                if !config.not_on_tfpm.contains(&plan.name) {
-                    runs.push(run(plan, *tfpm, config.timeout, false));
-                    // The second run only matters if the first one passed.
-                    if runs[0] == Verdict::Pass {
-                        runs.push(run(plan, *tfpm, config.timeout, true));
-                    }
-                }
-                let mut rows = rows.lock().unwrap();
-                rows[i].fpm = Some(reference);
-                rows[i].tfpm.extend(runs);
-                progress("warm", taken + 1, order.len());
-            });
+    share_out("warm", order, tfpms.len(), |runner, i| {
+        let plan = plans[i].as_ref().expect("runnable");
+        let reference = run(plan, fpm, config.timeout, false);
+        let mut runs = Vec::new();
+        if !config.not_on_tfpm.contains(&plan.name) {
+            runs.push(run(plan, tfpms[runner], config.timeout, false));
+            // The second run only matters if the first one passed.
+            if runs[0] == Verdict::Pass {
+                runs.push(run(plan, tfpms[runner], config.timeout, true));
+            }
         }
+        let mut rows = rows.lock().unwrap();
+        rows[i].fpm = Some(reference);
+        rows[i].tfpm.extend(runs);
     });
 }
 
@@ -403,29 +421,11 @@ fn shuffle_phase(
     tfpm: SocketAddr,
     rows: &Mutex<Vec<Row>>,
 ) {
-    let next = AtomicUsize::new(0);
-    std::thread::scope(|scope| {
-        for _ in 0..config.shuffle_threads {
-            let next = &next;
-            scope.spawn(move || loop {
-                let taken = next.fetch_add(1, Ordering::Relaxed);
-                let Some(&i) = order.get(taken) else {
-                    break;
-                };
-                let plan = plans[i].as_ref().expect("runnable");
-                let verdict = run(plan, tfpm, config.timeout, true);
-                rows.lock().unwrap()[i].tfpm.push(verdict);
-                progress("shuffled", taken + 1, order.len());
-            });
-        }
+    share_out("shuffled", order, config.shuffle_threads, |_, i| {
+        let plan = plans[i].as_ref().expect("runnable");
+        let verdict = run(plan, tfpm, config.timeout, true);
+        rows.lock().unwrap()[i].tfpm.push(verdict);
     });
-}
-
-/// A line on stderr every 1,000 tests taken.
-fn progress(phase: &str, taken: usize, total: usize) {
-    if taken % 1000 == 0 && taken > 0 {
-        eprintln!("phpt: {phase} phase, {taken} of {total} tests taken");
-    }
 }
 
 /// Runs once more, on the shuffled phase's tfpm, each test that php-fpm

@@ -3,17 +3,20 @@
 # Debian's php8.2-fpm when installed), same php.ini, opcache on, equal worker
 # counts. Prints markdown tables with ratios (and writes them to --out FILE).
 #
-# Usage: bench/run.sh [--quick] [--workers N] [--out FILE]
+# Usage: bench/run.sh [--quick] [--jit] [--workers N] [--out FILE]
 #   --quick    shorter runs (3 s each instead of 10 s) and fewer memory points
+#   --jit      opcache's JIT on for both servers (opcache.jit=tracing, 64 MiB)
+# The PHP is the one scripts/env.sh picks: TFPM_PHP_VERSION=8.2 for 8.2.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(dirname "$here")"
 cd "$root"
 
-secs=10; workers=8; out=""; mem_points="8 32 128"
+secs=10; workers=8; out=""; mem_points="8 32 128"; jit=off
 while (($#)); do
   case "$1" in
     --quick) secs=3; mem_points="8 32"; shift ;;
+    --jit) jit=tracing; shift ;;
     --workers) workers="$2"; shift 2 ;;
     --out) out="$2"; shift 2 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
@@ -41,6 +44,10 @@ ini="$run/php.ini"
 {
   cat "$PHP_PREFIX/etc/php.ini-production"
   echo "opcache.enable=1"
+  if [[ "$jit" != off ]]; then
+    echo "opcache.jit=$jit"
+    echo "opcache.jit_buffer_size=64M"
+  fi
   echo "memory_limit=256M"
   echo "post_max_size=16M"
   echo "upload_max_filesize=16M"
@@ -174,7 +181,7 @@ for s in "${servers[@]}"; do start_server "$s" "$workers"; done
 for s in "${servers[@]}"; do curl -sf "http://127.0.0.1:$(port_of "$s")/hello.php" >/dev/null; done
 
 say ""
-say "## Throughput ($workers workers each, ${secs} s per run, $(date -u +%F), $(nproc) cores)"
+say "## Throughput ($workers workers each, ${secs} s per run, $(date -u +%F), $(nproc) cores, PHP $("$PHP_CONFIG" --version), JIT $jit)"
 say ""
 say "| scenario | via | tfpm req/s | php-fpm req/s | ratio | tfpm p99 ms | php-fpm p99 ms | p99 ratio |"
 say "|---|---|---:|---:|---:|---:|---:|---:|"

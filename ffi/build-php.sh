@@ -4,8 +4,11 @@
 # thread scalability fixes), and installs it into a cache outside the clone,
 # keyed by version, flags and patches.
 #
-# Usage: ffi/build-php.sh [8.2|8.4]  # build if needed, print the php-config path
-# Env:   TFPM_PHP_VERSION PHP version when no argument is given (default 8.2)
+# Usage: ffi/build-php.sh [8.4|8.2]  # build if needed, print the php-config path
+#        ffi/build-php.sh --source 8.4|8.2 DEBIAN-VERSION
+#                         # print the directory of that version's unpatched
+#                         # source tree (php-src's tests), fetching it if needed
+# Env:   TFPM_PHP_VERSION PHP version when no argument is given (default 8.4)
 #        TFPM_PHP_CACHE   cache root (default /var/cache/tfpm/php)
 #        TFPM_PHP_JOBS    make -j (default: nproc)
 # Needs root on Debian 12 (installs build dependencies with apt-get).
@@ -19,7 +22,13 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 cache_root="${TFPM_PHP_CACHE:-/var/cache/tfpm/php}"
 jobs="${TFPM_PHP_JOBS:-$(nproc)}"
-php_version="${1:-${TFPM_PHP_VERSION:-8.2}}"
+source_only=""
+if [[ "${1:-}" == --source ]]; then
+  [[ $# -eq 3 ]] || { echo "usage: ffi/build-php.sh --source 8.4|8.2 DEBIAN-VERSION" >&2; exit 2; }
+  source_only="$3"
+  shift
+fi
+php_version="${1:-${TFPM_PHP_VERSION:-8.4}}"
 
 # The Debian release whose source package is built for each PHP version.
 case "$php_version" in
@@ -103,6 +112,21 @@ SUMS
     ;;
     *) return 1 ;;
   esac
+}
+
+# Where the unpatched source tree of a Debian version is kept (php-src's own
+# tests run from it: scripts/php-src-tree.sh, scripts/php-fpm-suite.sh).
+source_cache() { echo "$(dirname "$cache_root")/php-src-${1//[:~]/_}"; }
+
+# Keeps a copy of the unpacked, unpatched source tree $1 of Debian version $2.
+save_source_tree() {
+  local dest; dest="$(source_cache "$2")"
+  [[ -f "$dest/.complete" ]] && return 0
+  rm -rf "$dest.tmp"
+  cp -a "$1" "$dest.tmp"
+  echo "$2" > "$dest.tmp/.complete"
+  rm -rf "$dest"; mv "$dest.tmp" "$dest"
+  log "kept the unpatched source tree of $2 in $dest"
 }
 
 # tfpm's own patches to this PHP version (ffi/php-patches/<version>/*.patch),
@@ -296,6 +320,38 @@ fetch_pinned_source() {
   return 1
 }
 
+# Fetches exactly Debian version $2 into $1: from apt, else, for the version
+# pinned here, from the mirror's pool with the pinned checksums.
+fetch_version() {
+  local work="$1" v="$2"
+  rm -rf "$work"; mkdir -p "$work"
+  log "fetching $src_pkg=$v"
+  (cd "$work" && apt-get source -qq "$src_pkg=$v" >&2) && return 0
+  if [[ "$v" == "$(pinned_version)" ]]; then
+    log "WARNING: $src_pkg=$v did not download from apt; using the pinned files"
+    rm -rf "$work"; mkdir -p "$work"
+    fetch_pinned_source "$work" "$v" && return 0
+  fi
+  log "cannot fetch $src_pkg=$v"; exit 1
+}
+
+# Prints the directory of Debian version $1's unpatched source tree, fetching
+# and caching it first if needed.
+source_tree() {
+  local v="$1" dest; dest="$(source_cache "$1")"
+  if [[ ! -f "$dest/.complete" ]]; then
+    add_deb_src
+    local work; work="$(mktemp -d /var/tmp/tfpm-php-src.XXXXXX)"
+    fetch_version "$work" "$v"
+    local srcdir; srcdir="$(find "$work" -mindepth 1 -maxdepth 1 -type d -name "$src_pkg-*" | head -n1)"
+    [[ -n "$srcdir" ]] || { log "no source tree in $work"; exit 1; }
+    mkdir -p "$(dirname "$dest")"
+    save_source_tree "$srcdir" "$v"
+    rm -rf "$work"
+  fi
+  echo "$dest"
+}
+
 build() {
   install_build_deps
   add_deb_src
@@ -305,6 +361,7 @@ build() {
   local prefix="$cache_root/$src_pkg-${version//[:~]/_}-$(flags_key)"
   log "building PHP $version into $prefix with $jobs jobs"
   rm -rf "$prefix"; mkdir -p "$prefix/etc/conf.d"
+  save_source_tree "$srcdir" "$version"
   cd "$srcdir"
   apply_patches
   ./buildconf --force >&2
@@ -328,6 +385,9 @@ build() {
 }
 
 main() {
+  if [[ -n "$source_only" ]]; then
+    source_tree "$source_only"; return
+  fi
   local dir
   if dir="$(cached_build)"; then
     log "using cached PHP $php_version in $dir"

@@ -16,8 +16,9 @@
 #   --slow     also run the tests that SKIP_SLOW_TESTS leaves out
 # Results (in TFPM_PHPT_OUT, default target/phpt): results.tsv (every
 # test), outputs/ (each failed run's output), regressions/, tfpm-N.log, and
-# EXPECTED.md (fcgi-tests/phpt/EXPECTED.md as this run says it should be). Exits non-zero on a regression, a lost request, a
-# dead worker, or a disagreement with fcgi-tests/phpt/EXPECTED.md.
+# EXPECTED.md (fcgi-tests/phpt/EXPECTED-<version>.md, for the build's PHP
+# version, as this run says it should be). Exits non-zero on a regression, a
+# lost request, a dead worker, or a disagreement with that list.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(dirname "$here")"
@@ -34,5 +35,6 @@ out="${TFPM_PHPT_OUT:-target/phpt}"
 rm -rf "$out/src"
 mkdir -p "$out"
 cp -a "$tree" "$out/src"
+branch="$("$PHP_CONFIG" --version | cut -d. -f1,2)"
 exec target/debug/phpt --src "$out/src" --tfpm target/debug/tfpm \
-  --php "$PHP_PREFIX/bin/php" --expected fcgi-tests/phpt/EXPECTED.md --out "$out" "$@"
+  --php "$PHP_PREFIX/bin/php" --expected "fcgi-tests/phpt/EXPECTED-$branch.md" --out "$out" "$@"

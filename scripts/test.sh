@@ -1,15 +1,22 @@
 #!/usr/bin/env bash
-# Runs every test: installs what is missing, builds PHP when the cache is
-# empty, then lints and runs the whole workspace's tests (unit, FastCGI
-# clients, nginx end to end) and fuzzes the protocol layer (scripts/fuzz.sh,
-# TFPM_FUZZ_SECONDS per target, default 60).
+# Runs every test: installs what is missing, builds PHP 8.4 and 8.2 when the
+# cache has no build of them yet, then lints and runs the whole workspace's
+# tests (unit, FastCGI clients, nginx end to end) on PHP 8.4, the default,
+# PHP 8.2's share of them (TFPM_82_TESTS: the engine, differential, opcache,
+# ini, worker, php-fpm suite and .phpt tests, the last on Zend/tests and
+# ext/standard/tests only unless TFPM_82_PHPT_SCOPE=full; built into
+# target/php8.2), and
+# fuzzes the protocol layer (scripts/fuzz.sh, TFPM_FUZZ_SECONDS per target,
+# default 60). Every part runs even when an earlier one failed; the run fails
+# if any did.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 cd "$(dirname "$here")"
 
 "$here/install-deps.sh"
 . "$here/env.sh"
-echo "test: PHP from $PHP_PREFIX" >&2
+php82_config="$(ffi/build-php.sh 8.2)"
+echo "test: PHP from $PHP_PREFIX, and 8.2 from $("$php82_config" --prefix)" >&2
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
@@ -17,7 +24,14 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
 status=0
-cargo test --workspace --locked 2>&1 | tee "$log" || status=$?
+cargo test --workspace --locked --no-fail-fast 2>&1 | tee "$log" || status=$?
+
+# PHP 8.2 until its end of life: the tests closest to the engine.
+tests_82=(${TFPM_82_TESTS:-engine differential opcache ini_overrides workers fpm_suite phpt})
+echo "test: PHP 8.2: ${tests_82[*]}" >&2
+PHP_CONFIG="$php82_config" CARGO_TARGET_DIR=target/php8.2 TFPM_PHPT_SCOPE="${TFPM_82_PHPT_SCOPE:-ci}" \
+  cargo test --locked --no-fail-fast -p tfpm "${tests_82[@]/#/--test=}" 2>&1 | tee -a "$log" || status=$?
+
 # A short fuzzing pass over the protocol layer; a crash fails the run.
 "$here/fuzz.sh" "${TFPM_FUZZ_SECONDS:-60}" || status=$?
 # One closing line for the whole run, summed over every test binary.

@@ -13,12 +13,15 @@ use fcgi_tests::daemon::{Signal, Tfpm};
 use fcgi_tests::fcgi_client::{
     encode_pair, encode_record, encode_stream, FcgiClient, FcgiResponse,
 };
-use fcgi_tests::{docroot, md5_hex, poll_until, tempfile};
+use fcgi_tests::{docroot, md5_hex, php_has_stack_guard, poll_until, tempfile};
 
 const TFPM: &str = env!("CARGO_BIN_EXE_tfpm");
 /// As php.ini-production: errors go to the log (FastCGI stderr), not the page.
 const PHP_INI: [&str; 2] = ["display_errors=0", "log_errors=1"];
 const WAIT: Duration = Duration::from_secs(30);
+/// Turns off PHP 8.3+'s C-stack check, so that runaway recursion overflows
+/// the stack as it does on 8.2 (the setting does not exist there).
+const NO_STACK_GUARD: [&str; 2] = ["-d", "zend.max_allowed_stack_size=-1"];
 
 fn start(threads: &str, extra: &[&str]) -> Tfpm {
     let mut args = vec!["--listen", "127.0.0.1:0", "--threads", threads];
@@ -478,7 +481,7 @@ fn fiber_stack_size_comes_from_ini_and_callbacks_stay_shallow_on_fiber_stacks() 
 
 #[test]
 fn a_fiber_stack_overflow_is_reported_and_costs_only_its_worker() {
-    let tfpm = start("1", &[]);
+    let tfpm = start("1", &NO_STACK_GUARD);
     let mut client = FcgiClient::connect_tcp(tfpm.addr()).expect("connect");
     // The worker dies mid-request: the connection closes without a response.
     assert!(client
@@ -715,4 +718,41 @@ fn a_scripts_umask_does_not_reach_other_threads() {
         "{answers}: {}",
         first.text()
     );
+}
+
+/// PHP 8.3+ checks the C stack: runaway recursion, in a request or inside a
+/// Fiber with a small stack, is an `Error` (a 500), and the same worker and
+/// thread serve the next request. PHP 8.2 has no such check: the worker dies
+/// and is replaced (the test above and tests/workers.rs).
+#[test]
+fn runaway_recursion_is_an_error_where_php_checks_the_stack() {
+    let tfpm = start("1", &[]);
+    let pid = tfpm.worker_pids();
+    for script in [
+        "/crash/recursion.php",
+        "/crash/fiber_overflow.php",
+        "/engine/recurse_fiber.php",
+    ] {
+        let mut client = FcgiClient::connect_tcp(tfpm.addr()).expect("connect");
+        let answer = client.send(&get(script, ""), false);
+        if !php_has_stack_guard() {
+            assert!(answer.is_err(), "{script} answered on PHP 8.2");
+            return;
+        }
+        let answer = answer.unwrap_or_else(|e| panic!("{script}: {e}\n{}", tfpm.log()));
+        let errors = answer.stderr_text();
+        assert_eq!(answer.cgi().status, 500, "{script}: {errors}");
+        assert!(
+            errors.contains("Maximum call stack size") && errors.contains("reached"),
+            "{script}: {errors}"
+        );
+        assert_eq!(
+            fetch(&tfpm, "/hello.php", "").0.status,
+            200,
+            "after {script}"
+        );
+    }
+    assert_eq!(tfpm.worker_pids(), pid, "{}", tfpm.log());
+    assert!(!tfpm.log().contains("worker exited"), "{}", tfpm.log());
+    assert!(tfpm.stop().success());
 }

@@ -1,6 +1,6 @@
 //! php-src's own php-fpm test suite (sapi/fpm/tests/*.phpt, from the same
 //! Debian source version as our PHP build) run against tfpm by
-//! `scripts/php-fpm-suite.sh`. `fcgi-tests/fpm-suite/EXPECTED.md` lists
+//! `scripts/php-fpm-suite.sh`. `fcgi-tests/fpm-suite/EXPECTED-<version>.md` lists
 //! every test of the suite as pass, fail or n/a; the tests that are not n/a
 //! run, and this fails when one listed as pass does not pass, when one
 //! listed as fail passes (the list is then out of date: move it to pass),
@@ -75,7 +75,11 @@ fn php_src_fpm_suite() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let script = root.join("scripts/php-fpm-suite.sh");
     assert!(script.is_file(), "{} is missing", script.display());
-    let list = expected(&root.join("fcgi-tests/fpm-suite/EXPECTED.md"));
+    let list_file = root.join(format!(
+        "fcgi-tests/fpm-suite/EXPECTED-{}.md",
+        fcgi_tests::php_branch()
+    ));
+    let list = expected(&list_file);
 
     let work = Path::new(env!("CARGO_TARGET_TMPDIR")).join("fpm-suite");
     std::fs::create_dir_all(&work).unwrap();
@@ -164,7 +168,8 @@ fn php_src_fpm_suite() {
     );
     assert!(
         problems.is_empty(),
-        "fcgi-tests/fpm-suite/EXPECTED.md and the suite disagree:\n  {}",
+        "{} and the suite disagree:\n  {}",
+        list_file.display(),
         problems.join("\n  ")
     );
 }

@@ -148,6 +148,9 @@ fn recovery(outcomes: &[Outcome], at: Duration) -> Duration {
     Duration::from_secs(30)
 }
 
+/// Every worker starts with PHP 8.3+'s C-stack check off
+/// (`zend.max_allowed_stack_size=-1`; 8.2 has none), so that the scripts in
+/// `crash/` really crash a worker, as any segfault in an extension would.
 fn start(workers: &str, threads: &str, extra: &[&str]) -> Tfpm {
     let mut args = vec![
         "--listen",
@@ -156,6 +159,8 @@ fn start(workers: &str, threads: &str, extra: &[&str]) -> Tfpm {
         workers,
         "--threads",
         threads,
+        "-d",
+        "zend.max_allowed_stack_size=-1",
     ];
     args.extend_from_slice(extra);
     Tfpm::start(TFPM.as_ref(), &args)

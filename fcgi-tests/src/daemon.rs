@@ -67,13 +67,27 @@ impl Tfpm {
 
     /// As [`Tfpm::start`], with extra environment variables for the daemon.
     pub fn start_with_env(bin: &Path, args: &[&str], env: &[(&str, &str)]) -> Tfpm {
+        Tfpm::spawn(bin, args, env, None)
+    }
+
+    /// As [`Tfpm::start`], in working directory `cwd` (where a child process
+    /// that a script starts, such as mail()'s sendmail, writes relative paths).
+    pub fn start_in(bin: &Path, args: &[&str], cwd: &Path) -> Tfpm {
+        Tfpm::spawn(bin, args, &[], Some(cwd))
+    }
+
+    fn spawn(bin: &Path, args: &[&str], env: &[(&str, &str)], cwd: Option<&Path>) -> Tfpm {
         // With a php-fpm config (-y), the text log format rather than
         // php-fpm's: its `listening on` lines tell where the daemon listens.
         let format: &[&str] = match args.contains(&"-y") && !args.contains(&"--log-format") {
             true => &["--log-format", "text"],
             false => &[],
         };
-        let mut child = Command::new(bin)
+        let mut command = Command::new(bin);
+        if let Some(cwd) = cwd {
+            command.current_dir(cwd);
+        }
+        let mut child = command
             .args(args)
             .args(format)
             .envs(env.iter().copied())

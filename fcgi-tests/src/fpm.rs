@@ -45,6 +45,8 @@ impl PhpFpm {
         let conf = dir.path().join("php-fpm.conf");
         fs::write(&conf, config(&dir, port, children, pool_lines)).expect("php-fpm.conf");
         let mut cmd = Command::new(bin);
+        // What scripts' child processes write to relative paths stays here.
+        cmd.current_dir(dir.path());
         cmd.args(["-F", "-R", "-n", "-y"]).arg(&conf);
         for define in defines {
             cmd.args(["-d", define]);

@@ -40,7 +40,7 @@ pub mod tap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-pub use php::php_prefix;
+pub use php::{php_branch, php_has_stack_guard, php_prefix, php_version};
 /// Re-exported for the integration tests, which depend on this crate only.
 pub use tempfile;
 

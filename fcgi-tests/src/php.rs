@@ -5,7 +5,7 @@
 //! and marks a finished install with `.tfpm-complete`. `PHP_CONFIG`, when set,
 //! wins (as it does for `build.rs`): its `--prefix` is the install. Else the
 //! build is chosen as `build.rs` chooses it: the most recently finished one of
-//! the version `TFPM_PHP_VERSION` names (default 8.2), so that the oracles are
+//! the version `TFPM_PHP_VERSION` names (default 8.4), so that the oracles are
 //! the PHP tfpm links against, never a build of another version.
 
 use std::path::{Path, PathBuf};
@@ -14,7 +14,7 @@ use std::process::Command;
 const DEFAULT_CACHE: &str = "/var/cache/tfpm/php";
 const COMPLETE_MARK: &str = ".tfpm-complete";
 /// build.rs's and build-php.sh's default when `TFPM_PHP_VERSION` is unset.
-const DEFAULT_PHP_VERSION: &str = "8.2";
+const DEFAULT_PHP_VERSION: &str = "8.4";
 
 /// The install prefix of the PHP build: `$PHP_CONFIG --prefix`, else the
 /// latest complete build of the wanted version under the cache. `None` if
@@ -32,6 +32,37 @@ pub fn php_prefix() -> Option<PathBuf> {
         &cache.unwrap_or_else(|| PathBuf::from(DEFAULT_CACHE)),
         version.trim(),
     )
+}
+
+/// The build's PHP version as `(major, minor)`, from its `php-config`.
+pub fn php_version() -> (u32, u32) {
+    let prefix = php_prefix().expect("a PHP build (ffi/build-php.sh)");
+    let output = Command::new(prefix.join("bin/php-config"))
+        .arg("--version")
+        .output()
+        .expect("run php-config --version");
+    let text = String::from_utf8_lossy(&output.stdout);
+    parse_branch(&text).unwrap_or_else(|| panic!("php-config --version said {text:?}"))
+}
+
+/// `"8.4"` for the build's PHP version: the suffix of the lists that differ
+/// by version (`fcgi-tests/phpt/EXPECTED-8.4.md`).
+pub fn php_branch() -> String {
+    let (major, minor) = php_version();
+    format!("{major}.{minor}")
+}
+
+/// PHP 8.3 and later check the C stack (`zend.max_allowed_stack_size`):
+/// runaway recursion throws an `Error` instead of overflowing the stack.
+pub fn php_has_stack_guard() -> bool {
+    php_version() >= (8, 3)
+}
+
+fn parse_branch(version: &str) -> Option<(u32, u32)> {
+    let mut parts = version.trim().split('.');
+    let major = parts.next()?.parse().ok()?;
+    let minor = parts.next()?.parse().ok()?;
+    Some((major, minor))
 }
 
 /// `<prefix>/sbin/php-fpm`, if the build has it.
@@ -79,6 +110,13 @@ fn latest_complete(cache: &Path, version: &str) -> Option<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parses_the_branch_of_a_version() {
+        assert_eq!(parse_branch("8.4.16\n"), Some((8, 4)));
+        assert_eq!(parse_branch("8.2.32"), Some((8, 2)));
+        assert_eq!(parse_branch("eight"), None);
+    }
 
     #[test]
     fn finds_only_complete_builds_of_the_version() {

@@ -1,4 +1,4 @@
-//! `fcgi-tests/phpt/EXPECTED.md`: every test of the scope that does not
+//! `fcgi-tests/phpt/EXPECTED-<version>.md`: every test of the scope that does not
 //! pass under tfpm, with why. Its table rows are
 //! `| test | tfpm | php-fpm | reason |`. A run is checked against it both
 //! ways: a test that does not pass must be listed, and a listed test that

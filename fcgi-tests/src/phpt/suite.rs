@@ -339,7 +339,9 @@ fn start_tfpm(config: &Config, threads: usize) -> Tfpm {
     for setting in INI {
         args.extend(["-d", setting]);
     }
-    Tfpm::start(&config.tfpm, &args)
+    // Tests whose child processes write relative paths (mail()'s
+    // sendmail_path) write them into the scratch copy of the tree.
+    Tfpm::start_in(&config.tfpm, &args, &config.src)
 }
 
 /// Indexes of the runnable plans: those that may run beside others, and

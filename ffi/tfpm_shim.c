@@ -14,6 +14,7 @@
 #define _GNU_SOURCE 1 /* unshare() */
 #endif
 #include <sched.h>
+#include <stdatomic.h>
 
 #include "php.h"
 #include "php_main.h"
@@ -549,6 +550,9 @@ PHP_FUNCTION(fpm_get_status)
     add_assoc_long(return_value, "max-active-processes", (zend_long) st.max_active_processes);
     add_assoc_long(return_value, "max-children-reached", (zend_long) st.max_children_reached);
     add_assoc_long(return_value, "slow-requests", (zend_long) st.slow_requests);
+#if PHP_VERSION_ID >= 80400
+    add_assoc_long(return_value, "memory-peak", (zend_long) tfpm_memory_peak());
+#endif
     zval procs;
     array_init(&procs);
     add_procs(&procs, now);
@@ -899,6 +903,25 @@ int tfpm_expose_php(void)
     return tfpm_expose_php_at_start;
 }
 
+/* php-fpm's "memory peak": the largest zend_memory_peak_usage(1) that any
+ * thread had after ending a request (php-fpm reads it in fpm_request_end(),
+ * after php_request_shutdown() too). */
+static _Atomic size_t tfpm_memory_peak_max;
+
+static void note_memory_peak(void)
+{
+    size_t peak = zend_memory_peak_usage(1);
+    size_t seen = tfpm_memory_peak_max;
+    while (peak > seen
+        && !atomic_compare_exchange_weak(&tfpm_memory_peak_max, &seen, peak)) {
+    }
+}
+
+size_t tfpm_memory_peak(void)
+{
+    return tfpm_memory_peak_max;
+}
+
 const char *tfpm_php_version(void)
 {
     return PHP_VERSION;
@@ -1119,6 +1142,7 @@ int tfpm_execute(const tfpm_request *request, uint64_t seq)
              * so a stalled upload cannot hold the thread. */
             SG(post_read) = 1;
             php_request_shutdown(NULL);
+            note_memory_peak();
         }
     } zend_end_try();
     tfpm_request_ini_restore();

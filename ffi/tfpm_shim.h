@@ -176,6 +176,8 @@ size_t tfpm_callback_stack_use(size_t *out, size_t n);
 /* The SAPI name and PHP version, for logs. */
 const char *tfpm_sapi_name(void);
 const char *tfpm_php_version(void);
+/* The largest request memory peak of any thread (php-fpm's "memory peak"). */
+size_t tfpm_memory_peak(void);
 /* expose_php as PHP started with it (php.ini, -d, the pool's values). */
 int tfpm_expose_php(void);
 

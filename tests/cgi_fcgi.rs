@@ -330,7 +330,7 @@ fn sapi_is_fpm_fcgi_with_zts() {
     let text = out.response.text();
     for field in [
         r#""sapi":"fpm-fcgi""#,
-        r#""zts":1"#,
+        r#""zts":true"#,
         r#""finish_request":true"#,
         r#""script_name":"/sapi.php""#,
     ] {

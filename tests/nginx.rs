@@ -218,7 +218,7 @@ fn sapi_and_cgi_variables() {
     let script = docroot().join("sapi.php");
     let expected = [
         r#""sapi":"fpm-fcgi""#.to_string(),
-        r#""zts":1"#.into(),
+        r#""zts":true"#.into(),
         r#""finish_request":true"#.into(),
         format!(r#""script_filename":"{}""#, script.display()),
         r#""script_name":"/sapi.php""#.into(),

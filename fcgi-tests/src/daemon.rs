@@ -73,7 +73,9 @@ impl Tfpm {
     /// As [`Tfpm::start`], in working directory `cwd` (where a child process
     /// that a script starts, such as mail()'s sendmail, writes relative paths).
     pub fn start_in(bin: &Path, args: &[&str], cwd: &Path) -> Tfpm {
-        Tfpm::spawn(bin, args, &[], Some(cwd))
+        // A relative path would be taken from `cwd`.
+        let bin = std::path::absolute(bin).unwrap_or_else(|_| bin.to_path_buf());
+        Tfpm::spawn(&bin, args, &[], Some(cwd))
     }
 
     fn spawn(bin: &Path, args: &[&str], env: &[(&str, &str)], cwd: Option<&Path>) -> Tfpm {

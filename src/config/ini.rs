@@ -416,7 +416,27 @@ fn in_class(set: &[u8], c: u8) -> bool {
     false
 }
 
-/// PHP's error-level constants, the ones php.ini values use.
+/// `E_ALL` of PHP 8.2; from 8.4 on it no longer has `E_STRICT` (2048).
+const E_ALL_82: i64 = 32767;
+
+/// `E_ALL` of the PHP tfpm runs ([`use_php_version`]).
+static E_ALL: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(E_ALL_82);
+
+/// Evaluates `E_ALL` as PHP `major.minor` does: set once at start-up, from
+/// the PHP tfpm is linked against, before any config is read.
+pub fn use_php_version(major: u32, minor: u32) {
+    E_ALL.store(e_all_of(major, minor), std::sync::atomic::Ordering::Relaxed);
+}
+
+fn e_all_of(major: u32, minor: u32) -> i64 {
+    match (major, minor) >= (8, 4) {
+        true => E_ALL_82 & !2048,
+        false => E_ALL_82,
+    }
+}
+
+/// PHP's error-level constants, the ones php.ini values use (`E_ALL` is
+/// [`E_ALL`]'s).
 const CONSTANTS: &[(&str, i64)] = &[
     ("E_ERROR", 1),
     ("E_WARNING", 2),
@@ -433,7 +453,6 @@ const CONSTANTS: &[(&str, i64)] = &[
     ("E_RECOVERABLE_ERROR", 4096),
     ("E_DEPRECATED", 8192),
     ("E_USER_DEPRECATED", 16384),
-    ("E_ALL", 32767),
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -484,6 +503,9 @@ fn atom(word: &str) -> Option<i64> {
     if !word.is_empty() && word.bytes().all(|b| b.is_ascii_digit()) {
         return word.parse().ok();
     }
+    if word == "E_ALL" {
+        return Some(E_ALL.load(std::sync::atomic::Ordering::Relaxed));
+    }
     CONSTANTS
         .iter()
         .find(|(name, _)| *name == word)
@@ -517,5 +539,16 @@ fn unary(tokens: &[Token], pos: &mut usize) -> Option<i64> {
             Some(inner)
         }
         Token::Op(_) => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::e_all_of;
+
+    #[test]
+    fn e_all_lost_e_strict_in_php_84() {
+        assert_eq!(e_all_of(8, 2), 32767);
+        assert_eq!(e_all_of(8, 4), 30719);
     }
 }

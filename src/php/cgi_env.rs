@@ -25,6 +25,9 @@ pub(super) struct CgiSettings {
     pub discard_path: bool,
     /// `doc_root`, used when the web server sends no DOCUMENT_ROOT.
     pub doc_root: Option<Bytes>,
+    /// php-fpm 8.4 gives PATH_INFO URL-decoded when it recovers it from
+    /// Apache's `proxy:fcgi://` SCRIPT_FILENAME; 8.2 gives it raw.
+    pub decode_apache_path_info: bool,
 }
 
 /// The outcome for one request.
@@ -219,6 +222,7 @@ fn fix_pathinfo(
             docroot,
             orig: &orig,
             apache,
+            decode_path_info: settings.decode_apache_path_info,
         };
         return walk.run(env, script, script_name);
     }
@@ -251,6 +255,8 @@ struct Walk<'a> {
     docroot: Option<Bytes>,
     orig: &'a Originals,
     apache: bool,
+    /// [`CgiSettings::decode_apache_path_info`].
+    decode_path_info: bool,
 }
 
 impl Walk<'_> {
@@ -323,7 +329,7 @@ impl Walk<'_> {
                 .map(|info| info.slice(info.len() - stripped..))
         };
         let mut info_now = current_info.clone();
-        if let Some(path_info) = path_info {
+        if let Some(mut path_info) = path_info {
             if let Some(orig_info) = &self.orig.path_info {
                 env.put(b"ORIG_PATH_INFO", Some(orig_info.clone()));
                 // SCRIPT_NAME becomes PATH_INFO up to where the new path
@@ -342,6 +348,9 @@ impl Walk<'_> {
                 };
             } else if self.apache {
                 request_uri = self.trim_script_name(env, script_name, &path_info, stripped);
+                if self.decode_path_info && script_name.is_some() && path_info.contains(&b'%') {
+                    path_info = Bytes::from(raw_url_decode(&path_info));
+                }
             }
             info_now = env.put(b"PATH_INFO", Some(path_info));
         }
@@ -580,6 +589,28 @@ mod tests {
             Some("/srv/www/sub/info.php/x/y")
         );
         assert_eq!(text(&derived.request_uri), Some("/sub/info.php"));
+    }
+
+    #[test]
+    fn php_84_decodes_the_path_info_it_recovers_from_apache() {
+        let pairs = [
+            (
+                "SCRIPT_FILENAME",
+                "proxy:fcgi://127.0.0.1:9000/srv/www/sub/info.php/1%202",
+            ),
+            ("SCRIPT_NAME", "/sub/info.php/1 2"),
+            ("DOCUMENT_ROOT", "/srv/www"),
+        ];
+        for (decode, info) in [(false, "/1%202"), (true, "/1 2")] {
+            let settings = CgiSettings {
+                decode_apache_path_info: decode,
+                ..fix()
+            };
+            let (_, env) = run(&pairs, &settings);
+            let get = |n: &str| env.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone());
+            assert_eq!(get("PATH_INFO").as_deref(), Some(info));
+            assert_eq!(get("SCRIPT_NAME").as_deref(), Some("/sub/info.php"));
+        }
     }
 
     #[test]

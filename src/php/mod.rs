@@ -49,6 +49,19 @@ pub fn php_version() -> String {
     sys::php_version()
 }
 
+/// Whether that version is `major.minor` or later.
+pub fn php_at_least(major: u32, minor: u32) -> bool {
+    let version = php_version();
+    let mut parts = version.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
+    (parts.next().unwrap_or(0), parts.next().unwrap_or(0)) >= (major, minor)
+}
+
+/// php-fpm's "memory peak": the largest memory peak (real size) that a
+/// thread of this process had at the end of a request.
+pub fn memory_peak() -> u64 {
+    sys::memory_peak()
+}
+
 /// Ends the process at once, without exit handlers or destructors, for when
 /// PHP threads are still running and PHP cannot be shut down: library
 /// clean-up run under them could crash the process on its way out.

@@ -122,6 +122,12 @@ impl Pool {
         self.busy.load(Ordering::Relaxed)
     }
 
+    /// Counts a request that the daemon answered without a thread (the
+    /// status page) as accepted, as php-fpm's "accepted conn" does.
+    pub fn count_answered_by_daemon(&self) {
+        self.stats.answered_by_daemon();
+    }
+
     /// The pool's counters now.
     pub fn stats(&self) -> PoolSnapshot {
         self.stats.snapshot()
@@ -629,6 +635,7 @@ pub(super) fn cgi_settings() -> CgiSettings {
         fix_pathinfo: c.fix_pathinfo != 0,
         discard_path: c.discard_path != 0,
         doc_root,
+        decode_apache_path_info: super::php_at_least(8, 4),
     }
 }
 

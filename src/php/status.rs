@@ -112,6 +112,12 @@ impl PoolStats {
         self.max_active.fetch_max(active, Ordering::Relaxed);
     }
 
+    /// A request the daemon answered itself (the status page), which
+    /// php-fpm's child counts as accepted like any other.
+    pub(super) fn answered_by_daemon(&self) {
+        self.accepted.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// The thread is done with its request.
     pub(super) fn finished(&self) {
         self.busy.fetch_sub(1, Ordering::Relaxed);

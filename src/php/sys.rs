@@ -29,6 +29,11 @@ pub fn expose_php() -> bool {
     unsafe { tfpm_expose_php() != 0 }
 }
 
+pub fn memory_peak() -> u64 {
+    // SAFETY: reads an atomic counter of the shim's; any thread may.
+    unsafe { tfpm_memory_peak() as u64 }
+}
+
 pub fn php_version() -> String {
     // SAFETY: tfpm_php_version returns a pointer to a static NUL-terminated string.
     unsafe { CStr::from_ptr(tfpm_php_version()) }

@@ -131,6 +131,7 @@ pub fn status_of(head: &[u8]) -> u16 {
 pub fn render(pool: &PoolSnapshot) -> String {
     let mut out = String::new();
     render_pool(&mut out, pool);
+    render_memory_peak(&mut out);
     render_responses(&mut out);
     render_durations(&mut out);
     render_timeouts(&mut out, pool.terminated);
@@ -209,6 +210,18 @@ fn render_pool(out: &mut String, pool: &PoolSnapshot) {
         family(out, name, kind, help);
         let _ = writeln!(out, "{name}{{pool=\"www\"}} {value}");
     }
+}
+
+/// php-fpm 8.4's "memory peak" of the status page.
+fn render_memory_peak(out: &mut String) {
+    let name = "tfpm_memory_peak_bytes";
+    family(
+        out,
+        name,
+        "gauge",
+        "The largest memory peak of a request at its end (php-fpm's memory peak).",
+    );
+    let _ = writeln!(out, "{name} {}", crate::php::memory_peak());
 }
 
 fn render_bytes(out: &mut String) {
@@ -377,6 +390,20 @@ pub fn value(text: &str, name: &str) -> Option<f64> {
         rest.strip_prefix(' ')?.trim().parse::<f64>().ok()
     });
     samples.fold(None, |sum, v| Some(sum.unwrap_or(0.0) + v))
+}
+
+/// The largest sample of `name` in `text` (a gauge that is a maximum over
+/// the workers, such as the memory peak), or None if there is none.
+pub fn max_value(text: &str, name: &str) -> Option<f64> {
+    text.lines()
+        .filter_map(|l| {
+            l.strip_prefix(name)?
+                .strip_prefix(' ')?
+                .trim()
+                .parse::<f64>()
+                .ok()
+        })
+        .fold(None, |max, v| Some(max.map_or(v, |m: f64| m.max(v))))
 }
 
 /// The request head, up to its blank line; None if the peer closes first.

@@ -59,10 +59,15 @@ impl StatusPage {
 
     /// The whole CGI response (headers and body) for this request.
     pub async fn answer(&self, params: &Params) -> Bytes {
-        let query = status_page::parse_query(params.get(b"QUERY_STRING").map_or(&[][..], |q| q));
+        let query = status_page::parse_query(
+            params.get(b"QUERY_STRING").map_or(&[][..], |q| q),
+            status_page::Dialect::of_linked_php(),
+        );
         let head = params
             .get(b"REQUEST_METHOD")
             .is_some_and(|m| m.as_ref() == b"HEAD");
+        // php-fpm's child counts the status request before it answers it.
+        self.pool.count_answered_by_daemon();
         let rendered = match head {
             true => status_page::render_head(),
             false => {
@@ -103,6 +108,9 @@ impl StatusPage {
             max_active_processes: v("tfpm_threads_busy_max"),
             max_children_reached: v("tfpm_max_children_reached_total"),
             slow_requests: v("tfpm_slow_requests_total"),
+            dialect: status_page::Dialect::of_linked_php(),
+            memory_peak: crate::php::php_at_least(8, 4)
+                .then(|| metrics::max_value(&text, "tfpm_memory_peak_bytes").unwrap_or(0.0) as u64),
             procs: self.pool.threads_status().iter().map(proc_status).collect(),
         }
     }

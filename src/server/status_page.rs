@@ -53,6 +53,11 @@ pub struct PoolStatus {
     pub max_active_processes: u64,
     pub max_children_reached: u64,
     pub slow_requests: u64,
+    /// "memory peak", which php-fpm shows from PHP 8.4 on; `None` leaves it
+    /// out, as php-fpm 8.2 does.
+    pub memory_peak: Option<u64>,
+    /// Whose php-fpm the page follows where 8.2's and 8.4's differ.
+    pub dialect: Dialect,
     /// Shown with `full`, in this order.
     pub procs: Vec<ProcStatus>,
 }
@@ -189,22 +194,45 @@ pub struct Rendered {
     pub body: String,
 }
 
+/// How the php-fpm of a PHP version reads the status page's query.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    /// Up to PHP 8.2: a name matches a word it starts (`?j` is json).
+    Prefix,
+    /// PHP 8.4: only the whole word counts (`?json`).
+    Exact,
+}
+
+impl Dialect {
+    /// The dialect of the PHP tfpm runs.
+    pub fn of_linked_php() -> Dialect {
+        match crate::php::php_at_least(8, 4) {
+            true => Dialect::Exact,
+            false => Dialect::Prefix,
+        }
+    }
+}
+
 /// Reads the query string as php-fpm does: PHP parses it into `$_GET`
 /// (splitting on `&`, decoding `%XX` and `+`, turning spaces and dots of
 /// a name into `_`, cutting a name at `[` when a `]` follows), then
 /// php-fpm asks whether `$_GET` has `html`, `xml`, `json`, `openmetrics`
-/// or `full`. A name matches a word it starts, so `?j` means json and
-/// `?f` full; values, order and repeats do not matter, and names that
-/// match no word are ignored. Several formats: html wins, then xml, json,
-/// openmetrics; none is text.
-pub fn parse_query(query: &[u8]) -> Query {
+/// or `full`, as `dialect` says; values, order and repeats do not matter,
+/// and names that match no word are ignored. Several formats: html wins,
+/// then xml, json, openmetrics; none is text.
+pub fn parse_query(query: &[u8], dialect: Dialect) -> Query {
     let names: Vec<Vec<u8>> = query
         .split(|&b| b == b'&')
         .filter(|pair| !pair.is_empty())
         .take(MAX_INPUT_VARS)
         .filter_map(|pair| get_name(before_equals(pair)))
         .collect();
-    let asked = |word: &str| names.iter().any(|n| word.as_bytes().starts_with(n));
+    let asked = |word: &str| {
+        names.iter().any(|n| match dialect {
+            Dialect::Prefix => word.as_bytes().starts_with(n),
+            Dialect::Exact => word.as_bytes() == n.as_slice(),
+        })
+    };
     let format = if asked("html") {
         Format::Html
     } else if asked("xml") {
@@ -385,23 +413,36 @@ struct Style {
     /// Local `dd/Mon/yyyy:hh:mm:ss +zzzz`, else seconds since the epoch.
     local_dates: bool,
     escape: fn(&str) -> String,
+    /// For the request URI's path (the query string takes `escape`).
+    escape_path: fn(&str) -> String,
 }
 
 const TEXT_STYLE: Style = Style {
     local_dates: true,
     escape: verbatim,
+    escape_path: verbatim,
 };
 const HTML_STYLE: Style = Style {
     local_dates: true,
     escape: escape_xml,
+    escape_path: escape_xml,
 };
 const XML_STYLE: Style = Style {
     local_dates: false,
     escape: escape_xml,
+    escape_path: escape_xml,
+};
+/// php-fpm 8.4 prints the path as it is and JSON-encodes the query string
+/// only; tfpm still escapes what JSON needs, but not `/`.
+const JSON_STYLE_84: Style = Style {
+    local_dates: false,
+    escape: escape_json,
+    escape_path: escape_json_path,
 };
 const JSON_STYLE: Style = Style {
     local_dates: false,
     escape: escape_json,
+    escape_path: escape_json,
 };
 
 impl Style {
@@ -415,7 +456,7 @@ impl Style {
 }
 
 fn pool_fields(s: &PoolStatus, style: Style, now: i64) -> Vec<Field> {
-    vec![
+    let mut fields = vec![
         string("pool", &s.pool),
         string("process manager", s.process_manager.name()),
         style.date(s.start_time),
@@ -430,7 +471,11 @@ fn pool_fields(s: &PoolStatus, style: Style, now: i64) -> Vec<Field> {
         number("max active processes", s.max_active_processes),
         number("max children reached", s.max_children_reached),
         number("slow requests", s.slow_requests),
-    ]
+    ];
+    if let Some(peak) = s.memory_peak {
+        fields.push(number("memory peak", peak));
+    }
+    fields
 }
 
 fn proc_fields(p: &ProcStatus, style: Style, now: i64) -> Vec<Field> {
@@ -445,7 +490,7 @@ fn proc_fields(p: &ProcStatus, style: Style, now: i64) -> Vec<Field> {
         number("requests", p.requests),
         number("request duration", p.request_duration_us),
         string("request method", or_dash(&p.request_method)),
-        string("request uri", request_uri(p, style.escape)),
+        string("request uri", request_uri(p, style)),
         number("content length", p.content_length),
         string("user", or_dash(&p.user)),
         string("script", or_dash(&p.script)),
@@ -459,14 +504,14 @@ fn proc_fields(p: &ProcStatus, style: Style, now: i64) -> Vec<Field> {
 
 /// The URI (or `-`), then `?` and the query string if there is one; the
 /// two are escaped for the format, the rest of the page is not.
-fn request_uri(p: &ProcStatus, escape: fn(&str) -> String) -> String {
+fn request_uri(p: &ProcStatus, style: Style) -> String {
     let mut uri = match p.request_uri.as_str() {
         "" => "-".to_string(),
-        u => escape(u),
+        u => (style.escape_path)(u),
     };
     if !p.query_string.is_empty() {
         uri.push('?');
-        uri.push_str(&escape(&p.query_string));
+        uri.push_str(&(style.escape)(&p.query_string));
     }
     uri
 }
@@ -507,12 +552,16 @@ fn text_lines(fields: &[Field]) -> String {
 }
 
 fn json(s: &PoolStatus, full: bool, now: i64) -> String {
-    let mut out = format!("{{{}", json_members(&pool_fields(s, JSON_STYLE, now)));
+    let style = match s.dialect {
+        Dialect::Prefix => JSON_STYLE,
+        Dialect::Exact => JSON_STYLE_84,
+    };
+    let mut out = format!("{{{}", json_members(&pool_fields(s, style, now)));
     if full {
         let procs: Vec<String> = s
             .procs
             .iter()
-            .map(|p| format!("{{{}}}", json_members(&proc_fields(p, JSON_STYLE, now))))
+            .map(|p| format!("{{{}}}", json_members(&proc_fields(p, style, now))))
             .collect();
         let _ = write!(out, ", \"processes\":[{}]", procs.join(","));
     }
@@ -657,6 +706,10 @@ fn openmetrics(s: &PoolStatus, now: i64) -> String {
     for (family, value) in FAMILIES.into_iter().zip(family_values(s, now)) {
         write_family(&mut out, family, value);
     }
+    if let Some(peak) = s.memory_peak {
+        let help = "The memory usage peak since FPM has started.";
+        write_family(&mut out, ("memory_peak", "gauge", help), peak);
+    }
     out.push_str("# EOF\n");
     out
 }
@@ -763,6 +816,11 @@ fn escape_xml(s: &str) -> String {
 /// A JSON string's inside as PHP's json_encode writes it with default
 /// flags: `"`, `\` and `/` escaped, the usual short escapes, every other
 /// control and every non-ASCII character as `\u` (lower-case hex, UTF-16).
+/// [`escape_json`] without escaping `/`.
+fn escape_json_path(s: &str) -> String {
+    escape_json(s).replace("\\/", "/")
+}
+
 fn escape_json(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
@@ -820,6 +878,8 @@ mod tests {
             max_active_processes: 3,
             max_children_reached: 4,
             slow_requests: 5,
+            memory_peak: None,
+            dialect: Dialect::Prefix,
             procs: vec![served(), serving(), fresh()],
         }
     }
@@ -1191,8 +1251,43 @@ phpfpm_slow_requests 5
     }
 
     fn query(q: &str) -> (Format, bool) {
-        let parsed = parse_query(q.as_bytes());
+        let parsed = parse_query(q.as_bytes(), Dialect::Prefix);
         (parsed.format, parsed.full)
+    }
+
+    #[test]
+    fn php_84_matches_only_whole_names() {
+        let exact = |q: &str| {
+            let parsed = parse_query(q.as_bytes(), Dialect::Exact);
+            (parsed.format, parsed.full)
+        };
+        assert_eq!(exact("json&full"), (Format::Json, true));
+        assert_eq!(exact("j&f"), (Format::Text, false));
+        assert_eq!(exact("x=1&fu"), (Format::Text, false));
+        assert_eq!(exact("html=0&xml"), (Format::Html, false));
+    }
+
+    #[test]
+    fn php_84_shows_the_memory_peak_in_every_format() {
+        let status = PoolStatus {
+            memory_peak: Some(2_097_152),
+            ..pool()
+        };
+        let body = |format| render(&status, format, false, now()).body;
+        assert!(
+            body(Format::Text).contains("slow requests:        5\nmemory peak:          2097152\n")
+        );
+        assert!(body(Format::Json).contains(r#""slow requests":5,"memory peak":2097152"#));
+        assert!(body(Format::Xml)
+            .contains("<slow-requests>5</slow-requests>\n<memory-peak>2097152</memory-peak>\n"));
+        assert!(body(Format::Html).contains("<tr><th>memory peak</th><td>2097152</td></tr>"));
+        assert!(body(Format::OpenMetrics).contains(
+            "# HELP phpfpm_memory_peak The memory usage peak since FPM has started.\n\
+             # TYPE phpfpm_memory_peak gauge\nphpfpm_memory_peak 2097152\n# EOF\n"
+        ));
+        assert!(!render(&pool(), Format::Text, false, now())
+            .body
+            .contains("memory peak"));
     }
 
     #[test]

@@ -4,7 +4,7 @@ header('Content-Type: application/json');
 $opcache = function_exists('opcache_get_status') ? @opcache_get_status(false) : false;
 echo json_encode([
     'sapi' => PHP_SAPI,
-    'zts' => PHP_ZTS,
+    'zts' => (bool) PHP_ZTS, // an int up to 8.2, a bool from 8.3
     'version' => PHP_VERSION,
     'opcache_loaded' => extension_loaded('Zend OPcache'),
     'opcache_enabled' => is_array($opcache) && !empty($opcache['opcache_enabled']),

@@ -16,11 +16,14 @@
  *   - pcntl's process-wide calls (signal handlers, masks, fork, exec, alarm)
  *     are refused with a warning;
  *   - proc_nice() changes the calling thread's priority on Linux, not the
- *     process's: the thread gets its own back when the request ends.
+ *     process's: the thread gets its own back when the request ends;
+ *   - posix_setrlimit() changes the process's limits: they are put back
+ *     when the request that changed them ends.
  * The replacement handlers are swapped into each worker thread's own copy of
  * the function table (ZTS gives every thread one) when the thread starts.
  */
 #include <locale.h>
+#include <pthread.h>
 #include <langinfo.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -438,6 +441,44 @@ static void restore_nice(void)
     (void) setpriority(PRIO_PROCESS, (id_t) thread_id(), thread_nice);
 }
 
+/* ---- resource limits ------------------------------------------------------ */
+
+/* The process's limits before any script changed them; whether this
+ * thread's request has called posix_setrlimit(), and its own handler. */
+static struct rlimit start_limits[RLIM_NLIMITS];
+static pthread_once_t start_limits_once = PTHREAD_ONCE_INIT;
+static __thread bool thread_set_rlimit;
+static __thread zif_handler setrlimit_handler;
+
+static void save_start_limits(void)
+{
+    for (int r = 0; r < RLIM_NLIMITS; r++) {
+        if (getrlimit(r, &start_limits[r]) != 0) {
+            start_limits[r].rlim_cur = start_limits[r].rlim_max = RLIM_INFINITY;
+        }
+    }
+}
+
+static ZEND_NAMED_FUNCTION(tfpm_posix_setrlimit)
+{
+    thread_set_rlimit = true;
+    setrlimit_handler(execute_data, return_value);
+}
+
+/* Puts back the process's limits after a request that changed them (a
+ * lower RLIMIT_FSIZE would otherwise hold for every thread, and for good).
+ * Raising a hard limit again needs root, as it would for a php-fpm child. */
+static void restore_rlimits(void)
+{
+    if (!thread_set_rlimit) {
+        return;
+    }
+    thread_set_rlimit = false;
+    for (int r = 0; r < RLIM_NLIMITS; r++) {
+        (void) setrlimit(r, &start_limits[r]);
+    }
+}
+
 /* ---- life cycle ------------------------------------------------------------ */
 
 void tfpm_isolation_thread_init(void)
@@ -454,6 +495,8 @@ void tfpm_isolation_thread_init(void)
     }
     replace_handler("setlocale", tfpm_setlocale);
     proc_nice_handler = replace_handler("proc_nice", tfpm_proc_nice);
+    pthread_once(&start_limits_once, save_start_limits);
+    setrlimit_handler = replace_handler("posix_setrlimit", tfpm_posix_setrlimit);
     errno = 0;
     thread_nice = getpriority(PRIO_PROCESS, (id_t) thread_id());
     if (errno != 0) {
@@ -464,6 +507,7 @@ void tfpm_isolation_thread_init(void)
 void tfpm_isolation_request_shutdown(void)
 {
     restore_nice();
+    restore_rlimits();
     if (env_overrides) {
         zend_hash_destroy(env_overrides);
         FREE_HASHTABLE(env_overrides);

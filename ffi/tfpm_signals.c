@@ -206,6 +206,7 @@ static void child_after_fork(void)
     sigemptyset(&none);
     pthread_sigmask(SIG_SETMASK, &none, NULL);
     signal(TFPM_SIG_INTERRUPT, SIG_DFL);
+    signal(SIGXFSZ, SIG_DFL);
 }
 
 void tfpm_signals_startup(void)
@@ -220,6 +221,9 @@ void tfpm_signals_startup(void)
     previous_interrupt_function = zend_interrupt_function;
     zend_interrupt_function = tfpm_interrupt_function;
 
+    /* A write past RLIMIT_FSIZE (posix_setrlimit() in a script) fails with
+     * EFBIG, which PHP reports, instead of killing every thread's request. */
+    signal(SIGXFSZ, SIG_IGN);
     install_crash_handler(SIGSEGV, &previous_segv);
     install_crash_handler(SIGBUS, &previous_bus);
     pthread_atfork(NULL, NULL, child_after_fork);

@@ -769,3 +769,25 @@ fn runaway_recursion_is_an_error_where_php_checks_the_stack() {
     assert!(!tfpm.log().contains("worker exited"), "{}", tfpm.log());
     assert!(tfpm.stop().success());
 }
+
+/// posix_setrlimit() changes the whole process's limits. A script that
+/// lowers RLIMIT_FSIZE and writes past it gets a failed write (EFBIG), not
+/// a SIGXFSZ that kills the worker and every request on it, and the limit
+/// is back for the next request.
+#[test]
+fn a_scripts_file_size_limit_costs_only_its_own_writes() {
+    let tfpm = start("2", &[]);
+    let pid = tfpm.worker_pids();
+    let (lowered, errors) = fetch(&tfpm, "/engine/rlimit.php", "lower=1");
+    assert_eq!(lowered.status, 200, "{errors}\n{}", tfpm.log());
+    let body = lowered.text();
+    assert!(body.starts_with("bool(true)\n"), "{body}");
+    assert!(!body.contains("written=4096"), "{body}");
+    for _ in 0..4 {
+        let (after, _) = fetch(&tfpm, "/engine/rlimit.php", "");
+        assert_eq!(after.text(), "written=4096\n");
+    }
+    assert_eq!(tfpm.worker_pids(), pid, "{}", tfpm.log());
+    assert!(!tfpm.log().contains("worker exited"), "{}", tfpm.log());
+    assert!(tfpm.stop().success());
+}

@@ -320,12 +320,27 @@ pub fn wait_or_kill(child: &mut Child, timeout: Duration) -> (ExitStatus, bool) 
 }
 
 /// Copies `pipe` line by line into `log`, sending each line to `lines` while someone listens.
+/// With `TFPM_TEST_LOG_DIR` set, a file there that gets a copy of the
+/// daemon's log as it comes (for a run that hangs before it reports).
+fn tee_file() -> Option<std::fs::File> {
+    let dir = std::env::var_os("TFPM_TEST_LOG_DIR")?;
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let name = format!("tfpm-{}-{n}.log", std::process::id());
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(std::path::Path::new(&dir).join(name))
+        .ok()
+}
+
 fn drain(
     pipe: impl Read + Send + 'static,
     log: &Arc<Mutex<String>>,
     lines: Option<Sender<String>>,
 ) {
     let log = Arc::clone(log);
+    let mut tee = tee_file();
     std::thread::spawn(move || {
         let mut reader = BufReader::new(pipe);
         let mut raw = Vec::new();
@@ -334,6 +349,9 @@ fn drain(
             match reader.read_until(b'\n', &mut raw) {
                 Ok(0) | Err(_) => return,
                 Ok(_) => {}
+            }
+            if let Some(file) = &mut tee {
+                let _ = std::io::Write::write_all(file, &raw);
             }
             let line = String::from_utf8_lossy(&raw).into_owned();
             log.lock()

@@ -4,11 +4,11 @@
 # thread scalability fixes), and installs it into a cache outside the clone,
 # keyed by version, flags and patches.
 #
-# Usage: ffi/build-php.sh [8.4|8.2]  # build if needed, print the php-config path
+# Usage: ffi/build-php.sh [8.2|8.4]  # build if needed, print the php-config path
 #        ffi/build-php.sh --source 8.4|8.2 DEBIAN-VERSION
 #                         # print the directory of that version's unpatched
 #                         # source tree (php-src's tests), fetching it if needed
-# Env:   TFPM_PHP_VERSION PHP version when no argument is given (default 8.4)
+# Env:   TFPM_PHP_VERSION PHP version when no argument is given (default 8.2)
 #        TFPM_PHP_CACHE   cache root (default /var/cache/tfpm/php)
 #        TFPM_PHP_JOBS    make -j (default: nproc)
 # Needs root on Debian 12 (installs build dependencies with apt-get).
@@ -28,7 +28,7 @@ if [[ "${1:-}" == --source ]]; then
   source_only="$3"
   shift
 fi
-php_version="${1:-${TFPM_PHP_VERSION:-8.4}}"
+php_version="${1:-${TFPM_PHP_VERSION:-8.2}}"
 
 # The Debian release whose source package is built for each PHP version.
 case "$php_version" in

@@ -6,7 +6,7 @@
 # Usage: bench/run.sh [--quick] [--jit] [--workers N] [--out FILE]
 #   --quick    shorter runs (3 s each instead of 10 s) and fewer memory points
 #   --jit      opcache's JIT on for both servers (opcache.jit=tracing, 64 MiB)
-# The PHP is the one scripts/env.sh picks: TFPM_PHP_VERSION=8.2 for 8.2.
+# The PHP is the one scripts/env.sh picks: TFPM_PHP_VERSION=8.4 for 8.4.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(dirname "$here")"

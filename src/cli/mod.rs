@@ -513,9 +513,8 @@ pub enum LogFormat {
 /// Runs the daemon to completion (the master, or a worker when the master
 /// started this process with a `worker` spec); returns the exit code.
 pub async fn run(cli: Cli, worker: Option<Result<WorkerSpec, String>>) -> i32 {
-    let version = crate::php::php_version();
-    let mut parts = version.split('.').map(|p| p.parse().unwrap_or(0));
-    crate::config::ini::use_php_version(parts.next().unwrap_or(8), parts.next().unwrap_or(2));
+    let (major, minor) = crate::php::php_branch();
+    crate::config::ini::use_php_version(major, minor);
     if cli.modules || cli.info || cli.version {
         return print_info(&cli);
     }

@@ -49,11 +49,16 @@ pub fn php_version() -> String {
     sys::php_version()
 }
 
-/// Whether that version is `major.minor` or later.
-pub fn php_at_least(major: u32, minor: u32) -> bool {
+/// That version as `(major, minor)`.
+pub fn php_branch() -> (u32, u32) {
     let version = php_version();
     let mut parts = version.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
-    (parts.next().unwrap_or(0), parts.next().unwrap_or(0)) >= (major, minor)
+    (parts.next().unwrap_or(0), parts.next().unwrap_or(0))
+}
+
+/// Whether that version is `major.minor` or later.
+pub fn php_at_least(major: u32, minor: u32) -> bool {
+    php_branch() >= (major, minor)
 }
 
 /// php-fpm's "memory peak": the largest memory peak (real size) that a

@@ -38,7 +38,24 @@
 
 /* ---- the function table -------------------------------------------------- */
 
-/* Replaces an internal function's handler; returns the old one (NULL if absent). */
+static zif_handler replace_handler(const char *name, zif_handler handler);
+
+/* Puts `handler` in place of `name`'s and keeps the function's own handler
+ * in *original, for `handler` to call. Where the threads share the
+ * function (PHP 8.3+), a later thread finds `handler` already there: the
+ * original stays as the first thread found it (taking `handler` as its own
+ * original made it call itself until the stack overflowed). */
+static void wrap_handler(const char *name, zif_handler handler, zif_handler *original)
+{
+    zif_handler old = replace_handler(name, handler);
+    if (old && old != handler) {
+        __atomic_store_n(original, old, __ATOMIC_RELEASE);
+    }
+}
+
+/* Replaces an internal function's handler; returns the old one (NULL if absent).
+ * From PHP 8.3 on, the threads share the internal functions, so a thread
+ * can find the handler already replaced by another: see wrap_handler(). */
 static zif_handler replace_handler(const char *name, zif_handler handler)
 {
     zend_function *fn = zend_hash_str_find_ptr(CG(function_table), name, strlen(name));
@@ -286,7 +303,8 @@ static ZEND_NAMED_FUNCTION(tfpm_setlocale)
 static const char *const spawners[] = {
     "exec", "system", "passthru", "shell_exec", "popen", "proc_open", NULL
 };
-static __thread zif_handler spawner_handlers[6];
+/* The spawners' own handlers, the same for every thread (wrap_handler()). */
+static zif_handler spawner_handlers[6];
 
 /* A name a POSIX shell can export. */
 static bool shell_name(const zend_string *name)
@@ -389,7 +407,7 @@ static ZEND_NAMED_FUNCTION(tfpm_spawn)
     zif_handler original = NULL;
     for (int i = 0; spawners[i]; i++) {
         if (strcmp(spawners[i], fn) == 0) {
-            original = spawner_handlers[i];
+            original = __atomic_load_n(&spawner_handlers[i], __ATOMIC_ACQUIRE);
         }
     }
     if (!spawn_needs_env(execute_data, fn)) {
@@ -416,7 +434,7 @@ static ZEND_NAMED_FUNCTION(tfpm_spawn)
  * called proc_nice() since, and proc_nice()'s own handler. */
 static __thread int thread_nice;
 static __thread bool thread_reniced;
-static __thread zif_handler proc_nice_handler;
+static zif_handler proc_nice_handler;
 
 static pid_t thread_id(void)
 {
@@ -448,7 +466,7 @@ static void restore_nice(void)
 static struct rlimit start_limits[RLIM_NLIMITS];
 static pthread_once_t start_limits_once = PTHREAD_ONCE_INIT;
 static __thread bool thread_set_rlimit;
-static __thread zif_handler setrlimit_handler;
+static zif_handler setrlimit_handler;
 
 static void save_start_limits(void)
 {
@@ -490,13 +508,13 @@ void tfpm_isolation_thread_init(void)
         replace_handler("putenv", tfpm_putenv);
         /* A spawner that is absent (disable_functions) stays absent. */
         for (int i = 0; spawners[i]; i++) {
-            spawner_handlers[i] = replace_handler(spawners[i], tfpm_spawn);
+            wrap_handler(spawners[i], tfpm_spawn, &spawner_handlers[i]);
         }
     }
     replace_handler("setlocale", tfpm_setlocale);
-    proc_nice_handler = replace_handler("proc_nice", tfpm_proc_nice);
+    wrap_handler("proc_nice", tfpm_proc_nice, &proc_nice_handler);
     pthread_once(&start_limits_once, save_start_limits);
-    setrlimit_handler = replace_handler("posix_setrlimit", tfpm_posix_setrlimit);
+    wrap_handler("posix_setrlimit", tfpm_posix_setrlimit, &setrlimit_handler);
     errno = 0;
     thread_nice = getpriority(PRIO_PROCESS, (id_t) thread_id());
     if (errno != 0) {

@@ -813,3 +813,28 @@ fn mb_get_info_leaves_a_per_request_setting_alone() {
     assert_eq!(tfpm.worker_pids(), pid, "{}", tfpm.log());
     assert!(!tfpm.log().contains("worker exited"), "{}", tfpm.log());
 }
+
+/// Every thread starts processes at once. From PHP 8.3 on, the threads
+/// share the internal functions, so a thread found tfpm's own spawner
+/// wrapper where the original handler should be, took it for the original,
+/// and recursed until its stack overflowed: the worker died.
+#[test]
+fn every_thread_starts_processes_at_once() {
+    let tfpm = start("4", &[]);
+    let pid = tfpm.worker_pids();
+    thread::scope(|s| {
+        let clients: Vec<_> = (0..16)
+            .map(|_| s.spawn(|| fetch(&tfpm, "/engine/spawners.php", "").0.text()))
+            .collect();
+        for client in clients {
+            assert_eq!(
+                client.join().unwrap(),
+                "shell exec proc\n",
+                "{}",
+                tfpm.log()
+            );
+        }
+    });
+    assert_eq!(tfpm.worker_pids(), pid, "{}", tfpm.log());
+    assert!(!tfpm.log().contains("worker exited"), "{}", tfpm.log());
+}

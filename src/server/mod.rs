@@ -17,6 +17,7 @@ mod shutdown;
 mod sink;
 pub mod status;
 pub mod status_page;
+pub mod status_query;
 pub mod systemd;
 pub mod worker;
 

@@ -18,7 +18,7 @@ use std::process::Command;
 const DEFAULT_CACHE: &str = "/var/cache/tfpm/php";
 /// The PHP version taken from the cache when `TFPM_PHP_VERSION` is unset:
 /// the same default as `ffi/build-php.sh`.
-const DEFAULT_PHP_VERSION: &str = "8.2";
+const DEFAULT_PHP_VERSION: &str = "8.4";
 /// The PHP versions the shim supports (`PHP_VERSION_ID` guards in `ffi/`).
 const OLDEST_PHP: (u32, u32) = (8, 2);
 const NEWEST_PHP: (u32, u32) = (8, 4);

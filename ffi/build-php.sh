@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
-# Builds PHP 8.2 or 8.4 (ZTS, embed, fpm) from Debian's own source package,
-# with tfpm's small patches for that version (ffi/php-patches/<version>:
-# thread scalability fixes), and installs it into a cache outside the clone,
-# keyed by version, flags and patches.
+# Builds PHP 8.4 (the default) or 8.2 (ZTS, embed, fpm) from Debian's own
+# source package, with tfpm's small patches for that version
+# (ffi/php-patches/<version>: thread scalability and lifecycle fixes), and
+# installs it into a cache outside the clone, keyed by version, flags and
+# patches.
 #
-# Usage: ffi/build-php.sh [8.2|8.4]  # build if needed, print the php-config path
+# Usage: ffi/build-php.sh [8.4|8.2]  # build if needed, print the php-config path
 #        ffi/build-php.sh --source 8.4|8.2 DEBIAN-VERSION
 #                         # print the directory of that version's unpatched
 #                         # source tree (php-src's tests), fetching it if needed
-# Env:   TFPM_PHP_VERSION PHP version when no argument is given (default 8.2)
+# Env:   TFPM_PHP_VERSION PHP version when no argument is given (default 8.4)
 #        TFPM_PHP_CACHE   cache root (default /var/cache/tfpm/php)
 #        TFPM_PHP_JOBS    make -j (default: nproc)
 # Needs root on Debian 12 (installs build dependencies with apt-get).
@@ -28,7 +29,7 @@ if [[ "${1:-}" == --source ]]; then
   source_only="$3"
   shift
 fi
-php_version="${1:-${TFPM_PHP_VERSION:-8.2}}"
+php_version="${1:-${TFPM_PHP_VERSION:-8.4}}"
 
 # The Debian release whose source package is built for each PHP version.
 case "$php_version" in

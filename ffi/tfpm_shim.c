@@ -27,6 +27,7 @@
 #include "http_status_codes.h"
 #include "zend_smart_str.h"
 #include "zend_ini_scanner.h"
+#include "zend_language_scanner.h"
 
 #include "tfpm_internal.h"
 
@@ -856,7 +857,36 @@ static void reserve_callback_stack(void)
         zend_call_stack_init(); /* EG(stack_limit) again, with the new reserve */
     }
 }
+
+/* The zend.max_allowed_stack_size EG(stack_limit) was computed with. PHP
+ * computes the limit once per thread, so a value from the request
+ * (PHP_VALUE, a pool's php_admin_value), or the thread's own again after
+ * one, would only change what ini_get() shows: the limit is computed again
+ * whenever the setting differs from the one it was computed with. */
+static __thread zend_long stack_limit_setting;
+
+static void follow_stack_setting(void)
+{
+    if (EG(max_allowed_stack_size) != stack_limit_setting) {
+        zend_call_stack_init();
+        stack_limit_setting = EG(max_allowed_stack_size);
+    }
+}
 #endif
+
+/* The scanner's converted copy of a script (zend.multibyte with a
+ * zend.script_encoding) is freed when its compile ends, but a fatal error
+ * in the middle of the compile (a redeclared function) jumps past that and
+ * leaves the pointer to it in the thread's scanner state, while the request
+ * shutdown frees the memory. The next highlight_string() or highlight_file()
+ * on the thread freed it again: zend_mm_heap corrupted, and the worker died.
+ * A php-fpm child usually serves one script before that matters; a thread
+ * serves thousands, so each request starts without it. */
+static void forget_scanner_leftovers(void)
+{
+    LANG_SCNG(script_filtered) = NULL;
+    LANG_SCNG(script_filtered_size) = 0;
+}
 
 void tfpm_thread_init(tfpm_thread_handle *handle)
 {
@@ -867,6 +897,7 @@ void tfpm_thread_init(tfpm_thread_handle *handle)
     (void) ts_resource(0);
 #ifdef ZEND_CHECK_STACK_LIMIT
     reserve_callback_stack();
+    stack_limit_setting = EG(max_allowed_stack_size);
 #endif
     lock_admin_ini();
     tfpm_isolation_thread_init();
@@ -1109,8 +1140,12 @@ int tfpm_execute(const tfpm_request *request, uint64_t seq)
          * clears it too): handlers that check it (session.save_handler's)
          * then take a value they cannot use yet without a fatal error. */
         PG(modules_activated) = 0;
+        forget_scanner_leftovers();
         tfpm_request_ini_apply(request->php_value, 0);
         tfpm_request_ini_apply(request->php_admin_value, 1);
+#ifdef ZEND_CHECK_STACK_LIMIT
+        follow_stack_setting();
+#endif
         if (php_request_startup() == SUCCESS) {
             started = 1;
             run_script(request);

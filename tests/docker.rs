@@ -115,7 +115,7 @@ fn check_page(response: &http::Response, n: u64) -> String {
     };
     assert_eq!(field("sapi"), "fpm-fcgi", "{body}");
     let php = field("php");
-    assert!(php.starts_with("8.2.") && php.ends_with(" zts"), "{body}");
+    assert!(php.starts_with("8.4.") && php.ends_with(" zts"), "{body}");
     assert_eq!(field("opcache"), "on", "{body}");
     let squares: u64 = (1..=n).map(|i| i * i).sum();
     assert_eq!(

@@ -814,6 +814,58 @@ fn mb_get_info_leaves_a_per_request_setting_alone() {
     assert!(!tfpm.log().contains("worker exited"), "{}", tfpm.log());
 }
 
+/// zend.max_allowed_stack_size from a request (as php-src's gh15168.phpt
+/// sets it) limits that request's stack, and the next request on the thread
+/// has the thread's own limit again: PHP computes the limit once per thread,
+/// so tfpm computes it again when the setting differs.
+#[test]
+fn a_requests_stack_size_setting_limits_that_request_only() {
+    let tfpm = start("1", &[]);
+    let small = get("/engine/deep_json.php", "")
+        .param("PHP_VALUE", "zend.max_allowed_stack_size=512K");
+    // PHP 8.2 has no such setting (ini_get() is false): nothing changes.
+    let limited = match php_has_stack_guard() {
+        true => "false 512K\n",
+        false => "270002 \n",
+    };
+    for _ in 0..2 {
+        let (answer, errors) = (send(&tfpm, &small).cgi(), tfpm.log());
+        assert_eq!(answer.text(), limited, "{errors}");
+        let (own, errors) = fetch(&tfpm, "/engine/deep_json.php", "");
+        assert!(own.text().starts_with("270002 "), "{}{errors}", own.text());
+    }
+}
+
+/// A fatal error while a script compiles under zend.multibyte left the
+/// scanner's freed copy of the script in the thread's state; the next
+/// highlight_string() on that thread freed it again and the worker aborted
+/// (`zend_mm_heap corrupted`; php-src's highlight tests after
+/// Zend/tests/multibyte ones, on 8.4). Each request now starts without it.
+#[test]
+fn a_compile_error_under_zend_multibyte_leaves_nothing_for_the_next_request() {
+    // PHP's own defaults (errors displayed), as for the php-src tests.
+    let tfpm = Tfpm::start(Path::new(TFPM), &["-n", "--listen", "127.0.0.1:0", "--threads", "1"]);
+    let pid = tfpm.worker_pids();
+    // Where the freed copy lands depends on the heap's layout, which the
+    // script's name shifts: names of 1 to 16 letters meet it in several.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let fatal = std::fs::read(docroot().join("engine/redeclare.php")).expect("script");
+    for n in 1..=16 {
+        let name = format!("/{}.php", "r".repeat(n));
+        std::fs::write(dir.path().join(&name[1..]), &fatal).expect("script");
+        let request = CgiRequest::get(dir.path(), &name).param(
+            "PHP_VALUE",
+            "zend.multibyte=1\nzend.script_encoding=ISO-8859-1",
+        );
+        let shown = send(&tfpm, &request).cgi().text();
+        assert!(shown.contains("Cannot redeclare"), "{shown}");
+        let (page, errors) = fetch(&tfpm, "/engine/highlight.php", "");
+        assert_eq!(page.text(), "highlighted\n", "{errors}{}", tfpm.log());
+    }
+    assert_eq!(tfpm.worker_pids(), pid, "{}", tfpm.log());
+    assert!(!tfpm.log().contains("worker exited"), "{}", tfpm.log());
+}
+
 /// Every thread starts processes at once. From PHP 8.3 on, the threads
 /// share the internal functions, so a thread found tfpm's own spawner
 /// wrapper where the original handler should be, took it for the original,

@@ -185,6 +185,37 @@ fn only_get_metrics_is_served() {
     assert_eq!(http::get(addr, "/metrics?name[]=x").status, 200);
 }
 
+/// `/healthz` answers while the master runs; `/readyz` only while a
+/// worker is ready and the master is not stopping: during a graceful stop
+/// it says 503 at once, while the request in flight still finishes.
+#[test]
+fn probes_answer_health_and_readiness_until_a_graceful_stop() {
+    let tfpm = start(&[]);
+    let addr = tfpm.metrics_addr();
+    let health = http::get(addr, "/healthz");
+    assert_eq!((health.status, health.text().as_str()), (200, "ok\n"));
+    let ready = http::get(addr, "/readyz");
+    assert_eq!((ready.status, ready.text().as_str()), (200, "ready\n"));
+    assert_eq!(http::post(addr, "/readyz", "text/plain", b"x").status, 404);
+    let slow = std::thread::spawn({
+        let (server, request) = (tfpm.addr(), get("/sleep.php").query("ms=1500"));
+        move || {
+            let mut client = FcgiClient::connect_tcp(server).expect("connect");
+            client.send(&request, false).expect("request").cgi().status
+        }
+    });
+    wait_for(addr, "tfpm_threads_busy{pool=\"www\"}", 1.0);
+    tfpm.signal(fcgi_tests::daemon::Signal::SIGQUIT);
+    let stopping = poll_until(Duration::from_secs(10), Duration::from_millis(10), || {
+        let answer = http::get(addr, "/readyz");
+        (answer.status == 503).then_some(answer)
+    })
+    .expect("/readyz says 503 during a graceful stop");
+    assert_eq!(stopping.text(), "not ready\n");
+    assert_eq!(http::get(addr, "/healthz").status, 200);
+    assert_eq!(slow.join().expect("client"), 200);
+}
+
 #[test]
 fn terminated_requests_and_max_children_are_counted() {
     let tfpm = start(&["--request-terminate-timeout", "1"]);

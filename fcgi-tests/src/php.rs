@@ -5,7 +5,7 @@
 //! and marks a finished install with `.tfpm-complete`. `PHP_CONFIG`, when set,
 //! wins (as it does for `build.rs`): its `--prefix` is the install. Else the
 //! build is chosen as `build.rs` chooses it: the most recently finished one of
-//! the version `TFPM_PHP_VERSION` names (default 8.2), so that the oracles are
+//! the version `TFPM_PHP_VERSION` names (default 8.4), so that the oracles are
 //! the PHP tfpm links against, never a build of another version.
 
 use std::path::{Path, PathBuf};
@@ -14,7 +14,7 @@ use std::process::Command;
 const DEFAULT_CACHE: &str = "/var/cache/tfpm/php";
 const COMPLETE_MARK: &str = ".tfpm-complete";
 /// build.rs's and build-php.sh's default when `TFPM_PHP_VERSION` is unset.
-const DEFAULT_PHP_VERSION: &str = "8.2";
+const DEFAULT_PHP_VERSION: &str = "8.4";
 
 /// The install prefix of the PHP build: `$PHP_CONFIG --prefix`, else the
 /// latest complete build of the wanted version under the cache. `None` if

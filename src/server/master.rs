@@ -30,6 +30,7 @@ use tokio::net::{TcpListener, UnixStream};
 use tokio::sync::{mpsc, oneshot};
 
 use super::worker::WorkerSpec;
+use super::probes::Readiness;
 use super::{metrics, relay, systemd, Asked, Listener, Signals, StopKind};
 use crate::php::{os, scoreboard};
 
@@ -211,6 +212,8 @@ struct Master {
     events: mpsc::UnboundedSender<Event>,
     ready: Ready,
     crashes: Crashes,
+    /// What `/readyz` needs: the pools that keep workers, and the stop.
+    readiness: Arc<Readiness>,
 }
 
 /// Runs the master until a stop signal; returns the process exit code.
@@ -245,19 +248,19 @@ pub async fn run(
         events,
         ready: Ready::default(),
         crashes: Crashes::default(),
+        readiness: Arc::default(),
     };
+    master.note_pools();
+    if let Some(listener) = metrics_listener {
+        serve_metrics(&master, listener);
+    }
     if let Err(code) = master.start(&mut rx).await {
         master.stop(StopKind::Fast, &mut rx).await;
         return code;
     }
-    if let Some(listener) = metrics_listener {
-        let (ready, crashes) = (master.ready.clone(), master.crashes.clone());
-        tokio::spawn(metrics::serve(listener, move || {
-            sum_metrics(ready.clone(), Some(crashes.clone()), None)
-        }));
-    }
     let status = tokio::spawn(report_status(master.ready.clone()));
     let kind = master.serve(&mut signals, &mut rx).await;
+    master.readiness.stop();
     status.abort();
     systemd::notify("STOPPING=1\nSTATUS=stopping");
     // php-fpm's words for the two ways to stop.
@@ -269,6 +272,19 @@ pub async fn run(
     relay::drain_all();
     tracing::info!("exiting, bye-bye!");
     0
+}
+
+/// Answers scrapers and probes on the metrics listener (from before the
+/// first worker is ready: `/readyz` says 503 until then).
+fn serve_metrics(master: &Master, listener: TcpListener) {
+    let (ready, crashes) = (master.ready.clone(), master.crashes.clone());
+    let (links, readiness) = (master.ready.clone(), master.readiness.clone());
+    let render = move || sum_metrics(ready.clone(), Some(crashes.clone()), None);
+    let is_ready = move || {
+        let pools: Vec<usize> = lock(&links).iter().map(|(_, l)| l.pool).collect();
+        readiness.is_ready(&pools)
+    };
+    tokio::spawn(metrics::serve(listener, render, is_ready));
 }
 
 /// Lets workers inherit the listening sockets.
@@ -290,6 +306,11 @@ fn slots_of(pools: &[PoolProcs]) -> Vec<(usize, usize)> {
 }
 
 impl Master {
+    /// Tells the probes which pools must have a ready worker.
+    fn note_pools(&self) {
+        self.readiness.set_pools(self.pools.iter().map(|p| p.lazy));
+    }
+
     /// Starts the first generation and waits until it is ready; Err is the
     /// exit code when a worker cannot start.
     async fn start(&mut self, rx: &mut mpsc::UnboundedReceiver<Event>) -> Result<(), i32> {
@@ -642,6 +663,7 @@ impl Master {
             pools: std::mem::replace(&mut self.pools, pools),
             slots: std::mem::replace(&mut self.slots, slots),
         });
+        self.note_pools();
         Ok(())
     }
 
@@ -694,6 +716,7 @@ impl Master {
             self.config = previous.config;
             self.pools = previous.pools;
             self.slots = previous.slots;
+            self.note_pools();
         }
         self.generation = generation - 1;
         tracing::error!("reload abandoned: the running workers stay");

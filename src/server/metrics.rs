@@ -4,7 +4,8 @@
 //! counters ([`crate::php::PoolSnapshot`]).
 //!
 //! The endpoint speaks just enough HTTP/1.1: `GET /metrics` gets a 200 in
-//! the text exposition format 0.0.4, anything else a 404, and every
+//! the text exposition format 0.0.4, `GET /healthz` and `GET /readyz` the
+//! probes' answers ([`super::probes`]), anything else a 404, and every
 //! connection closes after one answer.
 
 use std::collections::HashMap;
@@ -16,6 +17,7 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
+use super::probes;
 use crate::php::PoolSnapshot;
 
 /// Upper bounds of the request duration histogram, in seconds.
@@ -294,18 +296,20 @@ fn render_timeouts(out: &mut String, terminated: u64) {
     let _ = writeln!(out, "{name}{{kind=\"request_terminate\"}} {terminated}");
 }
 
-/// Answers scrapers on `listener` for as long as the process runs, with
-/// what `render` gives at each scrape, so that a graceful stop can be
-/// watched draining.
-pub async fn serve<F, Fut>(listener: TcpListener, render: F)
+/// Answers scrapers and probes on `listener` for as long as the process
+/// runs: `/metrics` with what `render` gives at each scrape (so that a
+/// graceful stop can be watched draining), `/healthz`, and `/readyz` as
+/// `ready` says.
+pub async fn serve<F, Fut, R>(listener: TcpListener, render: F, ready: R)
 where
     F: Fn() -> Fut + Send + Sync + 'static,
     Fut: Future<Output = String> + Send + 'static,
+    R: Fn() -> bool + Send + Sync + 'static,
 {
     loop {
         match listener.accept().await {
             Ok((stream, _)) => {
-                tokio::spawn(answer(stream, render()));
+                tokio::spawn(answer(stream, render(), ready()));
             }
             Err(e) => {
                 tracing::warn!("metrics accept failed: {e}");
@@ -316,15 +320,21 @@ where
 }
 
 /// Reads one request head and answers it.
-async fn answer(mut stream: TcpStream, body: impl Future<Output = String>) {
+async fn answer(mut stream: TcpStream, body: impl Future<Output = String>, ready: bool) {
     let Ok(Some(head)) = tokio::time::timeout(READ_TIMEOUT, read_head(&mut stream)).await else {
         return;
     };
-    let response = if is_metrics_get(&head) {
-        let body = body.await;
-        reply("200 OK", "text/plain; version=0.0.4; charset=utf-8", &body)
-    } else {
-        reply("404 Not Found", "text/plain", "Not found.\n")
+    let response = match route(&head) {
+        Some(Route::Metrics) => {
+            let body = body.await;
+            reply("200 OK", "text/plain; version=0.0.4; charset=utf-8", &body)
+        }
+        Some(Route::Health) => reply("200 OK", "text/plain", "ok\n"),
+        Some(Route::Ready) => {
+            let (status, body) = probes::answer(ready);
+            reply(status, "text/plain", body)
+        }
+        None => reply("404 Not Found", "text/plain", "Not found.\n"),
     };
     let _ = stream.write_all(response.as_bytes()).await;
     let _ = stream.shutdown().await;
@@ -417,16 +427,32 @@ async fn read_head(stream: &mut TcpStream) -> Option<Vec<u8>> {
     Some(head)
 }
 
-/// Whether the request line is `GET /metrics` (with or without a query).
-fn is_metrics_get(head: &[u8]) -> bool {
+/// What the listener serves.
+#[derive(Debug, PartialEq)]
+enum Route {
+    Metrics,
+    Health,
+    Ready,
+}
+
+/// The route of a `GET` request line (with or without a query); None for
+/// any other method or path.
+fn route(head: &[u8]) -> Option<Route> {
     let line = head
         .split(|&b| b == b'\r' || b == b'\n')
         .next()
         .unwrap_or_default();
     let mut words = line.split(|&b| b == b' ');
     let (method, target) = (words.next(), words.next().unwrap_or_default());
-    let path = target.split(|&b| b == b'?').next().unwrap_or_default();
-    method == Some(b"GET") && path == b"/metrics"
+    if method != Some(b"GET") {
+        return None;
+    }
+    match target.split(|&b| b == b'?').next().unwrap_or_default() {
+        b"/metrics" => Some(Route::Metrics),
+        b"/healthz" => Some(Route::Health),
+        b"/readyz" => Some(Route::Ready),
+        _ => None,
+    }
 }
 
 fn reply(status: &str, content_type: &str, body: &str) -> String {
@@ -460,12 +486,17 @@ mod tests {
     }
 
     #[test]
-    fn only_get_metrics_is_served() {
-        assert!(is_metrics_get(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n"));
-        assert!(is_metrics_get(b"GET /metrics?x=1 HTTP/1.0\r\n\r\n"));
-        assert!(!is_metrics_get(b"GET / HTTP/1.1\r\n\r\n"));
-        assert!(!is_metrics_get(b"POST /metrics HTTP/1.1\r\n\r\n"));
-        assert!(!is_metrics_get(b"GET /metricsx HTTP/1.1\r\n\r\n"));
+    fn only_get_of_the_three_paths_is_served() {
+        assert_eq!(
+            route(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n"),
+            Some(Route::Metrics)
+        );
+        assert_eq!(route(b"GET /metrics?x=1 HTTP/1.0\r\n\r\n"), Some(Route::Metrics));
+        assert_eq!(route(b"GET /healthz HTTP/1.1\r\n\r\n"), Some(Route::Health));
+        assert_eq!(route(b"GET /readyz HTTP/1.1\r\n\r\n"), Some(Route::Ready));
+        assert_eq!(route(b"GET / HTTP/1.1\r\n\r\n"), None);
+        assert_eq!(route(b"POST /metrics HTTP/1.1\r\n\r\n"), None);
+        assert_eq!(route(b"GET /metricsx HTTP/1.1\r\n\r\n"), None);
     }
 
     #[test]

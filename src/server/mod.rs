@@ -12,6 +12,7 @@ pub mod logfile;
 pub mod master;
 pub mod metrics;
 pub mod pools;
+pub mod probes;
 pub mod relay;
 mod shutdown;
 mod sink;

@@ -261,11 +261,13 @@ pub fn run_suite(config: &Config) -> Report {
     let mut deaths = Vec::new();
     let mut logs = Vec::new();
     {
-        let fpm = PhpFpm::start(
-            config.runners.max(1),
-            "pm.max_requests = 1\nrequest_terminate_timeout = 300s",
-            &ini_refs(),
+        // Both servers work in the scratch copy of the tree, where tests
+        // that name relative paths (session.save_path) expect to be.
+        let pool = format!(
+            "pm.max_requests = 1\nrequest_terminate_timeout = 300s\nchdir = {}",
+            config.src.display()
         );
+        let fpm = PhpFpm::start(config.runners.max(1), &pool, &ini_refs());
         let tfpms: Vec<Tfpm> = (0..config.runners.max(1))
             .map(|_| start_tfpm(config, 1))
             .collect();

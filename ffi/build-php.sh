@@ -86,7 +86,7 @@ FLAGS
 }
 
 build_deps=(
-  build-essential autoconf bison re2c pkg-config dpkg-dev file patch
+  build-essential autoconf bison re2c pkg-config dpkg-dev file patch libtool
   libxml2-dev libsqlite3-dev libssl-dev libcurl4-openssl-dev libonig-dev
   libicu-dev libpng-dev libjpeg-dev libwebp-dev libfreetype-dev libzip-dev
   libsodium-dev libgmp-dev libxslt1-dev libpq-dev zlib1g-dev
@@ -385,6 +385,19 @@ build() {
   echo "$prefix"
 }
 
+# Debian's phpize (from its patches) looks for shtool in /usr/bin and for
+# libtool's and pkg-config's m4 files under the prefix's share/aclocal, as
+# for a PHP installed in /usr. For this install: the shtool that make
+# install put in the build dir, and the system's aclocal dir (libtool and
+# pkgconf, installed with the build dependencies). Run on every call, so
+# that an install cached before this fix gets it too.
+fix_phpize() {
+  local phpize="$1/bin/phpize"
+  [[ -f "$phpize" ]] || return 0
+  sed -i -e 's#^aclocaldir=.*#aclocaldir="/usr/share/aclocal"#' \
+    -e 's#php\.m4 /usr/bin/shtool #php.m4 shtool #' "$phpize"
+}
+
 main() {
   if [[ -n "$source_only" ]]; then
     source_tree "$source_only"; return
@@ -396,6 +409,7 @@ main() {
     mkdir -p "$cache_root"
     dir="$(build)"
   fi
+  fix_phpize "$dir"
   echo "$dir/bin/php-config"
 }
 

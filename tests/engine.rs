@@ -821,8 +821,8 @@ fn mb_get_info_leaves_a_per_request_setting_alone() {
 #[test]
 fn a_requests_stack_size_setting_limits_that_request_only() {
     let tfpm = start("1", &[]);
-    let small = get("/engine/deep_json.php", "")
-        .param("PHP_VALUE", "zend.max_allowed_stack_size=512K");
+    let small =
+        get("/engine/deep_json.php", "").param("PHP_VALUE", "zend.max_allowed_stack_size=512K");
     // PHP 8.2 has no such setting (ini_get() is false): nothing changes.
     let limited = match php_has_stack_guard() {
         true => "false 512K\n",
@@ -844,7 +844,10 @@ fn a_requests_stack_size_setting_limits_that_request_only() {
 #[test]
 fn a_compile_error_under_zend_multibyte_leaves_nothing_for_the_next_request() {
     // PHP's own defaults (errors displayed), as for the php-src tests.
-    let tfpm = Tfpm::start(Path::new(TFPM), &["-n", "--listen", "127.0.0.1:0", "--threads", "1"]);
+    let tfpm = Tfpm::start(
+        Path::new(TFPM),
+        &["-n", "--listen", "127.0.0.1:0", "--threads", "1"],
+    );
     let pid = tfpm.worker_pids();
     // Where the freed copy lands depends on the heap's layout, which the
     // script's name shifts: names of 1 to 16 letters meet it in several.

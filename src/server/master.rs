@@ -29,8 +29,8 @@ use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, UnixStream};
 use tokio::sync::{mpsc, oneshot};
 
-use super::worker::WorkerSpec;
 use super::probes::Readiness;
+use super::worker::WorkerSpec;
 use super::{metrics, relay, systemd, Asked, Listener, Signals, StopKind};
 use crate::php::{os, scoreboard};
 

@@ -491,7 +491,10 @@ mod tests {
             route(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n"),
             Some(Route::Metrics)
         );
-        assert_eq!(route(b"GET /metrics?x=1 HTTP/1.0\r\n\r\n"), Some(Route::Metrics));
+        assert_eq!(
+            route(b"GET /metrics?x=1 HTTP/1.0\r\n\r\n"),
+            Some(Route::Metrics)
+        );
         assert_eq!(route(b"GET /healthz HTTP/1.1\r\n\r\n"), Some(Route::Health));
         assert_eq!(route(b"GET /readyz HTTP/1.1\r\n\r\n"), Some(Route::Ready));
         assert_eq!(route(b"GET / HTTP/1.1\r\n\r\n"), None);

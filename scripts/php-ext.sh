@@ -1,0 +1,146 @@
+#!/usr/bin/env bash
+# Builds PECL extensions against tfpm's PHP (ZTS) from Debian's source
+# packages, installs each .so into the build's extension dir and writes its
+# ini file into the build's scan dir, which tfpm and the build's php CLI
+# both read. Debian's binary php-* extensions are built for the
+# non-thread-safe PHP and cannot load into tfpm's.
+#
+# Usage: scripts/php-ext.sh [--ini-dir DIR] NAME...
+#   NAME       redis apcu igbinary msgpack memcached imagick xdebug pcov
+#   --ini-dir  write the ini files there instead of the build's scan dir
+#              (load them with PHP_INI_SCAN_DIR=DIR)
+# Env:   PHP_CONFIG, TFPM_PHP_VERSION  which PHP build (as scripts/env.sh)
+#
+# The source comes from the deb-src entries ffi/build-php.sh added (8.2:
+# bookworm's, 8.4: trixie's too), newest version first, then older ones
+# when the mirror lacks the files.
+# A plain PECL tarball builds the same way by hand:
+#   tar xf redis-6.2.0.tgz && cd redis-6.2.0
+#   "$(dirname "$PHP_CONFIG")/phpize" && ./configure --with-php-config="$PHP_CONFIG"
+#   make && make install
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+
+ini_dir=""
+if [[ "${1:-}" == --ini-dir ]]; then
+  ini_dir="$2"
+  shift 2
+fi
+[[ $# -gt 0 ]] || { sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//' >&2; exit 2; }
+. "$here/env.sh"
+ini_dir="${ini_dir:-$("$PHP_CONFIG" --ini-dir)}"
+branch="$("$PHP_CONFIG" --version | cut -d. -f1,2)"
+case "$branch" in
+  8.2) suite=bookworm ;;
+  8.4) suite=trixie ;;
+  *) suite="" ;;
+esac
+
+log() { echo "php-ext: $*" >&2; }
+
+# Debian's source package of each extension.
+source_package() {
+  case "$1" in
+    redis | apcu | igbinary | msgpack | memcached | imagick | pcov) echo "php-$1" ;;
+    xdebug) echo xdebug ;;
+    *) log "unknown extension '$1' (known: redis apcu igbinary msgpack memcached imagick xdebug pcov)"; exit 2 ;;
+  esac
+}
+
+# The libraries an extension links against (Debian's -dev packages).
+dev_packages() {
+  case "$1" in
+    memcached) echo libmemcached-dev zlib1g-dev ;;
+    imagick) echo libmagickwand-dev ;;
+  esac
+}
+
+# What loads it: xdebug is a Zend extension.
+directive() {
+  case "$1" in
+    xdebug) echo zend_extension ;;
+    *) echo extension ;;
+  esac
+}
+
+# configure's flags for an extension, beyond --with-php-config.
+configure_flags() {
+  case "$1" in
+    memcached) echo --disable-memcached-sasl ;;
+  esac
+}
+
+install_packages() {
+  local missing=() p
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+  done
+  if ((${#missing[@]})); then
+    log "installing ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+  fi
+}
+
+# The versions of source package $1 the deb-src entries list, newest first.
+versions() {
+  apt-cache showsrc "$1" 2>/dev/null | awk '/^Version:/ { print $2 }' | sort -u -r -V
+}
+
+# The directory of the extension's own source in what apt-get source
+# unpacked: the one named after the upstream version (PECL packages carry
+# package.xml beside it, and some carry a second, older copy), else the
+# shallowest with a config.m4.
+source_dir() {
+  local upstream="${1#*:}"
+  upstream="${upstream%%[+-]*}"
+  local named
+  named="$(find . -mindepth 2 -maxdepth 2 -type d -name "*-$upstream" | head -n1)"
+  if [[ -n "$named" && -f "$named/config.m4" ]]; then
+    echo "$named"
+  else
+    find . -mindepth 2 -maxdepth 3 -name config.m4 -printf '%d %h\n' | sort -n | head -n1 | cut -d' ' -f2
+  fi
+}
+
+# Fetches the source of $1 into the current directory; its path on stdout.
+fetch() {
+  local pkg="$1" version
+  for version in $(versions "$pkg"); do
+    if apt-get source --only-source -qq "$pkg=$version" >/dev/null 2>&1; then
+      log "$pkg $version"
+      source_dir "$version"
+      return
+    fi
+    log "$pkg $version: not on the mirror, trying an older one"
+    rm -rf ./*
+  done
+  log "no version of $pkg could be fetched (are deb-src entries for $suite there? ffi/build-php.sh $branch adds them)"
+  exit 1
+}
+
+build_one() {
+  local name="$1" work dir
+  work="$(mktemp -d)"
+  # shellcheck disable=SC2046
+  install_packages $(dev_packages "$name")
+  dir="$(cd "$work" && fetch "$(source_package "$name")")"
+  [[ -n "$dir" ]] || { log "$name: no config.m4 in its source"; exit 1; }
+  cd "$work/$dir"
+  "$PHP_PREFIX/bin/phpize" >"$work/phpize.log" 2>&1 || { tail -n 20 "$work/phpize.log" >&2; exit 1; }
+  # shellcheck disable=SC2046
+  ./configure --with-php-config="$PHP_CONFIG" $(configure_flags "$name") >"$work/configure.log" 2>&1 \
+    || { tail -n 30 "$work/configure.log" >&2; exit 1; }
+  make -j"$(nproc)" >"$work/make.log" 2>&1 || { tail -n 40 "$work/make.log" >&2; exit 1; }
+  make install >"$work/install.log" 2>&1 || { tail -n 20 "$work/install.log" >&2; exit 1; }
+  mkdir -p "$ini_dir"
+  echo "$(directive "$name")=$name" > "$ini_dir/20-$name.ini"
+  cd /; rm -rf "$work"
+  log "$name: installed into $("$PHP_CONFIG" --extension-dir), loaded by $ini_dir/20-$name.ini"
+}
+
+[[ -n "$suite" ]] || { log "PHP $branch: no Debian release to take extension sources from"; exit 2; }
+install_packages dpkg-dev autoconf libtool pkgconf
+for name in "$@"; do
+  build_one "$name"
+done

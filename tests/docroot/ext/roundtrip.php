@@ -1,0 +1,17 @@
+<?php
+// Each PECL extension that is loaded, used the way an app uses it; one line
+// per extension: its name and whether the data came back whole.
+$data = ['id' => (int) ($_GET['n'] ?? 0), 'name' => str_repeat('é', 50), 'list' => range(1, 100), 'f' => 1.5];
+$out = [];
+if (extension_loaded('msgpack')) {
+    $out[] = 'msgpack ' . (msgpack_unpack(msgpack_pack($data)) === $data ? 'ok' : 'bad');
+}
+if (extension_loaded('igbinary')) {
+    $out[] = 'igbinary ' . (igbinary_unserialize(igbinary_serialize($data)) === $data ? 'ok' : 'bad');
+}
+if (extension_loaded('apcu')) {
+    $key = 'k' . $data['id'];
+    apcu_store($key, $data);
+    $out[] = 'apcu ' . (apcu_fetch($key) === $data && apcu_inc('hits') !== false ? 'ok' : 'bad');
+}
+echo implode("\n", $out), "\n";

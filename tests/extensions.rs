@@ -1,0 +1,98 @@
+//! PECL extensions built against tfpm's PHP with `scripts/php-ext.sh`, from
+//! Debian's source packages, and used from several threads at once.
+//!
+//! The extensions are the ones whose source the mirror has for the linked
+//! PHP: on 8.2 (bookworm's) msgpack, igbinary and apcu; on 8.4 msgpack
+//! (trixie's newer apcu, igbinary and redis sources are listed in the
+//! index but missing from the pool, and bookworm's do not build on 8.4).
+//! Their ini files go into a scratch directory that tfpm and the build's
+//! CLI read through `PHP_INI_SCAN_DIR`, so no other test sees them.
+
+use std::path::Path;
+use std::process::Command;
+use std::thread;
+
+use fcgi_tests::cgi::CgiRequest;
+use fcgi_tests::daemon::Tfpm;
+use fcgi_tests::fcgi_client::FcgiClient;
+use fcgi_tests::php::php_cli;
+use fcgi_tests::{docroot, php_prefix, php_version, repo_root, tempfile};
+
+const TFPM: &str = env!("CARGO_BIN_EXE_tfpm");
+const CLIENTS: usize = 8;
+const REQUESTS: usize = 25;
+
+fn extensions() -> &'static [&'static str] {
+    match php_version() {
+        (8, 2) => &["msgpack", "igbinary", "apcu"],
+        _ => &["msgpack"],
+    }
+}
+
+/// Runs scripts/php-ext.sh for `names`, writing their ini files into `ini_dir`.
+fn build(names: &[&str], ini_dir: &Path) {
+    let php_config = php_prefix().expect("a PHP build").join("bin/php-config");
+    let out = Command::new(repo_root().join("scripts/php-ext.sh"))
+        .arg("--ini-dir")
+        .arg(ini_dir)
+        .args(names)
+        .env("PHP_CONFIG", &php_config)
+        .output()
+        .expect("run scripts/php-ext.sh");
+    assert!(
+        out.status.success(),
+        "scripts/php-ext.sh {names:?} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn expected(names: &[&str]) -> String {
+    names.iter().map(|n| format!("{n} ok\n")).collect()
+}
+
+#[test]
+fn pecl_extensions_load_and_work_from_every_thread_at_once() {
+    let ini = tempfile::tempdir().expect("ini dir");
+    let names = extensions();
+    build(names, ini.path());
+    let scan = ini.path().to_str().expect("utf-8 path");
+    let args = [
+        "--listen",
+        "127.0.0.1:0",
+        "--threads",
+        "4",
+        "-d",
+        "apc.enabled=1",
+    ];
+    let tfpm = Tfpm::start_with_env(Path::new(TFPM), &args, &[("PHP_INI_SCAN_DIR", scan)]);
+    let want = expected(names);
+    thread::scope(|s| {
+        for client in 0..CLIENTS {
+            let (tfpm, want) = (&tfpm, &want);
+            s.spawn(move || {
+                let mut conn = FcgiClient::connect_tcp(tfpm.addr()).expect("connect");
+                for i in 0..REQUESTS {
+                    let n = (client * REQUESTS + i).to_string();
+                    let request =
+                        CgiRequest::get(&docroot(), "/ext/roundtrip.php").query(&format!("n={n}"));
+                    let answer = conn.send(&request, true).expect("request");
+                    assert_eq!(&answer.cgi().text(), want, "{}", answer.stderr_text());
+                }
+            });
+        }
+    });
+    assert!(!tfpm.log().contains("worker exited"), "{}", tfpm.log());
+    // The build's CLI, with the same scan dir, sees the same extensions.
+    let cli = Command::new(php_cli().expect("the build's php"))
+        .arg("-m")
+        .env("PHP_INI_SCAN_DIR", scan)
+        .output()
+        .expect("php -m");
+    let modules = String::from_utf8_lossy(&cli.stdout);
+    for name in names {
+        assert!(
+            modules.lines().any(|m| m == *name),
+            "php -m lacks {name}:\n{modules}"
+        );
+    }
+}

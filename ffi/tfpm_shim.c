@@ -402,8 +402,10 @@ static void tfpm_log_message(const char *message, int syslog_type)
 {
     (void) syslog_type;
     void *ctx = current_ctx();
-    /* fastcgi.logging=0 keeps PHP's messages out of the web server's log. */
-    int kind = TFPM_G(fcgi_logging) ? TFPM_LOG_PHP : TFPM_LOG_PHP_HOST_ONLY;
+    /* fastcgi.logging=0 keeps PHP's messages out of the web server's log.
+     * Outside a request (start-up: an extension that cannot load) there is
+     * no web server to tell, and tfpm's module globals may not exist yet. */
+    int kind = ctx && !TFPM_G(fcgi_logging) ? TFPM_LOG_PHP_HOST_ONLY : TFPM_LOG_PHP;
     TFPM_MEASURED(TFPM_STACK_LOG, tfpm_rs_log(ctx, kind, message, strlen(message)));
 }
 

@@ -568,6 +568,14 @@ fn php_value_and_php_admin_value_apply_to_their_request_only() {
     assert_eq!(ini(query, None), "set 3");
     assert_eq!(shown("precision", None), "14");
     assert_eq!(shown("memory_limit", None), "128M");
+    // A setting PHP does not know is named in the daemon's log (php-fpm
+    // logs it as an error) and the request runs without it.
+    let unknown = ("PHP_VALUE", "no_such_setting=1\nprecision=7");
+    assert_eq!(shown("precision", Some(unknown)), "7");
+    assert_logged(
+        &tfpm,
+        "Passing INI directive through FastCGI: unable to set 'no_such_setting'",
+    );
 }
 
 #[test]

@@ -96,3 +96,38 @@ fn pecl_extensions_load_and_work_from_every_thread_at_once() {
         );
     }
 }
+
+/// An extension that cannot load, with php.ini-production's logging
+/// (errors logged, start-up errors not displayed): tfpm starts, serves,
+/// and its log names the extension and what to do. The log call once came
+/// before tfpm's own module existed, and every worker crashed at start-up.
+#[test]
+fn an_extension_that_cannot_load_is_named_in_the_log_and_costs_nothing_else() {
+    let ini = tempfile::tempdir().expect("ini dir");
+    let broken = ini.path().join("20-broken.ini");
+    std::fs::write(&broken, "extension=/nonexistent/broken.so\n").expect("ini");
+    let scan = ini.path().to_str().expect("utf-8 path");
+    let args = [
+        "--listen",
+        "127.0.0.1:0",
+        "--threads",
+        "2",
+        "-d",
+        "log_errors=1",
+        "-d",
+        "display_startup_errors=0",
+    ];
+    let tfpm = Tfpm::start_with_env(Path::new(TFPM), &args, &[("PHP_INI_SCAN_DIR", scan)]);
+    let mut conn = FcgiClient::connect_tcp(tfpm.addr()).expect("connect");
+    let answer = conn
+        .send(&CgiRequest::get(&docroot(), "/hello.php"), false)
+        .expect("request");
+    assert_eq!(answer.cgi().status, 200, "{}", tfpm.log());
+    let log = tfpm.log();
+    assert!(
+        log.contains("Unable to load dynamic library '/nonexistent/broken.so'")
+            && log.contains("rebuild it with scripts/php-ext.sh"),
+        "{log}"
+    );
+    assert!(!log.contains("worker exited"), "{log}");
+}

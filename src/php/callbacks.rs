@@ -76,15 +76,17 @@ extern "C" fn tfpm_rs_log(ctx: *mut c_void, kind: c_int, msg: *const c_char, len
     };
     let to_web_server = kind != sys::tfpm_log_kind_TFPM_LOG_PHP_HOST_ONLY as c_int;
     if ctx.is_null() {
-        if in_our_log {
-            tracing::warn!(target: "php", "{text}");
+        match (in_our_log, super::logs::extension_hint(&text)) {
+            (true, Some(hint)) => tracing::error!(target: "php", "{text} ({hint})"),
+            (true, None) => tracing::warn!(target: "php", "{text}"),
+            (false, _) => {}
         }
         return;
     }
     with_ctx(ctx, (), |r| {
         match (php, in_our_log) {
             (true, true) => tracing::warn!(target: "php", script = %r.script, "{text}"),
-            (false, _) => tracing::debug!(target: "php", script = %r.script, "{text}"),
+            (false, _) => tracing::warn!(target: "php", script = %r.script, "{text}"),
             (true, false) => {}
         }
         if to_web_server {

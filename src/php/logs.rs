@@ -73,6 +73,22 @@ pub(super) fn php_message_to_stderr(text: &str) -> bool {
     true
 }
 
+/// What to do about an extension PHP could not load at start-up, judged
+/// from PHP's message; None for any other message.
+pub(super) fn extension_hint(text: &str) -> Option<&'static str> {
+    if !text.contains("PHP Startup:") {
+        return None;
+    }
+    if text.contains(",NTS") {
+        return Some(
+            "built for a non-thread-safe PHP, such as Debian's php-* packages; rebuild it with scripts/php-ext.sh",
+        );
+    }
+    let other_build = text.contains("Unable to initialize module")
+        || text.contains("Unable to load dynamic library");
+    other_build.then_some("not built for this PHP; rebuild it with scripts/php-ext.sh")
+}
+
 /// `NOTICE: PHP message: text\n`, cut to `limit - 1` bytes ending in `...`
 /// when longer (php-fpm's children do the same).
 fn stderr_line(log: &StderrLog, text: &str) -> Vec<u8> {
@@ -308,6 +324,18 @@ impl PendingAccess {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn extensions_that_cannot_load_get_a_hint() {
+        let nts = "PHP Warning:  PHP Startup: Unable to load dynamic library 'redis.so' \
+            (... Module compiled with build ID=API20220829,NTS\nPHP compiled with build ID=API20220829,TS)";
+        assert!(extension_hint(nts).unwrap().contains("non-thread-safe"));
+        let api = "PHP Warning:  PHP Startup: msgpack: Unable to initialize module\nModule compiled with module API=20240924";
+        assert!(extension_hint(api)
+            .unwrap()
+            .contains("not built for this PHP"));
+        assert_eq!(extension_hint("PHP Warning:  Undefined variable $x"), None);
+    }
 
     #[test]
     fn remote_addresses_as_php_fpm_prints_them() {

@@ -203,6 +203,19 @@ fn compose_serves_php_through_nginx() {
     // The container's host name is the start of its id.
     let host = check_page(&response, n);
     assert!(tfpm[0].starts_with(&host), "{host} is not {tfpm:?}");
+    // The php CLI of the same build, with the same php.ini, in the container
+    // (composer, bin/console and cron jobs run it).
+    let cli = run(Command::new("docker").args([
+        "exec",
+        &tfpm[0],
+        "tfpm-php",
+        "-r",
+        "echo PHP_VERSION, PHP_ZTS ? ' zts ' : ' nts ', php_ini_loaded_file();",
+    ]));
+    assert!(
+        cli.starts_with("8.4.") && cli.ends_with(" zts /etc/tfpm/php.ini"),
+        "{cli}"
+    );
     // A missing script is nginx's 404, through the repository's location block.
     let missing = http::get(addr, "/missing.php");
     assert_eq!(missing.status, 404, "{}", missing.summary());

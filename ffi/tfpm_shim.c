@@ -881,9 +881,9 @@ static void follow_stack_setting(void)
  * in the middle of the compile (a redeclared function) jumps past that and
  * leaves the pointer to it in the thread's scanner state, while the request
  * shutdown frees the memory. The next highlight_string() or highlight_file()
- * on the thread freed it again: zend_mm_heap corrupted, and the worker died.
- * A php-fpm child usually serves one script before that matters; a thread
- * serves thousands, so each request starts without it. */
+ * on the thread freed it again: zend_mm_heap corrupted, and the worker died
+ * (a php-fpm child that lives on carries the same leftover; php-src's tests
+ * run it with one request per child). Each request starts without it. */
 static void forget_scanner_leftovers(void)
 {
     LANG_SCNG(script_filtered) = NULL;

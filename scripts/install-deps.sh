@@ -4,16 +4,17 @@
 # of the interop tests (HAProxy, Apache, lighttpd, Caddy) and the PHP apps of
 # tests/apps.rs (DokuWiki, phpLiteAdmin; they pull in Debian's php8.2, which
 # tfpm does not use), Debian's php8.2-fpm (only for its php-fpm.conf and
-# www.conf, which tests/fpm_config.rs runs unchanged), and debootstrap for
+# www.conf, which tests/fpm_config.rs runs unchanged), redis-server (started
+# by tests/extensions.rs for the redis extension), and debootstrap for
 # scripts/docker-base-images.sh.
 # PHP's own build dependencies are installed by ffi/build-php.sh. Needs root
 # on Debian 12.
 set -euo pipefail
 
 packages=(clang libclang-dev pkg-config nginx libfcgi-bin curl wrk ca-certificates systemd
-  haproxy apache2 lighttpd caddy dokuwiki phpliteadmin php8.2-fpm debootstrap)
-# Debian starts these on port 80 when they are installed; the tests start their own.
-services=(nginx haproxy apache2 lighttpd caddy php8.2-fpm)
+  haproxy apache2 lighttpd caddy dokuwiki phpliteadmin php8.2-fpm redis-server debootstrap)
+# Debian starts these when they are installed; the tests start their own.
+services=(nginx haproxy apache2 lighttpd caddy php8.2-fpm redis-server)
 
 # tests/docker.rs needs a Docker client and docker-compose; the engine may
 # be the host's (a mounted socket, as in .github/workflows/ci.yml).

@@ -2,21 +2,24 @@
 //! Debian's source packages, and used from several threads at once.
 //!
 //! The extensions are the ones whose source the mirror has for the linked
-//! PHP: on 8.2 (bookworm's) msgpack, igbinary and apcu; on 8.4 msgpack
+//! PHP: on 8.2 (bookworm's) msgpack, igbinary, apcu and redis (against a
+//! redis-server the test starts, from Debian's package); on 8.4 msgpack
 //! (trixie's newer apcu, igbinary and redis sources are listed in the
 //! index but missing from the pool, and bookworm's do not build on 8.4).
 //! Their ini files go into a scratch directory that tfpm and the build's
 //! CLI read through `PHP_INI_SCAN_DIR`, so no other test sees them.
 
-use std::path::Path;
-use std::process::Command;
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
 use std::thread;
+use std::time::Duration;
 
 use fcgi_tests::cgi::CgiRequest;
 use fcgi_tests::daemon::Tfpm;
 use fcgi_tests::fcgi_client::FcgiClient;
 use fcgi_tests::php::php_cli;
-use fcgi_tests::{docroot, php_prefix, php_version, repo_root, tempfile};
+use fcgi_tests::{docroot, php_prefix, php_version, poll_until, repo_root, tempfile};
 
 const TFPM: &str = env!("CARGO_BIN_EXE_tfpm");
 const CLIENTS: usize = 8;
@@ -24,8 +27,52 @@ const REQUESTS: usize = 25;
 
 fn extensions() -> &'static [&'static str] {
     match php_version() {
-        (8, 2) => &["msgpack", "igbinary", "apcu"],
+        (8, 2) => &["msgpack", "igbinary", "apcu", "redis"],
         _ => &["msgpack"],
+    }
+}
+
+/// redis-server from Debian's package, on a Unix socket in `dir`; killed on drop.
+struct RedisServer {
+    child: Child,
+    socket: PathBuf,
+}
+
+impl RedisServer {
+    fn start(dir: &Path) -> RedisServer {
+        let socket = dir.join("redis.sock");
+        let child = Command::new("redis-server")
+            .args([
+                "--port",
+                "0",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--unixsocket",
+            ])
+            .arg(&socket)
+            .arg("--dir")
+            .arg(dir)
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("redis-server (scripts/install-deps.sh installs it)");
+        let ready = poll_until(Duration::from_secs(10), Duration::from_millis(10), || {
+            UnixStream::connect(&socket).ok()
+        });
+        assert!(
+            ready.is_some(),
+            "redis-server did not listen on {}",
+            socket.display()
+        );
+        RedisServer { child, socket }
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
@@ -65,16 +112,21 @@ fn pecl_extensions_load_and_work_from_every_thread_at_once() {
         "apc.enabled=1",
     ];
     let tfpm = Tfpm::start_with_env(Path::new(TFPM), &args, &[("PHP_INI_SCAN_DIR", scan)]);
+    let redis = names
+        .contains(&"redis")
+        .then(|| RedisServer::start(ini.path()));
+    let socket = redis.as_ref().map(|r| r.socket.display().to_string());
+    let socket = socket.unwrap_or_default();
     let want = expected(names);
     thread::scope(|s| {
         for client in 0..CLIENTS {
-            let (tfpm, want) = (&tfpm, &want);
+            let (tfpm, want, socket) = (&tfpm, &want, &socket);
             s.spawn(move || {
                 let mut conn = FcgiClient::connect_tcp(tfpm.addr()).expect("connect");
                 for i in 0..REQUESTS {
                     let n = (client * REQUESTS + i).to_string();
-                    let request =
-                        CgiRequest::get(&docroot(), "/ext/roundtrip.php").query(&format!("n={n}"));
+                    let request = CgiRequest::get(&docroot(), "/ext/roundtrip.php")
+                        .query(&format!("n={n}&redis={socket}"));
                     let answer = conn.send(&request, true).expect("request");
                     assert_eq!(&answer.cgi().text(), want, "{}", answer.stderr_text());
                 }

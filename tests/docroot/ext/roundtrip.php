@@ -14,4 +14,14 @@ if (extension_loaded('apcu')) {
     apcu_store($key, $data);
     $out[] = 'apcu ' . (apcu_fetch($key) === $data && apcu_inc('hits') !== false ? 'ok' : 'bad');
 }
+if (extension_loaded('redis')) {
+    // redis-server on the Unix socket the test started it on; the kept
+    // connection (pconnect) is the thread's own.
+    $redis = new Redis();
+    $redis->pconnect($_GET['redis']);
+    $key = 'k' . $data['id'];
+    $redis->set($key, serialize($data));
+    $same = unserialize($redis->get($key)) === $data && $redis->incr('hits') > 0;
+    $out[] = 'redis ' . ($same ? 'ok' : 'bad');
+}
 echo implode("\n", $out), "\n";

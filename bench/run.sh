@@ -257,22 +257,25 @@ done
 # ---- idle connections and a 1 GiB response ---------------------------------------
 start_server tfpm "$workers"
 tpid="${pid_of[tfpm]}"
-before="$(awk '/VmRSS/ { print $2 }' "/proc/$tpid/status")"
+# The connections live in the worker process, not in the master: RSS is
+# summed over both, and the stream's peak is the worker's.
+wpid="$(pgrep -P "$tpid" | head -n1)"
+read -r _ before < <(mem_tree "$tpid")
 coproc IDLE { "$loadgen" --connect "$(sock_of tfpm)" --script "$www/hello.php" --idle 1000 --hold 0; }
 read -r ready <&"${IDLE[0]}"
 sleep 1
-after="$(awk '/VmRSS/ { print $2 }' "/proc/$tpid/status")"
+read -r _ after < <(mem_tree "$tpid")
 exec {IDLE[1]}>&-
 wait "$IDLE_PID" 2>/dev/null || true
 say ""
 say "## Connections and streaming (tfpm)"
 say ""
 say "- 1,000 idle keep-alive connections ($ready): RSS $before → $after KiB, $(awk -v a="$before" -v b="$after" 'BEGIN { printf "%.1f", (b - a) / 1000 }') KiB per connection."
-echo 5 > "/proc/$tpid/clear_refs" 2>/dev/null || true
-base="$(awk '/VmRSS/ { print $2 }' "/proc/$tpid/status")"
+echo 5 > "/proc/$wpid/clear_refs" 2>/dev/null || true
+base="$(awk '/VmRSS/ { print $2 }' "/proc/$wpid/status")"
 "$loadgen" --connect "$(sock_of tfpm)" --script "$www/stream.php" --query mb=1024 --concurrency 1 --requests 1 --warmup 0 > "$run/stream.out" 2>/dev/null
-peak="$(awk '/VmHWM/ { print $2 }' "/proc/$tpid/status")"
-say "- A 1 GiB response streamed over FastCGI: RSS $base KiB before, peak $peak KiB during: growth $(( (peak - base) / 1024 )) MiB ($(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["stdout_bytes"])' "$run/stream.out") bytes read)."
+peak="$(awk '/VmHWM/ { print $2 }' "/proc/$wpid/status")"
+say "- A 1 GiB response streamed over FastCGI: the worker's RSS $base KiB before, peak $peak KiB during: growth $(( (peak - base) / 1024 )) MiB ($(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["stdout_bytes"])' "$run/stream.out") bytes read)."
 stop_server tfpm
 
 if [[ -n "$out" ]]; then

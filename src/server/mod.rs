@@ -17,6 +17,7 @@ pub mod relay;
 mod shutdown;
 mod sink;
 pub mod status;
+pub mod status_escape;
 pub mod status_page;
 pub mod status_query;
 pub mod systemd;

@@ -11,6 +11,11 @@
 #                         # source tree (php-src's tests), fetching it if needed
 # Env:   TFPM_PHP_VERSION PHP version when no argument is given (default 8.4)
 #        TFPM_PHP_CACHE   cache root (default /var/cache/tfpm/php)
+#        TFPM_PHP_PREFIX  install into exactly this prefix instead of the
+#                         cache (the Debian package's and the Docker image's
+#                         /usr/lib/tfpm/php<version>)
+#        TFPM_PHP_INI_DIR where this PHP looks for php.ini and conf.d/
+#                         (default <prefix>/etc; the package's is /etc/tfpm)
 #        TFPM_PHP_JOBS    make -j (default: nproc)
 # Needs root on Debian 12 (installs build dependencies with apt-get).
 #
@@ -38,6 +43,8 @@ case "$php_version" in
   *) echo "build-php: unsupported PHP version '$php_version' (choose 8.2 or 8.4)" >&2; exit 2 ;;
 esac
 src_pkg="php$php_version"
+fixed_prefix="${TFPM_PHP_PREFIX:-}"
+ini_dir_setting="${TFPM_PHP_INI_DIR:-}"
 patch_dir="$here/php-patches/$php_version"
 
 log() { echo "build-php: $*" >&2; }
@@ -148,10 +155,28 @@ apply_patches() {
   done
 }
 
+# Where the build in prefix $1 looks for php.ini and conf.d/.
+ini_dir() { echo "${ini_dir_setting:-$1/etc}"; }
+
+# What a finished build in a fixed prefix was built with: the cache key and
+# the ini directory (a cached build's directory name carries the key).
+fixed_build_stamp() { echo "$(flags_key) $(ini_dir "$fixed_prefix")"; }
+
+# The build in TFPM_PHP_PREFIX, if it is finished, of this version, and was
+# made with these flags, patches and ini directory.
+fixed_build() {
+  local d="$fixed_prefix"
+  [[ -f "$d/.tfpm-complete" && -x "$d/bin/php-config" ]] || return 1
+  [[ "$("$d/bin/php-config" --version)" == "$php_version".* ]] || return 1
+  [[ "$(cat "$d/.tfpm-stamp" 2>/dev/null)" == "$(fixed_build_stamp)" ]] || return 1
+  echo "$d"
+}
+
 # The newest finished build of the requested PHP version for these flags and
 # patches. A build of another version never qualifies: its directory is named
 # after its source package, and its php-config must report this version too.
 cached_build() {
+  [[ -z "$fixed_prefix" ]] || { fixed_build; return; }
   local key; key="$(flags_key)"
   local d found
   found="$(
@@ -359,17 +384,19 @@ build() {
   local work; work="$(mktemp -d /var/tmp/tfpm-php-src.XXXXXX)"
   local version; version="$(fetch_source "$work")"
   local srcdir; srcdir="$(find "$work" -mindepth 1 -maxdepth 1 -type d -name "$src_pkg-*" | head -n1)"
-  local prefix="$cache_root/$src_pkg-${version//[:~]/_}-$(flags_key)"
-  log "building PHP $version into $prefix with $jobs jobs"
-  rm -rf "$prefix"; mkdir -p "$prefix/etc/conf.d"
+  local prefix="${fixed_prefix:-$cache_root/$src_pkg-${version//[:~]/_}-$(flags_key)}"
+  local ini; ini="$(ini_dir "$prefix")"
+  log "building PHP $version into $prefix (php.ini and conf.d/ in $ini) with $jobs jobs"
+  clear_prefix "$prefix"
+  mkdir -p "$prefix/etc" "$ini/conf.d"
   save_source_tree "$srcdir" "$version"
   cd "$srcdir"
   apply_patches
   ./buildconf --force >&2
   mapfile -t flags < <(configure_flags)
   CFLAGS="-O2 -g" ./configure --prefix="$prefix" \
-    --with-config-file-path="$prefix/etc" \
-    --with-config-file-scan-dir="$prefix/etc/conf.d" \
+    --with-config-file-path="$ini" \
+    --with-config-file-scan-dir="$ini/conf.d" \
     "${flags[@]}" >"$work/configure.log" 2>&1 || { tail -n 40 "$work/configure.log" >&2; exit 1; }
   make -j"$jobs" >"$work/make.log" 2>&1 || { tail -n 60 "$work/make.log" >&2; exit 1; }
   make install >"$work/install.log" 2>&1 || { tail -n 40 "$work/install.log" >&2; exit 1; }
@@ -378,11 +405,26 @@ build() {
   # opcache is a shared extension up to 8.4; from 8.5 on it is built in, and
   # loading it again fails ("Module "Zend OPcache" is already loaded").
   if [[ -f "$("$prefix/bin/php-config" --extension-dir)/opcache.so" ]]; then
-    echo "zend_extension=opcache" > "$prefix/etc/conf.d/10-opcache.ini"
+    echo "zend_extension=opcache" > "$ini/conf.d/10-opcache.ini"
   fi
+  [[ -z "$fixed_prefix" ]] || fixed_build_stamp > "$prefix/.tfpm-stamp"
   echo "$version" > "$prefix/.tfpm-complete"
+  rm -f "$prefix/.tfpm-building"
   cd /; rm -rf "$work"
   echo "$prefix"
+}
+
+# Empties the install prefix $1 before a build. A fixed prefix is emptied
+# only if it is missing, empty or an earlier build's (it has .tfpm-complete
+# or .tfpm-building): a wrong TFPM_PHP_PREFIX must never wipe anything else.
+clear_prefix() {
+  local d="$1"
+  if [[ -n "$fixed_prefix" && -d "$d" && -n "$(ls -A "$d")" ]] \
+    && [[ ! -e "$d/.tfpm-complete" && ! -e "$d/.tfpm-building" ]]; then
+    log "TFPM_PHP_PREFIX $d is not empty and holds no earlier PHP build of tfpm: not using it"
+    exit 1
+  fi
+  rm -rf "$d"; mkdir -p "$d"; : > "$d/.tfpm-building"
 }
 
 # Debian's phpize (from its patches) looks for shtool in /usr/bin and for

@@ -1,20 +1,26 @@
 #!/usr/bin/env bash
-# Builds PECL extensions against tfpm's PHP (ZTS) from Debian's source
-# packages, installs each .so into the build's extension dir and writes its
-# ini file into the build's scan dir, which tfpm and the build's php CLI
-# both read. Debian's binary php-* extensions are built for the
-# non-thread-safe PHP and cannot load into tfpm's.
+# Builds PECL extensions against tfpm's PHP (ZTS), installs each .so into
+# the build's extension dir and writes its ini file into the build's scan
+# dir, which tfpm and the build's php CLI both read. Debian's binary php-*
+# extensions are built for the non-thread-safe PHP and cannot load into
+# tfpm's.
 #
-# Usage: scripts/php-ext.sh [--ini-dir DIR] NAME...
-#   NAME       redis apcu igbinary msgpack memcached imagick xdebug pcov
+# Usage: scripts/php-ext.sh [--ini-dir DIR] NAME|SOURCE...
+#   NAME       redis apcu igbinary msgpack memcached imagick xdebug pcov,
+#              from Debian's source packages
+#   SOURCE     a PECL tarball (redis-6.2.0.tgz) or an unpacked source dir
 #   --ini-dir  write the ini files there instead of the build's scan dir
 #              (load them with PHP_INI_SCAN_DIR=DIR)
 # Env:   PHP_CONFIG, TFPM_PHP_VERSION  which PHP build (as scripts/env.sh)
 #
+# Installed by the Debian package (and in the Docker image) as
+# tfpm-php-ext, for the PHP in /usr/lib/tfpm: `tfpm-php-ext redis`, or in a
+# Dockerfile FROM tfpm's image, `RUN tfpm-php-ext ./redis-6.2.0.tgz`.
+#
 # The source comes from the deb-src entries ffi/build-php.sh added (8.2:
 # bookworm's, 8.4: trixie's too), newest version first, then older ones
 # when the mirror lacks the files.
-# A plain PECL tarball builds the same way by hand:
+# A plain PECL tarball also builds by hand:
 #   tar xf redis-6.2.0.tgz && cd redis-6.2.0
 #   "$(dirname "$PHP_CONFIG")/phpize" && ./configure --with-php-config="$PHP_CONFIG"
 #   make && make install
@@ -27,7 +33,13 @@ if [[ "${1:-}" == --ini-dir ]]; then
   shift 2
 fi
 [[ $# -gt 0 ]] || { sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//' >&2; exit 2; }
-. "$here/env.sh"
+if [[ -f "$here/env.sh" ]]; then
+  . "$here/env.sh"
+else
+  # Installed (tfpm-php-ext): the PHP of the package.
+  PHP_CONFIG="${PHP_CONFIG:-$(command -v tfpm-php-config)}"
+  PHP_PREFIX="$("$PHP_CONFIG" --prefix)"
+fi
 ini_dir="${ini_dir:-$("$PHP_CONFIG" --ini-dir)}"
 branch="$("$PHP_CONFIG" --version | cut -d. -f1,2)"
 case "$branch" in
@@ -115,18 +127,43 @@ fetch() {
     log "$pkg $version: not on the mirror, trying an older one"
     rm -rf ./*
   done
-  log "no version of $pkg could be fetched (are deb-src entries for $suite there? ffi/build-php.sh $branch adds them)"
+  log "no version of $pkg could be fetched (are deb-src entries for $suite there? ffi/build-php.sh $branch adds them; or give a PECL tarball)"
   exit 1
 }
 
+# The extension's name in a PECL source tree: PHP_NEW_EXTENSION's first
+# argument in its config.m4.
+ext_name() {
+  sed -n 's/.*PHP_NEW_EXTENSION([[:space:]]*\[\{0,1\}\([A-Za-z0-9_]*\).*/\1/p' config.m4 | head -n1
+}
+
+# Unpacks or copies source $1 (a tarball or a directory) into the current
+# directory; the path of the tree with config.m4 on stdout.
+unpack() {
+  local src="$1"
+  if [[ -d "$src" ]]; then
+    cp -a "$src" ./src
+  else
+    mkdir src && tar -xf "$src" -C src
+  fi
+  find src -maxdepth 3 -name config.m4 -printf '%d %h\n' | sort -n | head -n1 | cut -d' ' -f2
+}
+
 build_one() {
-  local name="$1" work dir
+  local arg="$1" name work dir
   work="$(mktemp -d)"
-  # shellcheck disable=SC2046
-  install_packages $(dev_packages "$name")
-  dir="$(cd "$work" && fetch "$(source_package "$name")")"
-  [[ -n "$dir" ]] || { log "$name: no config.m4 in its source"; exit 1; }
+  if [[ -e "$arg" ]]; then
+    arg="$(realpath "$arg")"
+    dir="$(cd "$work" && unpack "$arg")"
+  else
+    # shellcheck disable=SC2046
+    install_packages $(dev_packages "$arg")
+    dir="$(cd "$work" && fetch "$(source_package "$arg")")"
+  fi
+  [[ -n "$dir" ]] || { log "$arg: no config.m4 in its source"; exit 1; }
   cd "$work/$dir"
+  name="$(ext_name)"
+  [[ -n "$name" ]] || { log "$arg: config.m4 names no extension"; exit 1; }
   "$PHP_PREFIX/bin/phpize" >"$work/phpize.log" 2>&1 || { tail -n 20 "$work/phpize.log" >&2; exit 1; }
   # shellcheck disable=SC2046
   ./configure --with-php-config="$PHP_CONFIG" $(configure_flags "$name") >"$work/configure.log" 2>&1 \
@@ -140,7 +177,7 @@ build_one() {
 }
 
 [[ -n "$suite" ]] || { log "PHP $branch: no Debian release to take extension sources from"; exit 2; }
-install_packages dpkg-dev autoconf libtool pkgconf
+install_packages build-essential dpkg-dev autoconf libtool pkgconf
 for name in "$@"; do
   build_one "$name"
 done

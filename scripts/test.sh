@@ -14,7 +14,7 @@ cd "$(dirname "$here")"
 
 "$here/install-deps.sh"
 . "$here/env.sh"
-php82_config="$(ffi/build-php.sh 8.2)"
+php82_config="$(tfpm_build_php 8.2)"
 echo "test: PHP from $PHP_PREFIX, and 8.2 from $("$php82_config" --prefix)" >&2
 
 cargo fmt --all -- --check

@@ -1,7 +1,8 @@
 //! tfpm in Docker, end to end: builds the local base images
 //! (`scripts/docker-base-images.sh`) and the image (`docker/Dockerfile`)
 //! through `docker/docker-compose.yml`, starts nginx in front of tfpm, and
-//! checks the PHP page through nginx, the health check, and the `scale`
+//! checks the PHP page through nginx, the php CLI and the Debian package
+//! the image installs, the health check, and the `scale`
 //! profile with three replicas. Prints the build times, the image size and
 //! the time from `up` to the first 200 on stderr.
 //!
@@ -17,38 +18,14 @@ use std::net::SocketAddr;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use fcgi_tests::docker::{assert_available, build_builder, run};
 use fcgi_tests::{http, poll_until, repo_root};
 
 const COMPOSE_FILE: &str = "docker/docker-compose.yml";
 const IMAGE: &str = "tfpm:local";
-const BUILDER: &str = "tfpm-builder:local";
 /// Untagged images built on the local base images: earlier builds of ours.
 const PRUNE: &str = "label=tfpm.base-hash";
 const REPLICAS: usize = 3;
-
-/// Runs `cmd` from the repository root; panics with its output unless it succeeds.
-fn run(cmd: &mut Command) -> String {
-    let out = cmd
-        .current_dir(repo_root())
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed ({}):\n{}\n{}",
-        out.status,
-        tail(&stdout),
-        tail(&stderr)
-    );
-    stdout
-}
-
-/// The last lines of a long output, for failure messages.
-fn tail(text: &str) -> String {
-    let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(60)..].join("\n")
-}
 
 /// One compose project, taken down (containers, network, volumes) on drop.
 struct Project {
@@ -150,33 +127,15 @@ fn health(id: &str) -> String {
 
 #[test]
 fn compose_serves_php_through_nginx() {
-    for tool in ["docker", "docker-compose"] {
-        let found = Command::new(tool).arg("version").output();
-        assert!(
-            matches!(&found, Ok(out) if out.status.success()),
-            "{tool} is missing or cannot reach the Docker engine: {found:?}"
-        );
-    }
-
-    let started = Instant::now();
-    run(&mut Command::new("scripts/docker-base-images.sh"));
-    eprintln!(
-        "docker: base images ready in {:.1} s",
-        started.elapsed().as_secs_f64()
-    );
-
+    assert_available(true);
+    build_builder();
     let project = Project {
         name: format!("tfpmtest{}", std::process::id()),
     };
-    // The builder stage first, under a tag: pruning what this build
-    // replaced then never drops the builder's cache (the PHP build).
     let started = Instant::now();
-    run(Command::new("docker")
-        .args(["build", "--force-rm", "--target", "builder"])
-        .args(["-t", BUILDER, "-f", "docker/Dockerfile", "."]));
     project.compose(false, &["build", "--force-rm"]);
     eprintln!(
-        "docker: `docker build --target builder` and `docker-compose build` took {:.1} s",
+        "docker: `docker-compose build` took {:.1} s",
         started.elapsed().as_secs_f64()
     );
     run(Command::new("docker").args(["image", "prune", "--force", "--filter", PRUNE]));
@@ -205,16 +164,21 @@ fn compose_serves_php_through_nginx() {
     assert!(tfpm[0].starts_with(&host), "{host} is not {tfpm:?}");
     // The php CLI of the same build, with the same php.ini, in the container
     // (composer, bin/console and cron jobs run it).
-    let cli = run(Command::new("docker").args([
-        "exec",
-        &tfpm[0],
+    let exec = |args: &[&str]| run(Command::new("docker").args(["exec", &tfpm[0]]).args(args));
+    let cli = exec(&[
         "tfpm-php",
         "-r",
         "echo PHP_VERSION, PHP_ZTS ? ' zts ' : ' nts ', php_ini_loaded_file();",
-    ]));
+    ]);
     assert!(
         cli.starts_with("8.4.") && cli.ends_with(" zts /etc/tfpm/php.ini"),
         "{cli}"
+    );
+    // The image is tfpm's Debian package, installed.
+    let installed = exec(&["dpkg-query", "-W", "-f", "${Status} ${Version}", "tfpm"]);
+    assert!(
+        installed.starts_with("install ok installed ") && installed.contains("+php8.4."),
+        "{installed}"
     );
     // A missing script is nginx's 404, through the repository's location block.
     let missing = http::get(addr, "/missing.php");

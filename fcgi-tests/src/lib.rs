@@ -19,12 +19,14 @@
 //! - [`phpt`]: php-src's `.phpt` tests over FastCGI, php-fpm against tfpm.
 //! - [`raw`]: the raw-record client: arbitrary bytes in, exact records and close state out.
 //! - [`fpm`]: run that php-fpm on a throw-away config, to compare tfpm with.
+//! - [`docker`]: the local base images and the Dockerfile's builder stage (image and package).
 //!
 //! Nothing here sleeps to wait for readiness: every wait is a poll with a deadline.
 
 pub mod cgi;
 pub mod cgi_fcgi;
 pub mod daemon;
+pub mod docker;
 pub mod fcgi_client;
 pub mod fpm;
 pub mod frontends;

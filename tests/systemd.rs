@@ -187,3 +187,43 @@ fn serves_a_unix_socket_systemd_passes_and_leaves_its_file() {
     assert!(stopped.success(), "{stopped}");
     assert!(path.exists(), "tfpm removed the socket file systemd made");
 }
+
+/// With a php-fpm config, a socket systemd passes (tfpm.socket) serves the
+/// pool that listens where it does, and one no pool listens on is named in
+/// the log and closed.
+#[test]
+fn a_pool_serves_the_socket_systemd_passes_for_its_listen_address() {
+    assert_can_activate();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("www.sock");
+    let listen = path.to_str().expect("UTF-8 path").to_string();
+    let stray = format!("127.0.0.1:{}", free_port());
+    let conf = dir.path().join("php-fpm.conf");
+    std::fs::write(
+        &conf,
+        format!("[global]\nerror_log = /proc/self/fd/2\n[www]\nlisten = {listen}\npm = static\npm.max_children = 1\n"),
+    )
+    .expect("write the config");
+    let hello = hello_in_background(listen.clone());
+    let conf = conf.to_str().expect("UTF-8 path");
+    let args = [
+        "-l", &listen, "-l", &stray, TFPM, "-F", "-R", "-n", "-y", conf,
+    ];
+    let tfpm = Tfpm::start(Path::new(ACTIVATE), &args);
+    let body = hello.join().expect("the request thread");
+    assert_eq!(body, "Hello, world!\n", "{}", tfpm.log());
+    let log = tfpm.log();
+    assert!(
+        log.contains(&format!("systemd passed unix:{listen}")),
+        "{log}"
+    );
+    assert!(
+        log.contains(&format!(
+            "systemd passed {stray}, but no pool listens there"
+        )),
+        "{log}"
+    );
+    let stopped = tfpm.stop();
+    assert!(stopped.success(), "{stopped}");
+    assert!(path.exists(), "tfpm removed the socket file systemd made");
+}

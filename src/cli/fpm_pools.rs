@@ -94,13 +94,55 @@ pub(super) async fn run_config_master(cli: &Cli, path: &std::path::Path) -> i32 
             return 78;
         }
     };
-    let (master, pools) = match config_pools(cli, &loaded, Vec::new()).await {
+    if let Some(n) = loaded.global.rlimit_files.filter(|&n| n > 0) {
+        if let Err(e) = crate::php::os::set_open_files_limit(n as u64) {
+            tracing::error!(
+                "failed to set rlimit_files for this pool. Please check your system limits or \
+                 decrease rlimit_files. setrlimit(RLIMIT_NOFILE, {n}): {e}\n\
+                 ERROR: FPM initialization failed"
+            );
+            return 78;
+        }
+    }
+    // Sockets systemd passed (tfpm.socket) serve the pools that listen
+    // where they do; the pools' other addresses are bound as usual.
+    let activated: Vec<std::sync::Arc<Listener>> = match server::systemd::activated_listeners() {
+        Ok(listeners) => listeners
+            .into_iter()
+            .inspect(|l| tracing::info!(target: STARTUP, "systemd passed {}", l.addr()))
+            .map(std::sync::Arc::new)
+            .collect(),
+        Err(e) => {
+            tracing::error!(
+                "cannot use the sockets systemd passed: {e}\nERROR: FPM initialization failed"
+            );
+            return 78;
+        }
+    };
+    if let Some(notice) = cli
+        .debian_ini_dir()
+        .and_then(|dir| super::debian_ini::skipped_notice(&dir.join("conf.d")))
+    {
+        tracing::warn!("{notice}");
+    }
+    let passed = activated.clone();
+    let (master, pools) = match config_pools(cli, &loaded, activated).await {
         Ok(plan) => plan,
         Err(e) => {
             tracing::error!("{e}\nERROR: FPM initialization failed");
             return 78;
         }
     };
+    for unused in passed.iter().filter(|l| {
+        !pools
+            .iter()
+            .any(|p| p.listeners.iter().any(|m| std::sync::Arc::ptr_eq(l, m)))
+    }) {
+        tracing::warn!(
+            "systemd passed {}, but no pool listens there: it is closed",
+            unused.addr()
+        );
+    }
     // A relative `pid` is under the prefix (-p), as php-fpm has it, or
     // else next to the config, as tfpm's error_log.
     let base = cli

@@ -102,6 +102,8 @@ struct Php {
     includes: Vec<String>,
     lib_dir: PathBuf,
     version: String,
+    /// The scan dir compiled into this PHP (`php-config --ini-dir`).
+    ini_dir: String,
 }
 
 impl Php {
@@ -114,11 +116,13 @@ impl Php {
         let prefix = PathBuf::from(run(php_config, "--prefix"));
         let lib_dir = find_libphp(&prefix, php_config);
         let version = run(php_config, "--version");
+        let ini_dir = run(php_config, "--ini-dir");
         Php {
             include_dir,
             includes,
             lib_dir,
             version,
+            ini_dir,
         }
     }
 
@@ -250,6 +254,7 @@ fn link(php: &Php) {
     // Not TFPM_PHP_VERSION: cargo also sets rustc-env variables in the
     // environment of `cargo test`, where that name is the version knob.
     println!("cargo:rustc-env=TFPM_LINKED_PHP_VERSION={}", php.version);
+    println!("cargo:rustc-env=TFPM_LINKED_PHP_INI_DIR={}", php.ini_dir);
     println!("cargo:php_lib_dir={lib}");
 }
 

@@ -258,6 +258,7 @@ echo "who $(SCRIPT_FILENAME={who} SCRIPT_NAME=/who.php REQUEST_METHOD=GET cgi-fc
 kill -QUIT $master
 wait $master && echo "exit 0" || echo "exit $?"
 echo "log $(grep -c 'ready to handle connections' /var/log/php8.2-fpm.log)"
+echo "skipped $(grep -o 'never loads: [a-z0-9_, ]*' /var/log/php8.2-fpm.log | head -n1)"
 "#,
         conf = conf.display(),
         who = who.display(),
@@ -294,6 +295,12 @@ echo "log $(grep -c 'ready to handle connections' /var/log/php8.2-fpm.log)"
     assert_eq!(line("exit"), "0", "{diag}");
     // php-fpm.conf's error_log gets the log.
     assert_eq!(line("log"), "1", "{diag}");
+    // It names the extensions Debian's conf.d loads, which tfpm does not.
+    let skipped = line("skipped");
+    assert!(
+        skipped.contains("ctype") && !skipped.contains("opcache"),
+        "{diag}"
+    );
 }
 
 /// `-m`, `-i` and `-v`, next to the same flags of php-fpm from our build.
@@ -508,4 +515,32 @@ fn an_ondemand_pool_has_a_worker_only_while_it_is_used() {
     let again = who(FcgiClient::connect_tcp(tcp[1]));
     assert_eq!(field(&again, "precision"), "4");
     assert_ne!(field(&again, "pid"), field(&first, "pid"));
+}
+
+/// The global `rlimit_files` is the open-file limit of the master and so of
+/// every worker, as php-fpm sets it.
+#[test]
+fn rlimit_files_limits_every_worker() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let conf = dir.path().join("php-fpm.conf");
+    std::fs::write(
+        &conf,
+        "[global]\nerror_log = /proc/self/fd/2\nrlimit_files = 2048\n\
+         [www]\nlisten = 127.0.0.1:0\npm = static\npm.max_children = 1\n",
+    )
+    .expect("write the config");
+    let args = ["-F", "-R", "-n", "-y", conf.to_str().unwrap()];
+    let tfpm = Tfpm::start(TFPM.as_ref(), &args);
+    let workers = tfpm.worker_pids();
+    assert!(!workers.is_empty(), "{}", tfpm.log());
+    let pids = std::iter::once(tfpm.pid()).chain(workers);
+    for pid in pids {
+        let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).expect("limits");
+        let open_files = limits
+            .lines()
+            .find(|l| l.starts_with("Max open files"))
+            .expect("Max open files");
+        let numbers: Vec<&str> = open_files.split_whitespace().skip(3).take(2).collect();
+        assert_eq!(numbers, ["2048", "2048"], "pid {pid}: {open_files}");
+    }
 }

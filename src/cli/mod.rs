@@ -19,6 +19,7 @@ use crate::server::worker::{WorkerSettings, WorkerSpec};
 use crate::server::{self, ListenAddr, Listener, ServerConfig, Timeouts};
 
 mod config_test;
+mod debian_ini;
 mod fpm_pools;
 mod logging;
 
@@ -233,7 +234,7 @@ impl Cli {
             locked_ini: Vec::new(),
             threads: self.threads as usize,
             stack_size: self.stack_size.max(1) * 1024 * 1024,
-            queue_len: self.queue,
+            queue_len: self.share(self.queue),
             policy: RequestPolicy {
                 docroot: self.docroot.clone(),
                 ping: self
@@ -257,19 +258,14 @@ impl Cli {
     /// The engine settings of a worker of config pool `pool`: the command
     /// line's, then the pool's values on top. Without `-c`, php.ini is the
     /// one next to the php-fpm config (Debian's layout: /etc/php/8.2/fpm/),
-    /// and its conf.d/ gives the opcache settings (the extensions it loads
-    /// are built into tfpm's PHP, or loaded by it).
+    /// and its conf.d/ gives the opcache settings (see [`debian_ini`]).
     fn pool_engine_config(&self, pool: &PoolRun) -> EngineConfig {
         let mut config = self.engine_config();
-        let dir = self.fpm_config.as_deref().and_then(std::path::Path::parent);
-        if let (None, false, Some(dir)) = (&self.php_ini, self.no_php_ini, dir) {
-            let ini = dir.join("php.ini");
-            if ini.is_file() {
-                config.ini_path = Some(ini);
-                let mut entries = opcache_entries(&dir.join("conf.d"));
-                entries.append(&mut config.ini_entries);
-                config.ini_entries = entries;
-            }
+        if let Some(dir) = self.debian_ini_dir() {
+            config.ini_path = Some(dir.join("php.ini"));
+            let mut entries = debian_ini::opcache_entries(&dir.join("conf.d"));
+            entries.append(&mut config.ini_entries);
+            config.ini_entries = entries;
         }
         config.ini_entries.extend(pool.ini.iter().cloned());
         config.locked_ini = pool.admin_keys.clone();
@@ -281,6 +277,15 @@ impl Cli {
         config
     }
 
+    /// The directory of php-fpm.conf when its php.ini is the one to read:
+    /// `-y` without `-c` or `-n`, and a php.ini next to the config
+    /// (Debian's layout: /etc/php/8.2/fpm/).
+    fn debian_ini_dir(&self) -> Option<&std::path::Path> {
+        let dir = self.fpm_config.as_deref()?.parent()?;
+        let applies = self.php_ini.is_none() && !self.no_php_ini;
+        (applies && dir.join("php.ini").is_file()).then_some(dir)
+    }
+
     fn read_options(&self) -> config::ReadOptions {
         config::ReadOptions {
             prefix: self.prefix.clone(),
@@ -288,18 +293,32 @@ impl Cli {
         }
     }
 
-    /// The server settings of a worker with `threads` PHP threads.
-    fn server_config(&self, threads: usize) -> ServerConfig {
-        let max_requests = self.max_requests.unwrap_or(threads + self.queue);
+    /// This worker process's share of a daemon-wide limit `n`: the
+    /// `--workers` of a pool split it between them.
+    fn share(&self, n: usize) -> usize {
+        n.div_ceil(self.workers.max(1) as usize)
+    }
+
+    /// The server settings of a worker with `threads` of its pool's `total`
+    /// PHP threads. The connection and request limits hold for the whole
+    /// pool, as FCGI_MAX_CONNS and FCGI_MAX_REQS advertise them: each
+    /// worker enforces its share.
+    fn server_config(&self, threads: usize, total: usize) -> ServerConfig {
         let nonzero = |d: Duration| Some(d).filter(|d| !d.is_zero());
+        let advertised = self.max_requests.unwrap_or(total + self.queue);
+        let max_requests = match self.max_requests {
+            Some(n) => self.share(n),
+            None => threads + self.share(self.queue),
+        };
         ServerConfig {
             conn: ConnConfig {
-                max_reqs: max_requests,
+                max_reqs: advertised,
                 mpxs_conns: self.multiplex,
                 max_conns: self.max_connections as usize,
                 max_params_bytes: self.max_params_bytes,
                 max_params_pairs: self.max_params_pairs,
             },
+            conn_slots: self.share(self.max_connections as usize),
             max_requests,
             timeouts: Timeouts {
                 first_byte: nonzero(self.first_byte_timeout),
@@ -312,29 +331,6 @@ impl Cli {
             env: Default::default(),
         }
     }
-}
-
-/// The `opcache.*` settings of a conf.d directory, in file order (tfpm's
-/// PHP loads opcache itself, from its own conf.d).
-fn opcache_entries(conf_d: &std::path::Path) -> Vec<(String, String)> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(conf_d)
-        .map(|d| d.flatten().map(|e| e.path()).collect())
-        .unwrap_or_default();
-    files.retain(|f| f.extension().is_some_and(|e| e == "ini"));
-    files.sort();
-    let mut entries = Vec::new();
-    for text in files.iter().filter_map(|f| std::fs::read_to_string(f).ok()) {
-        for line in text.lines().map(str::trim) {
-            let Some((key, value)) = line.split_once('=') else {
-                continue;
-            };
-            let (key, value) = (key.trim(), value.trim());
-            if key.starts_with("opcache.") && !line.starts_with(';') {
-                entries.push((key.to_string(), value.to_string()));
-            }
-        }
-    }
-    entries
 }
 
 /// A time as php-fpm writes it: seconds, or a number with s, m, h or d.
@@ -420,7 +416,7 @@ fn worker_settings(cli: &Cli, spec: &WorkerSpec) -> Result<WorkerSettings, Strin
     let Some(path) = &cli.fpm_config else {
         return Ok(WorkerSettings {
             engine: cli.engine_config(),
-            server: cli.server_config(spec.threads),
+            server: cli.server_config(spec.threads, cli.threads as usize),
             drain: cli.process_control_timeout,
             user: None,
             chdir: None,
@@ -435,7 +431,7 @@ fn worker_settings(cli: &Cli, spec: &WorkerSpec) -> Result<WorkerSettings, Strin
     let loaded = config::load(path, &cli.read_options()).map_err(|e| e.to_string())?;
     let pools = server::pools::from_config(&loaded, cli.allow_root)?;
     let pool = pools.get(spec.pool).ok_or("the config has changed")?;
-    let mut server = cli.server_config(spec.threads);
+    let mut server = cli.server_config(spec.threads, pool.threads);
     server.allowed_clients = pool.allowed_clients.clone();
     let bytes = |s: &String| bytes::Bytes::copy_from_slice(s.as_bytes());
     server.env = std::sync::Arc::new(pool.env.iter().map(|(k, v)| (bytes(k), bytes(v))).collect());

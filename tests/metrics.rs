@@ -175,6 +175,56 @@ fn workers_are_summed_and_crashes_counted() {
     assert_eq!(value(&body, "tfpm_threads_total{pool=\"www\"}"), 2.0);
 }
 
+/// With two pools, every pool series is labelled with its own pool's name
+/// and counts only that pool's requests; the unlabelled series are the
+/// whole daemon's. A maximum over a pool's workers is the largest, not
+/// their sum.
+#[test]
+fn each_pool_has_its_own_series() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let conf = dir.path().join("php-fpm.conf");
+    let pool = |name: &str, threads: u32| {
+        format!("[{name}]\nlisten = 127.0.0.1:0\npm = static\npm.max_children = {threads}\n")
+    };
+    let text = format!(
+        "[global]\nerror_log = /proc/self/fd/2\n{}{}",
+        pool("alpha", 2),
+        pool("beta", 3)
+    );
+    std::fs::write(&conf, text).expect("write the config");
+    let conf = conf.to_str().expect("UTF-8 path");
+    let args = [
+        "-F",
+        "-R",
+        "-n",
+        "--metrics-listen",
+        "127.0.0.1:0",
+        "--workers",
+        "2",
+    ];
+    let tfpm = Tfpm::start(Path::new(TFPM), &[&args[..], &["-y", conf]].concat());
+    let pools = tfpm.tcp_addrs();
+    assert_eq!(pools.len(), 2, "{}", tfpm.log());
+    for _ in 0..3 {
+        let mut client = FcgiClient::connect_tcp(pools[0]).expect("connect to alpha");
+        let response = client.send(&get("/hello.php"), false).expect("request");
+        assert_eq!(response.cgi().status, 200);
+    }
+    let addr = tfpm.metrics_addr();
+    let body = wait_for(addr, "tfpm_requests_accepted_total{pool=\"alpha\"}", 3.0);
+    assert_eq!(
+        value(&body, "tfpm_requests_accepted_total{pool=\"beta\"}"),
+        0.0
+    );
+    assert_eq!(value(&body, "tfpm_threads_total{pool=\"alpha\"}"), 2.0);
+    assert_eq!(value(&body, "tfpm_threads_total{pool=\"beta\"}"), 3.0);
+    assert_eq!(value(&body, "tfpm_threads_busy_max{pool=\"alpha\"}"), 1.0);
+    assert_eq!(value(&body, "tfpm_threads_busy_max{pool=\"beta\"}"), 0.0);
+    assert!(!body.contains("pool=\"www\""), "{body}");
+    assert_eq!(value(&body, "tfpm_responses_total{class=\"2xx\"}"), 3.0);
+    assert_eq!(value(&body, "tfpm_workers"), 4.0);
+}
+
 #[test]
 fn only_get_metrics_is_served() {
     let tfpm = start(&[]);

@@ -149,6 +149,31 @@ fn counts_add_up_across_worker_processes() {
     assert_eq!(per_field.get("script"), Some(&2), "{full}");
 }
 
+/// `?full` shows each idle thread's last request: its CPU time over its
+/// duration in percent, and its peak memory, as php-fpm does for a child.
+#[test]
+fn full_shows_the_last_requests_cpu_and_memory() {
+    let (tfpm, _dir) = start_tfpm("1", 1);
+    assert_eq!(body(&fetch(tfpm.addr(), "/cpu.php", "")), "burnt\n");
+    let full = fetch(tfpm.addr(), "/status", "json&full");
+    let json = body(&full);
+    let number = |key: &str| -> f64 {
+        let at = json
+            .find(&format!("\"{key}\":"))
+            .unwrap_or_else(|| panic!("{key} in {json}"));
+        let rest = &json[at + key.len() + 3..];
+        rest[..rest.find([',', '}']).unwrap()]
+            .trim()
+            .parse()
+            .unwrap()
+    };
+    assert!(json.contains("\"script\":\""), "{json}");
+    let cpu = number("last request cpu");
+    assert!(cpu > 1.0 && cpu <= 101.0, "{json}");
+    // Zend's allocator takes memory from the system 2 MiB at a time.
+    assert!(number("last request memory") >= 2_097_152.0, "{json}");
+}
+
 /// The pool's "total processes" (threads) as the status page counts them.
 fn total(addr: SocketAddr) -> u64 {
     json_number(body(&fetch(addr, "/status", "json")), "total processes")

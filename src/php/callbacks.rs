@@ -9,9 +9,9 @@ use std::ffi::{c_char, c_int, c_void};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use super::logs::RequestEnd;
-use super::pool::ThreadStatus;
 use super::request::RequestCtx;
 use super::status::PoolStats;
+use super::status::ThreadStatus;
 use super::sys;
 
 /// Runs `f` on the request behind `ctx`, or returns `fallback` if `ctx` is

@@ -138,7 +138,8 @@ pub struct AccessLog {
     pub pool: String,
 }
 
-/// When a request began, for its line.
+/// When a request began, for its line and the status page.
+#[derive(Clone, Copy)]
 pub(super) struct Start {
     wall: SystemTime,
     at: Instant,
@@ -182,6 +183,20 @@ impl RequestEnd {
                 .map(<[u8]>::to_vec)
                 .collect(),
         }
+    }
+}
+
+impl RequestEnd {
+    /// php-fpm's "last request cpu" (CPU time over wall time, in percent)
+    /// and "last request memory" (the peak, in bytes) of the request that
+    /// began at `start`.
+    pub(super) fn usage_since(&self, start: &Start) -> (f64, u64) {
+        let wall = self.at.saturating_duration_since(start.at).as_secs_f64();
+        let cpu = (self.cpu.user + self.cpu.system)
+            .saturating_sub(start.cpu.user + start.cpu.system)
+            .as_secs_f64();
+        let percent = if wall > 0.0 { cpu / wall * 100.0 } else { 0.0 };
+        (percent, self.memory)
     }
 }
 

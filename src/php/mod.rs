@@ -30,9 +30,10 @@ mod watchdog;
 
 pub use engine::{Engine, EngineConfig, EngineError};
 pub use logs::{AccessLog, RequestLogs, Slowlog, StderrLog, STDERR_FLUSH};
-pub use pool::{Pool, RequestInfo, SubmitError, ThreadStatus};
+pub use pool::{Pool, SubmitError};
 pub use request::{Abort, BodyPoll, BodySource, Request, RequestPolicy, ResponseSink, SinkGone};
 pub use status::Snapshot as PoolSnapshot;
+pub use status::{RequestInfo, ThreadStatus};
 
 /// The SAPI name PHP reports (`PHP_SAPI`).
 pub fn sapi_name() -> String {

@@ -13,7 +13,7 @@ use super::logs::{RequestLogs, Start};
 use super::request::{PreparedRequest, Request, RequestPolicy, ResponseSink};
 use super::scaling::{Decision, Pm};
 use super::scoreboard::Scoreboard;
-use super::status::{PoolStats, Snapshot as PoolSnapshot};
+use super::status::{PoolStats, RequestInfo, Snapshot as PoolSnapshot, ThreadStatus};
 use super::sys;
 use super::watchdog;
 
@@ -40,50 +40,6 @@ pub struct Pool {
     busy: Arc<AtomicUsize>,
     stats: Arc<PoolStats>,
     shared: Arc<Shared>,
-}
-
-/// One PHP thread as the status page shows it (php-fpm's per-process part).
-#[derive(Debug, Clone)]
-pub struct ThreadStatus {
-    /// The thread's id (Linux task id).
-    pub tid: u32,
-    pub started: std::time::SystemTime,
-    /// Requests it has taken.
-    pub requests: u64,
-    /// Running a request now.
-    pub busy: bool,
-    /// How long the current (or last) request has run.
-    pub request_duration: Duration,
-    pub request: RequestInfo,
-}
-
-/// What the status page shows of a thread's current or last request: the
-/// params' own bytes (shared, not copied: this is taken for every request).
-#[derive(Debug, Clone, Default)]
-pub struct RequestInfo {
-    pub method: bytes::Bytes,
-    pub uri: bytes::Bytes,
-    pub query: bytes::Bytes,
-    pub content_length: u64,
-    pub user: bytes::Bytes,
-    pub script: String,
-}
-
-impl RequestInfo {
-    fn of(params: &crate::fcgi::nv::Params) -> RequestInfo {
-        let value = |name: &[u8]| params.get(name).cloned().unwrap_or_default();
-        let length = params
-            .get(b"CONTENT_LENGTH")
-            .and_then(|v| std::str::from_utf8(v).ok());
-        RequestInfo {
-            method: value(b"REQUEST_METHOD"),
-            uri: value(b"SCRIPT_NAME"),
-            query: value(b"QUERY_STRING"),
-            content_length: length.and_then(|v| v.trim().parse().ok()).unwrap_or(0),
-            user: value(b"REMOTE_USER"),
-            script: String::new(),
-        }
-    }
 }
 
 impl Pool {
@@ -179,6 +135,8 @@ pub(super) struct Current {
     pub(super) seq: u64,
     /// How long the last request took.
     pub(super) last_duration: Duration,
+    /// The last request's CPU percent and peak memory.
+    pub(super) last_usage: (f64, u64),
     pub(super) info: RequestInfo,
     pub(super) started: Option<Instant>,
     pub(super) script: String,
@@ -196,6 +154,7 @@ impl Default for Current {
         Current {
             seq: 0,
             last_duration: Duration::ZERO,
+            last_usage: (0.0, 0),
             info: RequestInfo::default(),
             started: None,
             script: String::new(),
@@ -230,9 +189,9 @@ impl Worker {
 
     fn status(&self) -> ThreadStatus {
         let current = self.current();
-        let (busy, duration) = match current.started {
-            Some(start) => (true, start.elapsed()),
-            None => (false, current.last_duration),
+        let (busy, duration, usage) = match current.started {
+            Some(start) => (true, start.elapsed(), (0.0, 0)),
+            None => (false, current.last_duration, current.last_usage),
         };
         ThreadStatus {
             tid: self.tid.load(Ordering::Relaxed),
@@ -241,6 +200,8 @@ impl Worker {
             busy,
             request_duration: duration,
             request: current.info.clone(),
+            last_cpu_percent: usage.0,
+            last_memory: usage.1,
         }
     }
 
@@ -642,7 +603,7 @@ pub(super) fn cgi_settings() -> CgiSettings {
 fn run(req: Request, seq: u64, me: &Arc<Worker>, shared: &Shared, cgi: &CgiSettings) {
     // Every log line about the request, PHP's own included, carries its span.
     let span = req.span.clone();
-    let log_start = shared.logs.access.as_ref().map(|_| Start::now());
+    let start = Start::now();
     let _entered = span.enter();
     let mut info = RequestInfo::of(&req.params);
     let mut prepared = PreparedRequest::new(req, &shared.policy, cgi);
@@ -654,6 +615,7 @@ fn run(req: Request, seq: u64, me: &Arc<Worker>, shared: &Shared, cgi: &CgiSetti
     *me.current() = Current {
         seq,
         last_duration: Duration::ZERO,
+        last_usage: (0.0, 0),
         info,
         started: Some(Instant::now()),
         script: prepared.ctx.script.clone(),
@@ -667,12 +629,13 @@ fn run(req: Request, seq: u64, me: &Arc<Worker>, shared: &Shared, cgi: &CgiSetti
     }
     let abort = prepared.ctx.abort.clone();
     abort.attach(me.clone(), seq);
+    // The end is reported always: the status page shows its CPU and memory.
     prepared.report_end = shared
         .logs
         .access
         .as_ref()
-        .map_or(0, |log| log.report_end());
-    if let (Some(log), Some(start)) = (&shared.logs.access, log_start) {
+        .map_or(1, |log| log.report_end());
+    if let Some(log) = &shared.logs.access {
         prepared.ctx.access = Some(log.pending(start, &prepared, me.tid()));
     }
     let c_req = prepared.as_c();
@@ -689,8 +652,10 @@ fn run(req: Request, seq: u64, me: &Arc<Worker>, shared: &Shared, cgi: &CgiSetti
     if let Some(board) = &shared.scoreboard {
         board.leave(me.index);
     }
+    let usage = prepared.ctx.end.as_ref().map(|end| end.usage_since(&start));
     let mut current = me.current();
     current.last_duration = current.started.map(|s| s.elapsed()).unwrap_or_default();
+    current.last_usage = usage.unwrap_or((0.0, 0));
     current.started = None;
     current.sink = None;
     current.span = tracing::Span::none();

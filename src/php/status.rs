@@ -1,7 +1,8 @@
 //! The pool's counters, as php-fpm reports them in `fpm_get_status()` (and
 //! as the metrics endpoint exports them): requests accepted, threads busy and
 //! idle, the queue, the high-water marks, and the watchdog's terminations,
-//! slow requests and thread restarts.
+//! slow requests and thread restarts; and each thread's row of the status
+//! page ([`ThreadStatus`]).
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -27,7 +28,7 @@ pub(super) struct PoolStats {
 }
 
 /// One reading of the counters.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Snapshot {
     /// Threads in the pool, busy or idle.
     pub threads: u64,
@@ -159,6 +160,54 @@ impl PoolStats {
             terminated: self.terminated.load(Ordering::Relaxed),
             slow: self.slow.load(Ordering::Relaxed),
             restarts: self.restarts.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// One PHP thread as the status page shows it (php-fpm's per-process part).
+#[derive(Debug, Clone)]
+pub struct ThreadStatus {
+    /// The thread's id (Linux task id).
+    pub tid: u32,
+    pub started: std::time::SystemTime,
+    /// Requests it has taken.
+    pub requests: u64,
+    /// Running a request now.
+    pub busy: bool,
+    /// How long the current (or last) request has run.
+    pub request_duration: std::time::Duration,
+    pub request: RequestInfo,
+    /// The last request's CPU time over its duration, in percent, and its
+    /// peak memory in bytes (0 while a request runs, as php-fpm shows them).
+    pub last_cpu_percent: f64,
+    pub last_memory: u64,
+}
+
+/// What the status page shows of a thread's current or last request: the
+/// params' own bytes (shared, not copied: this is taken for every request).
+#[derive(Debug, Clone, Default)]
+pub struct RequestInfo {
+    pub method: bytes::Bytes,
+    pub uri: bytes::Bytes,
+    pub query: bytes::Bytes,
+    pub content_length: u64,
+    pub user: bytes::Bytes,
+    pub script: String,
+}
+
+impl RequestInfo {
+    pub(super) fn of(params: &crate::fcgi::nv::Params) -> RequestInfo {
+        let value = |name: &[u8]| params.get(name).cloned().unwrap_or_default();
+        let length = params
+            .get(b"CONTENT_LENGTH")
+            .and_then(|v| std::str::from_utf8(v).ok());
+        RequestInfo {
+            method: value(b"REQUEST_METHOD"),
+            uri: value(b"SCRIPT_NAME"),
+            query: value(b"QUERY_STRING"),
+            content_length: length.and_then(|v| v.trim().parse().ok()).unwrap_or(0),
+            user: value(b"REMOTE_USER"),
+            script: String::new(),
         }
     }
 }

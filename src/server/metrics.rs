@@ -129,10 +129,11 @@ pub fn status_of(head: &[u8]) -> u16 {
     }
 }
 
-/// The metrics, in the Prometheus text format.
-pub fn render(pool: &PoolSnapshot) -> String {
+/// The metrics of this worker, whose threads serve pool `name`, in the
+/// Prometheus text format.
+pub fn render(name: &str, pool: &PoolSnapshot) -> String {
     let mut out = String::new();
-    render_pool(&mut out, pool);
+    render_pool(&mut out, name, pool);
     render_memory_peak(&mut out);
     render_responses(&mut out);
     render_durations(&mut out);
@@ -207,11 +208,27 @@ fn pool_series(pool: &PoolSnapshot) -> [(&'static str, &'static str, &'static st
     ]
 }
 
-fn render_pool(out: &mut String, pool: &PoolSnapshot) {
+fn render_pool(out: &mut String, pool_name: &str, pool: &PoolSnapshot) {
+    let label = label_value(pool_name);
     for (name, kind, help, value) in pool_series(pool) {
         family(out, name, kind, help);
-        let _ = writeln!(out, "{name}{{pool=\"www\"}} {value}");
+        let _ = writeln!(out, "{name}{{pool=\"{label}\"}} {value}");
     }
+}
+
+/// A label value as the text format escapes it: backslash, quote, newline.
+fn label_value(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// Whether a series is a maximum (a `_max` gauge, or the memory peak),
+/// which several workers' samples combine into by taking the largest.
+fn is_maximum(series: &str) -> bool {
+    let name = series.split('{').next().unwrap_or(series);
+    name.ends_with("_max") || name == "tfpm_memory_peak_bytes"
 }
 
 /// php-fpm 8.4's "memory peak" of the status page.
@@ -341,8 +358,9 @@ async fn answer(mut stream: TcpStream, body: impl Future<Output = String>, ready
 }
 
 /// Several processes' metrics as one: samples of the same series (name and
-/// labels) are added, comment lines are kept once, in first-seen order.
-/// Every series tfpm exports is a count or a sum, so adding is right.
+/// labels) are added, or for a maximum the largest is kept; comment lines
+/// are kept once, in first-seen order. The pool label keeps the pools
+/// apart; series without it are the whole daemon's.
 pub fn sum(texts: &[String]) -> String {
     let mut order: Vec<String> = Vec::new();
     let mut values: HashMap<String, f64> = HashMap::new();
@@ -352,10 +370,15 @@ pub fn sum(texts: &[String]) -> String {
             _ => (line, None),
         };
         let key = if value.is_some() { key } else { line };
-        if !values.contains_key(key) {
-            order.push(key.to_string());
+        let value = value.unwrap_or(0.0);
+        match values.get_mut(key) {
+            Some(v) if is_maximum(key) => *v = v.max(value),
+            Some(v) => *v += value,
+            None => {
+                order.push(key.to_string());
+                values.insert(key.to_string(), value);
+            }
         }
-        *values.entry(key.to_string()).or_default() += value.unwrap_or(0.0);
     }
     let mut out = String::new();
     for key in order {
@@ -515,6 +538,31 @@ mod tests {
         assert_eq!(value("t{a=\"1\"} 2\nt{a=\"2\"} 3\n", "t"), Some(5.0));
         assert_eq!(value("u 1\n", "t"), None);
         assert_eq!(sum(&[]), "");
+    }
+
+    #[test]
+    fn maxima_keep_the_largest_and_pools_stay_apart() {
+        let a = "t_max{pool=\"a\"} 3\nt{pool=\"a\"} 1\ntfpm_memory_peak_bytes 100\n".to_string();
+        let b = "t_max{pool=\"a\"} 2\nt{pool=\"a\"} 1\ntfpm_memory_peak_bytes 300\n".to_string();
+        let c = "t_max{pool=\"b\"} 7\nt{pool=\"b\"} 4\n".to_string();
+        assert_eq!(
+            sum(&[a, b, c]),
+            "t_max{pool=\"a\"} 3\nt{pool=\"a\"} 2\ntfpm_memory_peak_bytes 300\n\
+             t_max{pool=\"b\"} 7\nt{pool=\"b\"} 4\n"
+        );
+    }
+
+    #[test]
+    fn every_pool_series_carries_the_pools_name() {
+        let text = render("al\"pha", &PoolSnapshot::default());
+        let pool_lines: Vec<&str> = text.lines().filter(|l| l.contains("pool=")).collect();
+        assert_eq!(pool_lines.len(), 10, "{text}");
+        assert!(
+            pool_lines
+                .iter()
+                .all(|l| l.contains("{pool=\"al\\\"pha\"}")),
+            "{text}"
+        );
     }
 
     #[test]

@@ -92,7 +92,7 @@ impl StatusPage {
     }
 
     async fn status(&self) -> PoolStatus {
-        let own = || metrics::render(&self.pool.stats());
+        let own = || metrics::render(&self.config.pool, &self.pool.stats());
         let text = self.link.pool_metrics().await.unwrap_or_else(own);
         let v = |name: &str| metrics::value(&text, name).unwrap_or(0.0) as u64;
         PoolStatus {
@@ -117,7 +117,7 @@ impl StatusPage {
 }
 
 /// A thread as a row of `?full`: its Linux task id stands for php-fpm's
-/// child pid. CPU and memory of the last request are not measured (0).
+/// child pid; the last request's CPU is the thread's own CPU time.
 fn proc_status(t: &ThreadStatus) -> ProcStatus {
     let r = &t.request;
     ProcStatus {
@@ -136,8 +136,8 @@ fn proc_status(t: &ThreadStatus) -> ProcStatus {
         content_length: r.content_length,
         user: cut(&String::from_utf8_lossy(&r.user), 31),
         script: cut(&r.script, 255),
-        last_request_cpu: 0.0,
-        last_request_memory: 0,
+        last_request_cpu: t.last_cpu_percent,
+        last_request_memory: t.last_memory,
     }
 }
 

@@ -10,11 +10,12 @@ use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncWriteExt, BufReader};
 use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::UnixStream;
 use tokio::sync::{oneshot, watch};
 
+use super::control::{self, Message, ToMaster, ToWorker};
 use super::{metrics, systemd, Listener, ServerConfig, Signals, Stop, StopKind};
 use crate::php::scoreboard::Scoreboard;
 use crate::php::{Engine, EngineConfig, Pool};
@@ -209,6 +210,7 @@ pub async fn run(spec: WorkerSpec, mut settings: WorkerSettings) -> i32 {
     }
     settings.engine.threads = spec.threads;
     let pm = settings.engine.pm;
+    let pool_name = settings.engine.logs.pool.clone();
     // A crash report is worth reading even when scripts' stderr is not.
     settings.engine.report_fd = super::logfile::master_stderr();
     std::panic::set_hook(Box::new(|info| tracing::error!("worker panic: {info}")));
@@ -233,7 +235,7 @@ pub async fn run(spec: WorkerSpec, mut settings: WorkerSettings) -> i32 {
     tokio::spawn(answer_master(
         rd,
         link.clone(),
-        engine.pool().clone(),
+        (pool_name, engine.pool().clone()),
         gone_tx,
         retire_tx,
     ));
@@ -275,7 +277,7 @@ pub async fn run(spec: WorkerSpec, mut settings: WorkerSettings) -> i32 {
     let _ = stop_tx.send(Some(Stop { drain, sweep }));
     if !sweep {
         let _ = not_accepting.await;
-        let _ = link.send(b"retired\n").await;
+        let _ = link.send(&ToMaster::Retired).await;
     }
     let left = serving.await.unwrap_or(0);
     if left > 0 {
@@ -314,8 +316,8 @@ impl MasterLink {
         }
     }
 
-    async fn send(&self, bytes: &[u8]) -> std::io::Result<()> {
-        self.writer.lock().await.write_all(bytes).await
+    async fn send(&self, message: &ToMaster) -> std::io::Result<()> {
+        self.writer.lock().await.write_all(&message.encode()).await
     }
 
     /// Every worker's metrics, summed by the master: the whole pool, for
@@ -324,7 +326,7 @@ impl MasterLink {
         let _one = self.asking.lock().await;
         let (tx, rx) = oneshot::channel();
         *self.answer.lock().unwrap_or_else(|e| e.into_inner()) = Some(tx);
-        self.send(b"sum\n").await.ok()?;
+        self.send(&ToMaster::PoolMetricsPlease).await.ok()?;
         tokio::time::timeout(Duration::from_secs(2), rx)
             .await
             .ok()?
@@ -333,46 +335,48 @@ impl MasterLink {
 }
 
 /// Tells the master this worker is ready, then reads the channel until the
-/// master closes it (then `gone` fires): its requests (`metrics`, answered
-/// with this worker's metrics; `retire`, after a reload: `retire` fires)
-/// and its answers (`sum N`, to [`MasterLink::pool_metrics`]).
+/// master closes it (then `gone` fires): its requests (its metrics; after
+/// a reload, to retire: `retire` fires) and its answers (the pool's
+/// metrics, to [`MasterLink::pool_metrics`]).
 async fn answer_master(
     rd: OwnedReadHalf,
     link: Arc<MasterLink>,
-    pool: Pool,
+    (name, pool): (String, Pool),
     gone: oneshot::Sender<()>,
     retire: oneshot::Sender<()>,
 ) {
     let mut retire = Some(retire);
     let mut rd = BufReader::new(rd);
-    let mut line = String::new();
-    let mut alive = link.send(b"ready\n").await.is_ok();
-    while alive && rd.read_line(&mut line).await.is_ok_and(|n| n > 0) {
-        let words: Vec<&str> = line.split_whitespace().collect();
-        alive = match words.as_slice() {
-            ["metrics"] => {
-                let body = metrics::render(&pool.stats());
-                let message = format!("metrics {}\n{body}", body.len());
-                link.send(message.as_bytes()).await.is_ok()
+    let mut alive = link.send(&ToMaster::Ready).await.is_ok();
+    while alive {
+        let message = match control::read::<ToWorker, _>(&mut rd).await {
+            Ok(Some(message)) => message,
+            Ok(None) => break,
+            Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+                tracing::debug!("{e}");
+                continue;
             }
-            ["sum", len] => {
-                let mut body = vec![0; len.parse().unwrap_or(0)];
-                let read = rd.read_exact(&mut body).await.is_ok();
+            Err(_) => break,
+        };
+        alive = match message {
+            ToWorker::MetricsPlease => {
+                let body = metrics::render(&name, &pool.stats());
+                link.send(&ToMaster::Metrics(body)).await.is_ok()
+            }
+            ToWorker::PoolMetrics(text) => {
                 let answer = link.answer.lock().unwrap_or_else(|e| e.into_inner()).take();
                 if let Some(tx) = answer {
-                    let _ = tx.send(String::from_utf8_lossy(&body).into_owned());
+                    let _ = tx.send(text);
                 }
-                read
+                true
             }
-            ["retire"] => {
+            ToWorker::Retire => {
                 if let Some(tx) = retire.take() {
                     let _ = tx.send(());
                 }
                 true
             }
-            _ => true,
         };
-        line.clear();
     }
     let _ = gone.send(());
 }
@@ -393,7 +397,7 @@ async fn report_idle(pool: Pool, link: Arc<MasterLink>, idle_timeout: Duration) 
         quiet = match quiet {
             Some((since, accepted)) if still && accepted == now.accepted => {
                 if since.elapsed() >= idle_timeout {
-                    let _ = link.send(b"idle\n").await;
+                    let _ = link.send(&ToMaster::Idle).await;
                     return;
                 }
                 Some((since, accepted))

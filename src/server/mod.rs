@@ -6,6 +6,7 @@
 //! threads; requests reach them through [`crate::php::Pool`].
 
 pub mod conn;
+pub mod control;
 pub mod fpmlog;
 pub mod listener;
 pub mod logfile;
@@ -47,10 +48,14 @@ pub struct Stop {
 /// Settings shared by every connection.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
-    /// Protocol limits; `conn.max_conns` is also enforced here: past it,
-    /// new connections wait in the listen backlog.
+    /// Protocol limits, as advertised for the whole pool.
     pub conn: ConnConfig,
-    /// Requests in flight across the daemon; more get OVERLOADED.
+    /// Connections this worker process takes at most (its share of
+    /// `conn.max_conns`): past it, new connections wait in the listen
+    /// backlog, for this worker or another.
+    pub conn_slots: usize,
+    /// Requests in flight in this worker process (its share); more get
+    /// OVERLOADED.
     pub max_requests: usize,
     pub timeouts: Timeouts,
     /// php-fpm's `listen.allowed_clients`: TCP clients from elsewhere are
@@ -144,7 +149,7 @@ pub async fn serve(
 ) -> usize {
     let (draining_tx, draining) = watch::channel(false);
     let context = Arc::new(ConnContext::new(&config, draining));
-    let conns = Arc::new(ConnSlots::new(config.conn.max_conns));
+    let conns = Arc::new(ConnSlots::new(config.conn_slots));
     let mut tasks = Vec::new();
     for listener in listeners {
         let (pool, context, stop) = (pool.clone(), context.clone(), stop.clone());

@@ -16,23 +16,26 @@
 //! - `/metrics` sums every ready worker's metrics; systemd hears READY=1,
 //!   RELOADING=1, STOPPING=1 and a live STATUS= line from here.
 
+mod exit;
+mod link;
+mod reload;
+mod spawn;
+
 use std::collections::VecDeque;
 use std::fs::File;
 use std::os::fd::AsFd;
-use std::os::unix::process::ExitStatusExt;
 use std::process::ExitStatus;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::net::{TcpListener, UnixStream};
-use tokio::sync::{mpsc, oneshot};
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
 
 use super::probes::Readiness;
-use super::worker::WorkerSpec;
 use super::{metrics, relay, systemd, Asked, Listener, Signals, StopKind};
 use crate::php::{os, scoreboard};
+use exit::{describe, is_crash};
+use link::{report_status, sum_metrics, Crashes, Link, Ready};
 
 /// How the master runs its workers.
 #[derive(Debug, Clone)]
@@ -122,49 +125,6 @@ enum Event {
     Idle(u32),
 }
 
-/// The master's end of a worker's channel.
-struct Link {
-    /// The worker's pool (its status page counts that pool only).
-    pool: usize,
-    writer: tokio::sync::Mutex<OwnedWriteHalf>,
-    /// Where the answer to the one request in flight goes.
-    answer: Mutex<Option<oneshot::Sender<String>>>,
-    /// Told when the worker, retired by a reload, no longer accepts.
-    retired: Mutex<Option<oneshot::Sender<()>>>,
-}
-
-impl Link {
-    /// Retires the worker (a reload): true once it says it no longer
-    /// accepts connections, false if it does not say so in time.
-    async fn retire(&self) -> bool {
-        let (tx, rx) = oneshot::channel();
-        *self.retired.lock().unwrap_or_else(|e| e.into_inner()) = Some(tx);
-        if self
-            .writer
-            .lock()
-            .await
-            .write_all(b"retire\n")
-            .await
-            .is_err()
-        {
-            return false;
-        }
-        matches!(tokio::time::timeout(RETIRE_WAIT, rx).await, Ok(Ok(())))
-    }
-
-    /// The worker's metrics text, or None if it does not answer in time.
-    async fn metrics(&self) -> Option<String> {
-        let mut writer = self.writer.lock().await;
-        let (tx, rx) = oneshot::channel();
-        *self.answer.lock().unwrap_or_else(|e| e.into_inner()) = Some(tx);
-        writer.write_all(b"metrics\n").await.ok()?;
-        tokio::time::timeout(Duration::from_secs(2), rx)
-            .await
-            .ok()?
-            .ok()
-    }
-}
-
 /// One worker process.
 struct Proc {
     index: usize,
@@ -177,12 +137,6 @@ struct Proc {
     board: File,
     link: Arc<Link>,
 }
-
-/// The links of the ready workers, for the metrics endpoint.
-type Ready = Arc<Mutex<Vec<(u32, Arc<Link>)>>>;
-
-/// The master's own counter: workers that exited without being asked.
-type Crashes = Arc<std::sync::atomic::AtomicU64>;
 
 struct Master {
     config: MasterConfig,
@@ -399,36 +353,6 @@ impl Master {
         }
     }
 
-    /// Starts worker `index` of the current generation, or, for a lazy
-    /// pool, waits for a connection first.
-    fn start_slot(&mut self, index: usize) -> std::io::Result<()> {
-        let pool = self.slots[index].0;
-        if !self.pools[pool].lazy {
-            return self.spawn(index);
-        }
-        let generation = self.generation;
-        if self
-            .parked
-            .iter()
-            .any(|(p, g, _)| *p == pool && *g == generation)
-        {
-            return Ok(());
-        }
-        let listeners = self.pools[pool]
-            .listeners
-            .iter()
-            .map(|l| l.as_fd().try_clone_to_owned())
-            .collect::<std::io::Result<Vec<_>>>()?;
-        let events = self.events.clone();
-        let task = tokio::spawn(async move {
-            if wait_for_connection(listeners).await.is_ok() {
-                let _ = events.send(Event::Wanted(pool, generation));
-            }
-        });
-        self.parked.push((pool, generation, task.abort_handle()));
-        Ok(())
-    }
-
     /// A connection came for a lazy pool: its workers start.
     fn wanted(&mut self, pool: usize, generation: u64) {
         self.parked
@@ -501,77 +425,6 @@ impl Master {
         });
     }
 
-    /// Starts worker `index` of the current generation.
-    fn spawn(&mut self, index: usize) -> std::io::Result<()> {
-        let (pool_index, in_pool) = self.slots[index];
-        let pool = &self.pools[pool_index];
-        let threads = pool.threads_for(in_pool);
-        let board = scoreboard::create(threads + 16)?;
-        let (ours, theirs) = std::os::unix::net::UnixStream::pair()?;
-        let mut stdio = Stdio::new(&pool.output)?;
-        let spec = WorkerSpec {
-            index,
-            pool: pool_index,
-            threads,
-            listen: pool.listeners.iter().map(|l| raw(l.as_fd())).collect(),
-            channel: raw(theirs.as_fd()),
-            board: raw(board.as_fd()),
-            master: std::process::id(),
-            log: stdio.log.as_ref().map(|fd| raw(fd.as_fd())),
-            log_file: super::logfile::has_main(),
-        };
-        let mut command = worker_command(&spec);
-        stdio.apply(&mut command);
-        // Inheritable only for this spawn: later workers must not get them.
-        let passed: Vec<std::os::fd::BorrowedFd<'_>> = [theirs.as_fd(), board.as_fd()]
-            .into_iter()
-            .chain(stdio.log.as_ref().map(|fd| fd.as_fd()))
-            .collect();
-        for fd in &passed {
-            os::set_inheritable(*fd, true)?;
-        }
-        let spawned = command.spawn();
-        os::set_inheritable(board.as_fd(), false)?;
-        drop(passed);
-        drop(theirs);
-        let child = spawned?;
-        let pid = child.id().unwrap_or(0);
-        ours.set_nonblocking(true)?;
-        let (rd, wr) = UnixStream::from_std(ours)?.into_split();
-        let link = Arc::new(Link {
-            pool: pool_index,
-            writer: tokio::sync::Mutex::new(wr),
-            answer: Mutex::new(None),
-            retired: Mutex::new(None),
-        });
-        let ready = self.ready.clone();
-        tokio::spawn(read_link(rd, link.clone(), pid, self.events.clone(), ready));
-        tokio::spawn(wait_child(child, pid, self.events.clone()));
-        if let Some((style, out, err)) = stdio.relay {
-            tokio::spawn(relay::relay(style, pid, out, err));
-        }
-        tracing::info!(
-            target: crate::cli::STARTUP,
-            pool = %self.pools[pool_index].name,
-            worker = index,
-            pid,
-            threads,
-            generation = self.generation,
-            "started worker"
-        );
-        self.procs.push(Proc {
-            index,
-            generation: self.generation,
-            pid,
-            started: Instant::now(),
-            ready: false,
-            stopping: false,
-            board,
-            link,
-        });
-        Ok(())
-    }
-
     fn mark_ready(&mut self, pid: u32) {
         let Some(p) = self.procs.iter_mut().find(|p| p.pid == pid) else {
             return;
@@ -581,167 +434,6 @@ impl Master {
             lock(&self.ready).push((pid, p.link.clone()));
         }
         self.reload_progress();
-    }
-
-    /// Finishes the reload in progress once every worker of the new
-    /// generation is ready (lazy pools have none to wait for).
-    fn reload_progress(&mut self) {
-        if let Some(generation) = self.reloading {
-            let pending = self
-                .procs
-                .iter()
-                .any(|p| p.generation == generation && !p.ready);
-            if !pending {
-                self.finish_reload(generation);
-            }
-        }
-    }
-
-    /// SIGUSR1: reopens the master's log files, and has every worker
-    /// reopen its own.
-    fn reopen_logs(&self) {
-        super::logfile::reopen_all();
-        // php-fpm's two lines, whatever files there are.
-        tracing::info!("error log file re-opened");
-        tracing::info!("access log file re-opened");
-        for p in &self.procs {
-            signal(p.pid, libc::SIGUSR1);
-        }
-    }
-
-    /// Starts a new generation (for SIGUSR2, or an emergency restart), with
-    /// the configuration read again; the old one drains once the new one is
-    /// ready.
-    async fn reload(&mut self, why: &str) {
-        if self.reloading.is_some() {
-            tracing::debug!("{why}: a reload is already in progress");
-            return;
-        }
-        tracing::info!("reloading: {why}: re-reading the configuration, starting new workers");
-        for l in self.pools.iter().flat_map(|p| &p.listeners) {
-            tracing::info!(
-                "using inherited socket fd={}, \"{}\"",
-                raw(l.as_fd()),
-                l.addr().as_configured()
-            );
-        }
-        if let Err(e) = self.reread().await {
-            tracing::error!("{e}");
-            tracing::error!("reload failed: the running workers stay");
-            return;
-        }
-        systemd::notify(&format!("RELOADING=1\nMONOTONIC_USEC={}", monotonic_usec()));
-        self.generation += 1;
-        self.reloading = Some(self.generation);
-        self.respawns.clear();
-        for index in 0..self.slots.len() {
-            if let Err(e) = self.start_slot(index) {
-                tracing::error!("reload failed: cannot start worker {index}: {e}");
-                self.abandon_reload();
-                return;
-            }
-        }
-        self.reload_progress();
-    }
-
-    /// Takes the configuration as it is now, keeping what it replaces for
-    /// an abandoned reload. Without a config file nothing changes.
-    async fn reread(&mut self) -> Result<(), String> {
-        let Some(reread) = &self.reread else {
-            return Ok(());
-        };
-        let held = self
-            .pools
-            .iter()
-            .flat_map(|p| p.listeners.iter().cloned())
-            .collect();
-        let (config, pools) = reread(held).await?;
-        share_listeners(&pools)?;
-        let slots = slots_of(&pools);
-        self.previous = Some(Previous {
-            config: std::mem::replace(&mut self.config, config),
-            pools: std::mem::replace(&mut self.pools, pools),
-            slots: std::mem::replace(&mut self.slots, slots),
-        });
-        self.note_pools();
-        Ok(())
-    }
-
-    /// The new generation is ready: the older ones stop taking connections
-    /// (leaving the backlog to the new ones) and drain. The reload is done
-    /// once none of them accepts any more: from then on every connection
-    /// meets the new configuration.
-    fn finish_reload(&mut self, generation: u64) {
-        self.reloading = None;
-        let mut old = Vec::new();
-        for p in self
-            .procs
-            .iter_mut()
-            .filter(|p| p.generation < generation && !p.stopping)
-        {
-            p.stopping = true;
-            old.push((p.pid, p.link.clone()));
-        }
-        self.forget_stopping();
-        self.unpark(|g| g < generation);
-        if let Some(previous) = self.previous.take() {
-            close_unused(&previous.pools, &self.pools);
-        }
-        tokio::spawn(async move {
-            let retiring = old.iter().map(|(pid, link)| async move {
-                if !link.retire().await {
-                    signal(*pid, libc::SIGQUIT);
-                }
-            });
-            futures_util::future::join_all(retiring).await;
-            tracing::debug!(generation, "reloaded: old workers are draining");
-            log_running();
-            systemd::notify("READY=1\nSTATUS=reloaded");
-        });
-    }
-
-    /// A worker of the new generation could not start: keep the old one.
-    fn abandon_reload(&mut self) {
-        let Some(generation) = self.reloading.take() else {
-            return;
-        };
-        for p in self.procs.iter_mut().filter(|p| p.generation == generation) {
-            p.stopping = true;
-            signal(p.pid, libc::SIGTERM);
-        }
-        self.forget_stopping();
-        self.unpark(|g| g == generation);
-        if let Some(previous) = self.previous.take() {
-            close_unused(&self.pools, &previous.pools);
-            self.config = previous.config;
-            self.pools = previous.pools;
-            self.slots = previous.slots;
-            self.note_pools();
-        }
-        self.generation = generation - 1;
-        tracing::error!("reload abandoned: the running workers stay");
-        // Workers of the running generation that died meanwhile come back.
-        for index in 0..self.slots.len() {
-            let alive = self
-                .procs
-                .iter()
-                .any(|p| p.index == index && p.generation == self.generation && !p.stopping);
-            if !alive {
-                self.schedule_respawn(index, Duration::ZERO);
-            }
-        }
-        systemd::notify("READY=1\nSTATUS=reload failed; still serving");
-    }
-
-    /// Drops stopping workers from the metrics list.
-    fn forget_stopping(&mut self) {
-        let stopping: Vec<u32> = self
-            .procs
-            .iter()
-            .filter(|p| p.stopping)
-            .map(|p| p.pid)
-            .collect();
-        lock(&self.ready).retain(|(pid, _)| !stopping.contains(pid));
     }
 
     fn exited(&mut self, pid: u32, status: ExitStatus) {
@@ -931,173 +623,6 @@ fn close_unused(old: &[PoolProcs], new: &[PoolProcs]) {
     }
 }
 
-/// The command that starts a worker: this program, with the spec and then
-/// the master's own arguments. The environment is passed untouched (the
-/// worker drops the service manager's variables itself): changing it here
-/// would hand it over sorted.
-fn worker_command(spec: &WorkerSpec) -> tokio::process::Command {
-    let exe = std::env::current_exe().unwrap_or_else(|_| "/proc/self/exe".into());
-    let mut cmd = tokio::process::Command::new(exe);
-    cmd.arg("--worker-spec")
-        .arg(spec.encode())
-        .args(std::env::args_os().skip(1))
-        .kill_on_drop(false);
-    cmd
-}
-
-/// A worker's stdout and stderr, as its pool's [`Output`] wants them.
-struct Stdio {
-    /// The worker's stdout and stderr (None: the master's).
-    child: Option<(std::process::Stdio, std::process::Stdio)>,
-    /// The master's stderr, for the worker's own log lines.
-    log: Option<std::os::fd::OwnedFd>,
-    /// The read ends of the pipes, for [`relay::relay`].
-    relay: Option<(relay::Style, std::os::fd::OwnedFd, std::os::fd::OwnedFd)>,
-}
-
-impl Stdio {
-    fn new(output: &Output) -> std::io::Result<Stdio> {
-        let log = || std::io::stderr().as_fd().try_clone_to_owned();
-        Ok(match output {
-            Output::Inherit => Stdio {
-                child: None,
-                log: None,
-                relay: None,
-            },
-            Output::Discard => Stdio {
-                child: Some((std::process::Stdio::null(), std::process::Stdio::null())),
-                log: Some(log()?),
-                relay: None,
-            },
-            Output::Catch(style) => {
-                let (out_r, out_w) = os::pipe()?;
-                let (err_r, err_w) = os::pipe()?;
-                Stdio {
-                    child: Some((out_w.into(), err_w.into())),
-                    log: Some(log()?),
-                    relay: Some((style.clone(), out_r, err_r)),
-                }
-            }
-        })
-    }
-
-    /// Gives the command the worker's stdout and stderr (once).
-    fn apply(&mut self, command: &mut tokio::process::Command) {
-        if let Some((out, err)) = self.child.take() {
-            command.stdout(out).stderr(err);
-        }
-    }
-}
-
-/// Reads a worker's channel: its ready line, its answers, and its
-/// requests (`sum`: every worker's metrics summed, for its status page).
-async fn read_link(
-    rd: OwnedReadHalf,
-    link: Arc<Link>,
-    pid: u32,
-    events: mpsc::UnboundedSender<Event>,
-    ready: Ready,
-) {
-    let mut rd = BufReader::new(rd);
-    let mut line = String::new();
-    while rd.read_line(&mut line).await.is_ok_and(|n| n > 0) {
-        let words: Vec<&str> = line.split_whitespace().collect();
-        match words.as_slice() {
-            ["ready"] => {
-                let _ = events.send(Event::Ready(pid));
-            }
-            ["idle"] => {
-                let _ = events.send(Event::Idle(pid));
-            }
-            ["retired"] => {
-                let tx = link
-                    .retired
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .take();
-                if let Some(tx) = tx {
-                    let _ = tx.send(());
-                }
-            }
-            ["sum"] => {
-                let (ready, link) = (ready.clone(), link.clone());
-                tokio::spawn(async move {
-                    let body = sum_metrics(ready, None, Some(link.pool)).await;
-                    let message = format!("sum {}\n{body}", body.len());
-                    let _ = link.writer.lock().await.write_all(message.as_bytes()).await;
-                });
-            }
-            ["metrics", len] => {
-                let mut body = vec![0; len.parse().unwrap_or(0)];
-                if rd.read_exact(&mut body).await.is_err() {
-                    break;
-                }
-                let answer = link.answer.lock().unwrap_or_else(|e| e.into_inner()).take();
-                if let Some(tx) = answer {
-                    let _ = tx.send(String::from_utf8_lossy(&body).into_owned());
-                }
-            }
-            _ => tracing::debug!(pid, "unexpected line from a worker: {line:?}"),
-        }
-        line.clear();
-    }
-}
-
-async fn wait_child(
-    mut child: tokio::process::Child,
-    pid: u32,
-    events: mpsc::UnboundedSender<Event>,
-) {
-    match child.wait().await {
-        Ok(status) => {
-            let _ = events.send(Event::Exited(pid, status));
-        }
-        Err(e) => tracing::error!(pid, "cannot wait for a worker: {e}"),
-    }
-}
-
-/// Every ready worker's metrics (of pool `pool` only, if given), summed,
-/// then the master's own series.
-async fn sum_metrics(ready: Ready, crashes: Option<Crashes>, pool: Option<usize>) -> String {
-    let links: Vec<Arc<Link>> = lock(&ready)
-        .iter()
-        .filter(|(_, l)| pool.is_none_or(|p| l.pool == p))
-        .map(|(_, l)| l.clone())
-        .collect();
-    let mut texts = Vec::new();
-    for link in &links {
-        if let Some(text) = link.metrics().await {
-            texts.push(text);
-        }
-    }
-    let mut out = metrics::sum(&texts);
-    if let Some(crashes) = crashes {
-        let crashes = crashes.load(std::sync::atomic::Ordering::Relaxed);
-        out.push_str(&metrics::master_series(links.len(), crashes));
-    }
-    out
-}
-
-/// Keeps systemd's STATUS line up to date with the summed pool counts.
-async fn report_status(ready: Ready) {
-    if std::env::var_os("NOTIFY_SOCKET").is_none() {
-        return;
-    }
-    let mut tick = tokio::time::interval(systemd::STATUS_EVERY);
-    loop {
-        tick.tick().await;
-        let text = sum_metrics(ready.clone(), None, None).await;
-        let value = |name: &str| metrics::value(&text, name).unwrap_or(0.0) as u64;
-        systemd::notify(&format!(
-            "STATUS=threads: {} busy, {} idle; {} queued; {} requests served",
-            value("tfpm_threads_busy"),
-            value("tfpm_threads_idle"),
-            value("tfpm_queue_depth"),
-            value("tfpm_requests_accepted_total")
-        ));
-    }
-}
-
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
@@ -1111,58 +636,6 @@ fn signal(pid: u32, sig: i32) {
     if let Err(e) = os::send_signal(pid, sig) {
         tracing::debug!(pid, "cannot signal a worker: {e}");
     }
-}
-
-/// Crashes count toward the emergency threshold; php-fpm counts SIGSEGV and
-/// SIGBUS, tfpm also the other signals a fault raises (a stack overflow
-/// caught by Rust's guard ends in SIGABRT).
-fn is_crash(status: ExitStatus) -> bool {
-    matches!(
-        status.signal(),
-        Some(libc::SIGSEGV | libc::SIGBUS | libc::SIGABRT | libc::SIGILL | libc::SIGFPE)
-    )
-}
-
-/// "exited on signal 11 (SIGSEGV - core dumped)", or "exited with code 1",
-/// as php-fpm words a child's end.
-fn describe(status: ExitStatus) -> String {
-    match status.signal() {
-        Some(sig) => format!(
-            "exited on signal {sig} ({}{})",
-            signal_name(sig),
-            if status.core_dumped() {
-                " - core dumped"
-            } else {
-                ""
-            }
-        ),
-        None => format!("exited with code {}", status.code().unwrap_or(-1)),
-    }
-}
-
-fn signal_name(sig: i32) -> String {
-    let name = match sig {
-        libc::SIGHUP => "SIGHUP",
-        libc::SIGINT => "SIGINT",
-        libc::SIGQUIT => "SIGQUIT",
-        libc::SIGILL => "SIGILL",
-        libc::SIGABRT => "SIGABRT",
-        libc::SIGBUS => "SIGBUS",
-        libc::SIGFPE => "SIGFPE",
-        libc::SIGKILL => "SIGKILL",
-        libc::SIGUSR1 => "SIGUSR1",
-        libc::SIGSEGV => "SIGSEGV",
-        libc::SIGUSR2 => "SIGUSR2",
-        libc::SIGPIPE => "SIGPIPE",
-        libc::SIGTERM => "SIGTERM",
-        _ => return format!("signal {sig}"),
-    };
-    name.to_string()
-}
-
-/// CLOCK_MONOTONIC in microseconds, for systemd's RELOADING=1 notice.
-fn monotonic_usec() -> u128 {
-    os::monotonic().as_micros()
 }
 
 #[cfg(test)]
@@ -1184,18 +657,5 @@ mod tests {
         assert_eq!(split, vec![3, 3, 2]);
         assert_eq!(config(1, 8).threads_for(0), 8);
         assert_eq!(config(4, 2).threads_for(3), 1);
-    }
-
-    #[test]
-    fn exits_described_as_php_fpm_does() {
-        assert_eq!(
-            describe(ExitStatus::from_raw(libc::SIGSEGV | 0x80)),
-            "exited on signal 11 (SIGSEGV - core dumped)"
-        );
-        assert_eq!(
-            describe(ExitStatus::from_raw(9)),
-            "exited on signal 9 (SIGKILL)"
-        );
-        assert_eq!(describe(ExitStatus::from_raw(3 << 8)), "exited with code 3");
     }
 }

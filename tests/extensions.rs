@@ -2,8 +2,10 @@
 //! Debian's source packages, and used from several threads at once.
 //!
 //! The extensions are the ones whose source the mirror has for the linked
-//! PHP: on 8.2 (bookworm's) msgpack, igbinary, apcu and redis (against a
-//! redis-server the test starts, from Debian's package); on 8.4 msgpack
+//! PHP: on 8.2 (bookworm's) msgpack, igbinary, apcu, redis (against a
+//! redis-server the test starts, from Debian's package), imagick (with
+//! ImageMagick's threads limited to one, `MAGICK_THREAD_LIMIT=1`) and
+//! xdebug (in its develop and coverage modes); on 8.4 msgpack
 //! (trixie's newer apcu, igbinary and redis sources are listed in the
 //! index but missing from the pool, and bookworm's do not build on 8.4).
 //! Their ini files go into a scratch directory that tfpm and the build's
@@ -27,7 +29,7 @@ const REQUESTS: usize = 25;
 
 fn extensions() -> &'static [&'static str] {
     match php_version() {
-        (8, 2) => &["msgpack", "igbinary", "apcu", "redis"],
+        (8, 2) => &["msgpack", "igbinary", "apcu", "redis", "imagick", "xdebug"],
         _ => &["msgpack"],
     }
 }
@@ -110,8 +112,11 @@ fn pecl_extensions_load_and_work_from_every_thread_at_once() {
         "4",
         "-d",
         "apc.enabled=1",
+        "-d",
+        "xdebug.mode=develop,coverage",
     ];
-    let tfpm = Tfpm::start_with_env(Path::new(TFPM), &args, &[("PHP_INI_SCAN_DIR", scan)]);
+    let env = [("PHP_INI_SCAN_DIR", scan), ("MAGICK_THREAD_LIMIT", "1")];
+    let tfpm = Tfpm::start_with_env(Path::new(TFPM), &args, &env);
     let redis = names
         .contains(&"redis")
         .then(|| RedisServer::start(ini.path()));

@@ -134,6 +134,21 @@ fn a_body_that_stops_arriving_aborts_only_its_request() {
     assert_hello(&mut client);
 }
 
+/// The request sent on `client` gets no answer for 300 ms: its connection
+/// waits in the listen backlog, accepted by the kernel but not by tfpm.
+fn assert_waiting(client: &mut FcgiClient) {
+    client
+        .stream()
+        .set_timeouts(Some(Duration::from_millis(300)))
+        .expect("timeout");
+    let mut byte = [0u8; 1];
+    let err = client.stream().read(&mut byte).expect_err("no answer yet");
+    assert!(
+        matches!(err.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut),
+        "{err}"
+    );
+}
+
 #[test]
 fn past_max_connections_new_connections_wait_in_the_backlog() {
     let tfpm = start(&["--max-connections", "1"]);
@@ -142,22 +157,34 @@ fn past_max_connections_new_connections_wait_in_the_backlog() {
     // Accepted by the kernel, not yet by tfpm: the request waits.
     let mut second = connect(&tfpm);
     send(&mut second, &request_bytes(1, "/hello.php", ""));
-    second
-        .stream()
-        .set_timeouts(Some(Duration::from_millis(300)))
-        .expect("timeout");
-    let mut byte = [0u8; 1];
-    let err = second.stream().read(&mut byte).expect_err("no answer yet");
-    assert!(
-        matches!(err.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut),
-        "{err}"
-    );
+    assert_waiting(&mut second);
     wait_for_log(&tfpm, "max connections reached");
     // The first connection closes: the second is taken and answered in full.
     drop(first);
     second.stream().set_timeouts(None).expect("timeout");
     let (stdout, _) = read_until_end(&mut second, 1);
     assert!(stdout.ends_with("Hello, world!\n"), "{stdout}");
+}
+
+/// `--max-connections` holds for the pool, not for each of its worker
+/// processes: with two workers and a limit of 2, a third connection waits,
+/// and FCGI_MAX_CONNS still says 2.
+#[test]
+fn max_connections_is_shared_by_the_worker_processes() {
+    let tfpm = start(&["--max-connections", "2", "--workers", "2"]);
+    let mut first = connect(&tfpm);
+    assert_hello(&mut first);
+    let mut second = connect(&tfpm);
+    assert_hello(&mut second);
+    let mut third = connect(&tfpm);
+    send(&mut third, &request_bytes(1, "/hello.php", ""));
+    assert_waiting(&mut third);
+    drop(first);
+    third.stream().set_timeouts(None).expect("timeout");
+    let (stdout, _) = read_until_end(&mut third, 1);
+    assert!(stdout.ends_with("Hello, world!\n"), "{stdout}");
+    let values = second.get_values(&["FCGI_MAX_CONNS"]).expect("GET_VALUES");
+    assert_eq!(values, [("FCGI_MAX_CONNS".to_string(), "2".to_string())]);
 }
 
 #[test]

@@ -10,9 +10,9 @@ use std::time::{Duration, Instant};
 use fcgi_tests::cgi::CgiRequest;
 use fcgi_tests::daemon::Tfpm;
 use fcgi_tests::fcgi_client::{
-    begin_body, decode_pairs, encode_pair, encode_record, encode_request, encode_stream,
-    read_record, FcgiClient, Record, ABORT_REQUEST, BEGIN_REQUEST, END_REQUEST, GET_VALUES,
-    GET_VALUES_RESULT, KEEP_CONN, PARAMS, RESPONDER, STDIN, STDOUT, UNKNOWN_TYPE,
+    begin_body, encode_pair, encode_record, encode_request, encode_stream, read_record, FcgiClient,
+    Record, ABORT_REQUEST, BEGIN_REQUEST, END_REQUEST, KEEP_CONN, PARAMS, RESPONDER, STDIN, STDOUT,
+    UNKNOWN_TYPE,
 };
 use fcgi_tests::{docroot, poll_until};
 
@@ -66,28 +66,13 @@ fn read_until_end(client: &mut FcgiClient, id: u16) -> (Vec<u8>, Vec<Record>) {
 }
 
 fn get_values(client: &mut FcgiClient) -> Vec<(String, String)> {
-    let mut body = Vec::new();
-    for name in [
+    let names = [
         "FCGI_MAX_CONNS",
         "FCGI_MAX_REQS",
         "FCGI_MPXS_CONNS",
         "FCGI_NOT_A_THING",
-    ] {
-        body.extend(encode_pair(name.as_bytes(), b""));
-    }
-    send(client, &encode_record(GET_VALUES, 0, &body));
-    let record = read_record(client.stream()).expect("GET_VALUES_RESULT");
-    assert_eq!((record.kind, record.id), (GET_VALUES_RESULT, 0));
-    let pairs = decode_pairs(&record.content).expect("pairs");
-    pairs
-        .into_iter()
-        .map(|(n, v)| {
-            (
-                String::from_utf8_lossy(&n).into_owned(),
-                String::from_utf8_lossy(&v).into_owned(),
-            )
-        })
-        .collect()
+    ];
+    client.get_values(&names).expect("GET_VALUES_RESULT")
 }
 
 #[test]

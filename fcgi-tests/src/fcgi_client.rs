@@ -256,6 +256,24 @@ impl FcgiClient {
         self.stream.set_timeouts(Some(IO_TIMEOUT))?;
         result
     }
+
+    /// Asks for management values (FCGI_GET_VALUES) and returns the
+    /// name-value pairs of the FCGI_GET_VALUES_RESULT, in its order.
+    pub fn get_values(&mut self, names: &[&str]) -> io::Result<Vec<(String, String)>> {
+        let body: Vec<u8> = names
+            .iter()
+            .flat_map(|n| encode_pair(n.as_bytes(), b""))
+            .collect();
+        self.stream
+            .write_all(&encode_record(GET_VALUES, 0, &body))?;
+        let record = read_record(&mut self.stream)?;
+        if (record.kind, record.id) != (GET_VALUES_RESULT, 0) {
+            return Err(invalid(format!("not a GET_VALUES_RESULT: {record:?}")));
+        }
+        let text = |b: Vec<u8>| String::from_utf8_lossy(&b).into_owned();
+        let pairs = decode_pairs(&record.content)?;
+        Ok(pairs.into_iter().map(|(n, v)| (text(n), text(v))).collect())
+    }
 }
 
 /// The bytes of a whole request: BEGIN_REQUEST, PARAMS stream, STDIN stream.

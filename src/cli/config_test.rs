@@ -121,7 +121,7 @@ fn check_fpm_config(cli: &Cli, path: &std::path::Path) -> (Vec<config::Notice>, 
         .filter(|_| root_rule)
         .try_for_each(user_defined);
     let checked = post
-        .and_then(|()| config::directives::validate(&mut parsed))
+        .and_then(|()| config::validate::validate(&mut parsed))
         .map_err(|e| {
             e.then(ConfigError::plain(
                 "failed to post process the configuration",

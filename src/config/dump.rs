@@ -6,7 +6,7 @@
 //! array entries (`env`, `php_value`, ...) come in php-fpm's order, last
 //! declared first, flags among the values (`php_flag` as `php_value`).
 //!
-//! Values are those of the [`Config`] after [`super::directives::validate`]
+//! Values are those of the [`Config`] after [`super::validate::validate`]
 //! (which fills in `pm.start_servers` and the trace depth), with the
 //! defaults php-fpm's post-processing fills in; directives tfpm keeps only
 //! raw (its `unsupported` lists) are read back from there, else printed

@@ -18,6 +18,7 @@ pub mod dump;
 pub mod ini;
 #[cfg(test)]
 mod tests;
+pub mod validate;
 
 use std::fmt;
 use std::path::Path;

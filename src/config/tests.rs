@@ -344,11 +344,23 @@ fn global_values_and_defaults() {
     assert_eq!(g.log_limit, 4096);
     assert!(!g.daemonize);
     assert_eq!(g.process_control_timeout, 10);
-    assert_eq!(g.syslog_ident, "fpm");
-    assert_eq!(g.syslog_facility, "local3");
     assert_eq!(g.rlimit_files, Some(1024));
-    assert_eq!(g.systemd_interval, 60);
-    assert!(config.notices.is_empty(), "{:?}", config.notices);
+    // Read, but not honoured: each one says so.
+    let unsupported: Vec<&str> = g.unsupported.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(
+        unsupported,
+        ["syslog.ident", "syslog.facility", "systemd_interval"]
+    );
+    let notices: Vec<&str> = config.notices.iter().map(|n| n.message.as_str()).collect();
+    assert_eq!(notices.len(), 4, "{notices:?}");
+    assert!(
+        notices[0].ends_with(":3] error_log = syslog is not supported by tfpm: it logs to stderr instead (under systemd, to the journal)"),
+        "{notices:?}"
+    );
+    assert!(
+        notices[1].ends_with(":8] 'syslog.ident' is not supported by tfpm and is ignored"),
+        "{notices:?}"
+    );
 
     let d = Global::default();
     assert!(d.daemonize && d.pid.is_none() && d.error_log.is_none());
@@ -541,7 +553,7 @@ fn every_known_directive_is_accepted() {
         .count();
     let total = config.global.unsupported.len() + config.pools[0].unsupported.len();
     assert_eq!(unsupported, total);
-    assert_eq!(total, 14); // the emergency_restart_* pair, request_slowlog_trace_depth and log_buffering are honoured
+    assert_eq!(total, 17); // syslog.*, systemd_interval and the pool-level rlimits among them
 }
 
 /// A valid value for a directive of any type.

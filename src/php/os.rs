@@ -217,6 +217,20 @@ pub fn become_user(user: &str, uid: u32, gid: u32) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Sets this process's limit of open files, soft and hard (php-fpm's
+/// `rlimit_files`); the workers it starts inherit it.
+pub fn set_open_files_limit(n: u64) -> std::io::Result<()> {
+    let limit = libc::rlimit {
+        rlim_cur: n as libc::rlim_t,
+        rlim_max: n as libc::rlim_t,
+    };
+    // SAFETY: setrlimit reads the struct it is given, which lives on this stack.
+    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// Sets the listen backlog of a listening socket (listen() again, which
 /// Linux allows); a negative or zero value means the kernel's maximum.
 pub fn set_backlog(fd: BorrowedFd<'_>, backlog: i32) -> std::io::Result<()> {

@@ -78,7 +78,8 @@ impl Visit for Line {
     }
 }
 
-const MONTHS: [&str; 12] = [
+/// The months as C's `%b` prints them.
+pub(crate) const MONTHS: [&str; 12] = [
     "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
 ];
 
@@ -99,8 +100,9 @@ pub fn timestamp(at: SystemTime, offset: i32) -> String {
     )
 }
 
-/// The calendar date of a day count since 1970-01-01 (proleptic Gregorian).
-fn civil(days: i64) -> (i64, i64, i64) {
+/// The calendar date (year, month 1..=12, day 1..=31) of a day count since
+/// 1970-01-01, in the proleptic Gregorian calendar.
+pub(crate) fn civil(days: i64) -> (i64, i64, i64) {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z.rem_euclid(146_097);

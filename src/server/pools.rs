@@ -303,11 +303,6 @@ impl PoolRun {
         dir.join(path)
     }
 
-    /// Binds the pool's socket with its `listen.*` options.
-    pub async fn bind(&self) -> std::io::Result<Listener> {
-        self.bind_at(&self.listen).await
-    }
-
     /// Binds `addr` with the pool's `listen.*` options.
     pub async fn bind_at(&self, addr: &ListenAddr) -> std::io::Result<Listener> {
         let listener = Listener::bind(addr).await?;
@@ -318,11 +313,6 @@ impl PoolRun {
             std::fs::set_permissions(path, std::fs::Permissions::from_mode(self.socket_mode))?;
         }
         Ok(listener)
-    }
-
-    /// Whether a client at `ip` may connect (`listen.allowed_clients`).
-    pub fn allows(&self, ip: IpAddr) -> bool {
-        allowed(self.allowed_clients.as_deref(), ip)
     }
 }
 

@@ -160,16 +160,6 @@ pub struct LocalTime {
     pub utc_offset: i32,
 }
 
-impl LocalTime {
-    /// A moment printed in UTC.
-    pub fn utc(time: SystemTime) -> LocalTime {
-        LocalTime {
-            time,
-            utc_offset: 0,
-        }
-    }
-}
-
 /// The status page's formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -615,20 +605,16 @@ fn since(at: LocalTime, now: i64) -> u64 {
     u64::try_from(now - epoch_secs(at.time)).unwrap_or(0)
 }
 
-const MONTHS: [&str; 12] = [
-    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-];
-
 /// `dd/Mon/yyyy:hh:mm:ss +hhmm` in the moment's own offset (strftime's
 /// `%d/%b/%Y:%H:%M:%S %z` in the C locale).
 fn local_date(at: LocalTime) -> String {
     let local = epoch_secs(at.time) + i64::from(at.utc_offset);
     let (days, secs) = (local.div_euclid(86_400), local.rem_euclid(86_400));
-    let (year, month, day) = civil_date(days);
+    let (year, month, day) = super::fpmlog::civil(days);
     let offset_minutes = at.utc_offset.unsigned_abs() / 60;
     format!(
         "{day:02}/{}/{year}:{:02}:{:02}:{:02} {}{:02}{:02}",
-        MONTHS[month as usize - 1],
+        super::fpmlog::MONTHS[month as usize - 1],
         secs / 3600,
         secs / 60 % 60,
         secs % 60,
@@ -636,27 +622,6 @@ fn local_date(at: LocalTime) -> String {
         offset_minutes / 60,
         offset_minutes % 60,
     )
-}
-
-/// The proleptic Gregorian date `days` after 1970-01-01, as (year, month
-/// 1..=12, day 1..=31); the calendar repeats every 400 years (146097 days).
-fn civil_date(days: i64) -> (i64, u32, u32) {
-    // Count from 0000-03-01, so that a leap day ends its year.
-    let days = days + 719_468;
-    let era = days.div_euclid(146_097);
-    let day_of_era = days.rem_euclid(146_097);
-    let year_of_era =
-        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let month_index = (5 * day_of_year + 2) / 153; // 0 = March
-    let day = (day_of_year - (153 * month_index + 2) / 5 + 1) as u32;
-    let month = if month_index < 10 {
-        month_index + 3
-    } else {
-        month_index - 9
-    } as u32;
-    let year = year_of_era + era * 400 + i64::from(month <= 2);
-    (year, month, day)
 }
 
 fn verbatim(s: &str) -> String {

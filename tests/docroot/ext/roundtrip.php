@@ -24,4 +24,23 @@ if (extension_loaded('redis')) {
     $same = unserialize($redis->get($key)) === $data && $redis->incr('hits') > 0;
     $out[] = 'redis ' . ($same ? 'ok' : 'bad');
 }
+if (extension_loaded('imagick')) {
+    // A PNG made and read back; its size is the request's own.
+    $width = 16 + $data['id'] % 8;
+    $image = new Imagick();
+    $image->newImage($width, 9, new ImagickPixel('red'));
+    $image->setImageFormat('png');
+    $back = new Imagick();
+    $back->readImageBlob($image->getImageBlob());
+    $same = $back->getImageWidth() === $width && $back->getImageHeight() === 9;
+    $out[] = 'imagick ' . ($same ? 'ok' : 'bad');
+}
+if (extension_loaded('xdebug')) {
+    // develop mode: the function stack; coverage mode: the lines run.
+    xdebug_start_code_coverage();
+    $stack = (function () { return xdebug_get_function_stack(); })();
+    $covered = xdebug_get_code_coverage();
+    xdebug_stop_code_coverage();
+    $out[] = 'xdebug ' . (count($stack) >= 1 && isset($covered[__FILE__]) ? 'ok' : 'bad');
+}
 echo implode("\n", $out), "\n";

@@ -373,10 +373,7 @@ pub fn usage_error(e: clap::Error) -> ! {
     std::process::exit(64)
 }
 
-/// The log target of tfpm's own start-up lines (sockets, workers), which
-/// php-fpm does not print: with the php-fpm log format they show at debug
-/// level only, so that the log starts as php-fpm's does.
-pub const STARTUP: &str = "tfpm::startup";
+pub use crate::server::STARTUP;
 
 /// Runs the daemon to completion (the master, or a worker when the master
 /// started this process with a `worker` spec); returns the exit code.

@@ -7,10 +7,15 @@
 //! worker -> master   ready | idle | retired | sum | metrics N\n<N bytes>
 //! master -> worker   retire | metrics | sum N\n<N bytes>
 //! ```
+//!
+//! The worker's end of the channel ([`MasterLink`]) is here too: the
+//! worker's status page asks the master through it.
 
 use std::io;
 
-use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncReadExt};
+use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
+use tokio::net::unix::OwnedWriteHalf;
+use tokio::sync::oneshot;
 
 /// What a worker tells its master.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -130,6 +135,41 @@ fn unknown(line: &str) -> io::Error {
             line.trim_end()
         ),
     )
+}
+
+/// The worker's end of its channel to the master.
+pub struct MasterLink {
+    writer: tokio::sync::Mutex<OwnedWriteHalf>,
+    /// One question to the master at a time; its answer goes here.
+    asking: tokio::sync::Mutex<()>,
+    pub(super) answer: std::sync::Mutex<Option<oneshot::Sender<String>>>,
+}
+
+impl MasterLink {
+    pub(super) fn new(writer: OwnedWriteHalf) -> MasterLink {
+        MasterLink {
+            writer: tokio::sync::Mutex::new(writer),
+            asking: tokio::sync::Mutex::new(()),
+            answer: std::sync::Mutex::new(None),
+        }
+    }
+
+    pub(super) async fn send(&self, message: &ToMaster) -> std::io::Result<()> {
+        self.writer.lock().await.write_all(&message.encode()).await
+    }
+
+    /// Every worker's metrics, summed by the master: the whole pool, for
+    /// the status page. None if the master does not answer in time.
+    pub async fn pool_metrics(&self) -> Option<String> {
+        let _one = self.asking.lock().await;
+        let (tx, rx) = oneshot::channel();
+        *self.answer.lock().unwrap_or_else(|e| e.into_inner()) = Some(tx);
+        self.send(&ToMaster::PoolMetricsPlease).await.ok()?;
+        tokio::time::timeout(std::time::Duration::from_secs(2), rx)
+            .await
+            .ok()?
+            .ok()
+    }
 }
 
 #[cfg(test)]

@@ -25,6 +25,11 @@ pub mod systemd;
 pub mod worker;
 
 pub use listener::{ListenAddr, Listener};
+
+/// The log target of tfpm's own start-up lines (sockets, workers), which
+/// php-fpm does not print: with the php-fpm log format they show at debug
+/// level only, so that the log starts as php-fpm's does.
+pub const STARTUP: &str = "tfpm::startup";
 pub use shutdown::{Asked, Signals, StopKind};
 
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -8,9 +8,9 @@ use std::time::SystemTime;
 
 use bytes::Bytes;
 
+use super::control::MasterLink;
 use super::metrics;
 use super::status_page::{self, LocalTime, PoolStatus, ProcState, ProcStatus, ProcessManager};
-use super::worker::MasterLink;
 use crate::fcgi::nv::Params;
 use crate::php::{os, Pool, ThreadStatus};
 

@@ -10,12 +10,12 @@ use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::{AsyncWriteExt, BufReader};
-use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::io::BufReader;
+use tokio::net::unix::OwnedReadHalf;
 use tokio::net::UnixStream;
 use tokio::sync::{oneshot, watch};
 
-use super::control::{self, Message, ToMaster, ToWorker};
+use super::control::{self, MasterLink, ToMaster, ToWorker};
 use super::{metrics, systemd, Listener, ServerConfig, Signals, Stop, StopKind};
 use crate::php::scoreboard::Scoreboard;
 use crate::php::{Engine, EngineConfig, Pool};
@@ -222,7 +222,7 @@ pub async fn run(spec: WorkerSpec, mut settings: WorkerSettings) -> i32 {
         }
     };
     tracing::info!(
-        target: crate::cli::STARTUP,
+        target: crate::server::STARTUP,
         worker = spec.index,
         pid = std::process::id(),
         threads = spec.threads,
@@ -297,41 +297,6 @@ fn become_pool_user(settings: &WorkerSettings) -> Result<(), String> {
             .map_err(|e| format!("cannot become user '{name}' ({uid}:{gid}): {e}"))?;
     }
     Ok(())
-}
-
-/// The worker's end of its channel to the master.
-pub struct MasterLink {
-    writer: tokio::sync::Mutex<OwnedWriteHalf>,
-    /// One question to the master at a time; its answer goes here.
-    asking: tokio::sync::Mutex<()>,
-    answer: std::sync::Mutex<Option<oneshot::Sender<String>>>,
-}
-
-impl MasterLink {
-    fn new(writer: OwnedWriteHalf) -> MasterLink {
-        MasterLink {
-            writer: tokio::sync::Mutex::new(writer),
-            asking: tokio::sync::Mutex::new(()),
-            answer: std::sync::Mutex::new(None),
-        }
-    }
-
-    async fn send(&self, message: &ToMaster) -> std::io::Result<()> {
-        self.writer.lock().await.write_all(&message.encode()).await
-    }
-
-    /// Every worker's metrics, summed by the master: the whole pool, for
-    /// the status page. None if the master does not answer in time.
-    pub async fn pool_metrics(&self) -> Option<String> {
-        let _one = self.asking.lock().await;
-        let (tx, rx) = oneshot::channel();
-        *self.answer.lock().unwrap_or_else(|e| e.into_inner()) = Some(tx);
-        self.send(&ToMaster::PoolMetricsPlease).await.ok()?;
-        tokio::time::timeout(Duration::from_secs(2), rx)
-            .await
-            .ok()?
-            .ok()
-    }
 }
 
 /// Tells the master this worker is ready, then reads the channel until the

@@ -290,7 +290,7 @@ impl Master {
         }
         let threads: usize = self.pools.iter().map(|p| p.threads).sum();
         tracing::info!(
-            target: crate::cli::STARTUP,
+            target: crate::server::STARTUP,
             pools = self.pools.len(),
             workers = self.slots.len(),
             threads,

@@ -153,7 +153,7 @@ impl Master {
             tokio::spawn(relay::relay(style, pid, out, err));
         }
         tracing::info!(
-            target: crate::cli::STARTUP,
+            target: crate::server::STARTUP,
             pool = %self.pools[pool_index].name,
             worker = index,
             pid,

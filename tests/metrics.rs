@@ -183,13 +183,13 @@ fn workers_are_summed_and_crashes_counted() {
 fn each_pool_has_its_own_series() {
     let dir = tempfile::tempdir().expect("temp dir");
     let conf = dir.path().join("php-fpm.conf");
-    let pool = |name: &str, threads: u32| {
-        format!("[{name}]\nlisten = 127.0.0.1:0\npm = static\npm.max_children = {threads}\n")
+    let pool = |name: &str, ip: &str, threads: u32| {
+        format!("[{name}]\nlisten = {ip}:0\npm = static\npm.max_children = {threads}\n")
     };
     let text = format!(
         "[global]\nerror_log = /proc/self/fd/2\n{}{}",
-        pool("alpha", 2),
-        pool("beta", 3)
+        pool("alpha", "127.0.0.1", 2),
+        pool("beta", "127.0.0.2", 3)
     );
     std::fs::write(&conf, text).expect("write the config");
     let conf = conf.to_str().expect("UTF-8 path");
@@ -205,6 +205,7 @@ fn each_pool_has_its_own_series() {
     let tfpm = Tfpm::start(Path::new(TFPM), &[&args[..], &["-y", conf]].concat());
     let pools = tfpm.tcp_addrs();
     assert_eq!(pools.len(), 2, "{}", tfpm.log());
+    assert_eq!(pools[0].ip().to_string(), "127.0.0.1", "alpha first: {pools:?}");
     for _ in 0..3 {
         let mut client = FcgiClient::connect_tcp(pools[0]).expect("connect to alpha");
         let response = client.send(&get("/hello.php"), false).expect("request");

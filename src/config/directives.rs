@@ -144,8 +144,6 @@ pub struct Global {
     pub pid: Option<String>,
     /// `None` = php-fpm's default, `log/php-fpm.log` under localstatedir.
     pub error_log: Option<String>,
-    pub syslog_ident: String,
-    pub syslog_facility: String,
     pub log_level: LogLevel,
     pub log_limit: i32,
     /// `log_buffering`: worker output lines written whole (the default).
@@ -158,8 +156,6 @@ pub struct Global {
     pub emergency_restart_interval: i32,
     pub daemonize: bool,
     pub rlimit_files: Option<i32>,
-    /// Seconds.
-    pub systemd_interval: i32,
     /// Known directives tfpm does not honour, with their raw values.
     pub unsupported: Vec<(String, String)>,
 }
@@ -169,8 +165,6 @@ impl Default for Global {
         Global {
             pid: None,
             error_log: None,
-            syslog_ident: "php-fpm".to_string(),
-            syslog_facility: "daemon".to_string(),
             log_level: LogLevel::Notice,
             log_limit: 1024,
             log_buffering: true,
@@ -179,7 +173,6 @@ impl Default for Global {
             emergency_restart_interval: 0,
             daemonize: true,
             rlimit_files: None,
-            systemd_interval: 10,
             unsupported: Vec::new(),
         }
     }
@@ -597,15 +590,12 @@ fn set_global(g: &mut Global, name: &str, value: Value) {
     match (name, value) {
         ("pid", Value::Str(s)) => g.pid = Some(s),
         ("error_log", Value::Str(s)) => g.error_log = Some(s),
-        ("syslog.ident", Value::Str(s)) => g.syslog_ident = s,
-        ("syslog.facility", Value::Str(s)) => g.syslog_facility = s.to_ascii_lowercase(),
         ("log_level", Value::LogLevel(l)) => g.log_level = l,
         ("log_limit", Value::Int(n)) => g.log_limit = n,
         ("log_buffering", Value::Bool(b)) => g.log_buffering = b,
         ("process_control_timeout", Value::Int(n)) => g.process_control_timeout = n,
         ("daemonize", Value::Bool(b)) => g.daemonize = b,
         ("rlimit_files", Value::Int(n)) => g.rlimit_files = Some(n),
-        ("systemd_interval", Value::Int(n)) => g.systemd_interval = n,
         ("emergency_restart_threshold", Value::Int(n)) => g.emergency_restart_threshold = n,
         ("emergency_restart_interval", Value::Int(n)) => g.emergency_restart_interval = n,
         (name, value) => unreachable!("global directive {name} with {value:?}"),

@@ -15,7 +15,7 @@
 //! prefix, tfpm resolves them when it uses them.
 
 use super::access_format::DEFAULT_FORMAT;
-use super::directives::{expand_pool, parse_bool, parse_int};
+use super::directives::{expand_pool, parse_bool, parse_int, parse_time};
 use super::{Config, Global, LogLevel, Pm, Pool};
 
 /// The lines `php-fpm -tt` logs as NOTICEs for `config`, without their
@@ -38,8 +38,16 @@ fn global(g: &Global) -> Vec<String> {
             "\terror_log = {}",
             g.error_log.as_deref().unwrap_or("log/php-fpm.log")
         ),
-        format!("\tsyslog.ident = {}", g.syslog_ident),
-        format!("\tsyslog.facility = {}", facility(&g.syslog_facility)),
+        format!(
+            "\tsyslog.ident = {}",
+            unsupported(raw, "syslog.ident").unwrap_or("php-fpm")
+        ),
+        format!(
+            "\tsyslog.facility = {}",
+            facility(
+                &unsupported(raw, "syslog.facility").map_or("daemon".into(), str::to_lowercase)
+            )
+        ),
         format!("\tlog_buffering = {}", yes(g.log_buffering)),
         format!("\tlog_level = {}", level(g.log_level)),
         format!("\tlog_limit = {}", g.log_limit),
@@ -58,7 +66,10 @@ fn global(g: &Global) -> Vec<String> {
         format!("\trlimit_files = {}", g.rlimit_files.unwrap_or(0)),
         format!("\trlimit_core = {}", rlimit_core(raw)),
         format!("\tevents.mechanism = {events}"),
-        format!("\tsystemd_interval = {}s", g.systemd_interval),
+        format!(
+            "\tsystemd_interval = {}s",
+            unsupported(raw, "systemd_interval").map_or(10, |t| parse_time(t).unwrap_or(10))
+        ),
         " ".into(),
     ]
 }

@@ -225,9 +225,9 @@ fn the_package_installs_serves_through_nginx_and_purges_in_a_clean_container() {
          apt-get update -qq
          tfpm-php-ext msgpack 2>&1");
     assert!(built.contains("/etc/tfpm/conf.d/20-msgpack.ini"), "{built}");
-    let cli = c.sh(&format!(
-        "cd /var/www/html && tfpm-php index.php; echo \"config: $(tfpm-php-config --ini-dir)\""
-    ));
+    let cli = c.sh(
+        "cd /var/www/html && tfpm-php index.php; echo \"config: $(tfpm-php-config --ini-dir)\"",
+    );
     assert_eq!(field(&cli, "sapi"), "cli", "{cli}");
     assert_eq!(field(&cli, "ini"), "/etc/tfpm/php.ini", "{cli}");
     assert_eq!(field(&cli, "msgpack"), "1,2", "{cli}");

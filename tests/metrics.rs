@@ -205,7 +205,11 @@ fn each_pool_has_its_own_series() {
     let tfpm = Tfpm::start(Path::new(TFPM), &[&args[..], &["-y", conf]].concat());
     let pools = tfpm.tcp_addrs();
     assert_eq!(pools.len(), 2, "{}", tfpm.log());
-    assert_eq!(pools[0].ip().to_string(), "127.0.0.1", "alpha first: {pools:?}");
+    assert_eq!(
+        pools[0].ip().to_string(),
+        "127.0.0.1",
+        "alpha first: {pools:?}"
+    );
     for _ in 0..3 {
         let mut client = FcgiClient::connect_tcp(pools[0]).expect("connect to alpha");
         let response = client.send(&get("/hello.php"), false).expect("request");

@@ -46,14 +46,19 @@ fn json_keys(body: &str) -> Vec<String> {
 }
 
 fn json_number(body: &str, key: &str) -> u64 {
+    json_value(body, key)
+}
+
+/// The first value of `key` in a JSON body, parsed as a `T`.
+fn json_value<T: std::str::FromStr>(body: &str, key: &str) -> T {
     let at = body
         .find(&format!("\"{key}\":"))
         .unwrap_or_else(|| panic!("{key} in {body}"));
     let rest = &body[at + key.len() + 3..];
-    rest[..rest.find([',', '}']).unwrap()]
-        .trim()
+    let value = rest[..rest.find([',', '}']).unwrap()].trim();
+    value
         .parse()
-        .unwrap()
+        .unwrap_or_else(|_| panic!("{key} is not a number: {value}"))
 }
 
 fn start_tfpm(workers: &str, threads: usize) -> (Tfpm, tempfile::TempDir) {
@@ -157,16 +162,7 @@ fn full_shows_the_last_requests_cpu_and_memory() {
     assert_eq!(body(&fetch(tfpm.addr(), "/cpu.php", "")), "burnt\n");
     let full = fetch(tfpm.addr(), "/status", "json&full");
     let json = body(&full);
-    let number = |key: &str| -> f64 {
-        let at = json
-            .find(&format!("\"{key}\":"))
-            .unwrap_or_else(|| panic!("{key} in {json}"));
-        let rest = &json[at + key.len() + 3..];
-        rest[..rest.find([',', '}']).unwrap()]
-            .trim()
-            .parse()
-            .unwrap()
-    };
+    let number = |key: &str| -> f64 { json_value(json, key) };
     assert!(json.contains("\"script\":\""), "{json}");
     let cpu = number("last request cpu");
     assert!(cpu > 1.0 && cpu <= 101.0, "{json}");

@@ -37,6 +37,26 @@ void tfpm_isolation_request_shutdown(void);
 #define TFPM_UNFILTERED (-1)
 void tfpm_load_params(zval *array, int filter);
 
+/* tfpm_shim.c: one request's SAPI state, set up and torn down. */
+void tfpm_fill_request_info(const tfpm_request *r);
+void tfpm_free_path_translated(void);
+void tfpm_clear_request_info(void);
+void tfpm_report_end(const tfpm_request *r, int started);
+
+/* tfpm_worker.c: worker mode. begin/end bracket every tfpm_execute; the
+ * function table entries are the shim's. */
+void tfpm_worker_script_begin(const tfpm_request *request);
+void tfpm_worker_script_end(void);
+int tfpm_worker_in_request(void);
+/* Hooks opcache's restart scheduling (worker mode only): once at start-up,
+ * and on each thread as it starts. */
+void tfpm_worker_startup(void);
+void tfpm_worker_thread_init(void);
+/* A request on this thread ended: tells Rust of an opcache restart it
+ * scheduled. */
+void tfpm_worker_request_ended(void);
+PHP_FUNCTION(frankenphp_handle_request);
+
 /* tfpm_signals.c: interrupts and crash reports. */
 void tfpm_signals_startup(void);
 /* Crash reports go to `fd` (stderr by default). */

@@ -571,11 +571,27 @@ ZEND_END_ARG_INFO()
 ZEND_BEGIN_ARG_WITH_RETURN_TYPE_MASK_EX(arginfo_fpm_get_status, 0, 0, MAY_BE_ARRAY|MAY_BE_FALSE)
 ZEND_END_ARG_INFO()
 
+ZEND_BEGIN_ARG_WITH_RETURN_TYPE_INFO_EX(arginfo_frankenphp_handle_request, 0, 1, _IS_BOOL, 0)
+    ZEND_ARG_TYPE_INFO(0, callback, IS_CALLABLE, 0)
+ZEND_END_ARG_INFO()
+
 static const zend_function_entry tfpm_functions[] = {
     PHP_FE(fastcgi_finish_request, arginfo_fastcgi_finish_request)
     PHP_FE(apache_request_headers, arginfo_getallheaders)
     PHP_FALIAS(getallheaders, apache_request_headers, arginfo_getallheaders)
     PHP_FE(fpm_get_status, arginfo_fpm_get_status)
+    PHP_FE_END
+};
+
+/* The same, plus FrankenPHP's two, in a pool with a worker script; other
+ * pools have exactly php-fpm's functions. */
+static const zend_function_entry tfpm_worker_functions[] = {
+    PHP_FE(fastcgi_finish_request, arginfo_fastcgi_finish_request)
+    PHP_FE(apache_request_headers, arginfo_getallheaders)
+    PHP_FALIAS(getallheaders, apache_request_headers, arginfo_getallheaders)
+    PHP_FE(fpm_get_status, arginfo_fpm_get_status)
+    PHP_FALIAS(frankenphp_finish_request, fastcgi_finish_request, arginfo_fastcgi_finish_request)
+    PHP_FE(frankenphp_handle_request, arginfo_frankenphp_handle_request)
     PHP_FE_END
 };
 
@@ -696,7 +712,7 @@ static void activate_user_ini(char *path, size_t path_len, const char *doc_root)
 static int tfpm_activate(void)
 {
     const char *script = SG(request_info).path_translated;
-    if (!script) {
+    if (!script || tfpm_worker_in_request()) {
         return FAILURE;
     }
     const char *host = find_param("SERVER_NAME", sizeof("SERVER_NAME") - 1);
@@ -791,6 +807,7 @@ int tfpm_startup(const tfpm_startup_config *config)
     tfpm_locked_ini = config->locked_ini ? strdup(config->locked_ini) : NULL;
     tfpm_pool_name = strdup(config->pool_name ? config->pool_name : "www");
     tfpm_pm_name = strdup(config->process_manager ? config->process_manager : "static");
+    tfpm_module_entry.functions = config->worker_mode ? tfpm_worker_functions : tfpm_functions;
     if (tfpm_sapi_module.startup(&tfpm_sapi_module) == FAILURE) {
         return -1;
     }
@@ -800,6 +817,9 @@ int tfpm_startup(const tfpm_startup_config *config)
     tfpm_signals_startup();
     tfpm_slowlog_startup(config);
     tfpm_stack_measure_startup();
+    if (config->worker_mode) {
+        tfpm_worker_startup();
+    }
     return 0;
 }
 
@@ -903,6 +923,7 @@ void tfpm_thread_init(tfpm_thread_handle *handle)
 #endif
     lock_admin_ini();
     tfpm_isolation_thread_init();
+    tfpm_worker_thread_init();
     handle->thread = (uint64_t) pthread_self();
     handle->vm_interrupt = &EG(vm_interrupt);
     handle->kill_seq = &tfpm_kill_seq;
@@ -962,7 +983,7 @@ const char *tfpm_php_version(void)
 
 /* ---- one request ------------------------------------------------------- */
 
-static void fill_request_info(const tfpm_request *r)
+void tfpm_fill_request_info(const tfpm_request *r)
 {
     SG(request_info).request_method = r->method;
     SG(request_info).query_string = (char *) r->query_string;
@@ -976,7 +997,7 @@ static void fill_request_info(const tfpm_request *r)
 }
 
 /* php-fpm frees path_translated before request shutdown; the rest stays until after it. */
-static void free_path_translated(void)
+void tfpm_free_path_translated(void)
 {
     if (SG(request_info).path_translated) {
         efree(SG(request_info).path_translated);
@@ -993,7 +1014,7 @@ void tfpm_log_fastcgi(const char *message)
     }
 }
 
-static void clear_request_info(void)
+void tfpm_clear_request_info(void)
 {
     SG(request_info).request_method = NULL;
     SG(request_info).query_string = NULL;
@@ -1096,7 +1117,7 @@ static void send_error_header(void)
 
 /* What the access log needs, read where php-fpm reads it: after the script
  * (and fastcgi.error_header), before the request shutdown resets it. */
-static void report_end(const tfpm_request *r, int started)
+void tfpm_report_end(const tfpm_request *r, int started)
 {
     if (!r->report_end) {
         return;
@@ -1131,9 +1152,10 @@ int tfpm_execute(const tfpm_request *request, uint64_t seq)
     tfpm_current_request = request;
     tfpm_current_seq = seq;
     input_timed_out = 0;
+    tfpm_worker_script_begin(request);
     zend_first_try {
         SG(server_context) = request->ctx;
-        fill_request_info(request);
+        tfpm_fill_request_info(request);
         /* The request's working directory, before any setting is applied:
          * an ini handler that resolves a path (browscap's) would find none
          * and crash, since the last request shutdown freed it. */
@@ -1171,8 +1193,9 @@ int tfpm_execute(const tfpm_request *request, uint64_t seq)
                 send_error_header();
             }
         }
-        report_end(request, started);
-        free_path_translated();
+        /* In worker mode, the request the script was serving when it ended. */
+        tfpm_report_end(tfpm_current_request, started);
+        tfpm_free_path_translated();
         if (started) {
             /* Do not drain an unread body before ending the response (php-fpm
              * does, to stay in sync; the connection skips the rest instead),
@@ -1183,7 +1206,9 @@ int tfpm_execute(const tfpm_request *request, uint64_t seq)
         }
     } zend_end_try();
     tfpm_request_ini_restore();
-    clear_request_info();
+    tfpm_clear_request_info();
+    tfpm_worker_script_end();
+    tfpm_worker_request_ended();
     SG(server_context) = NULL;
     tfpm_current_request = NULL;
     tfpm_current_seq = 0;

@@ -53,6 +53,9 @@ typedef struct tfpm_request {
     int64_t content_length;      /* CONTENT_LENGTH, or -1 when absent */
     int disposition;             /* a tfpm_disposition */
     int report_end;              /* tfpm_rs_request_end: 0 no, 1 yes, 2 with the headers */
+    void *worker;                /* worker mode: this runs the pool's worker script, and
+                                    frankenphp_handle_request() hands this to
+                                    tfpm_rs_worker_next/done; NULL otherwise */
 } tfpm_request;
 
 /*
@@ -83,6 +86,7 @@ typedef struct tfpm_startup_config {
     int slowlog_fd;              /* where slowlog entries go, or -1 */
     int slowlog_depth;           /* frames per entry at most (request_slowlog_trace_depth) */
     int slowlog_micros;          /* entry times with microseconds (log_level = debug) */
+    int worker_mode;             /* the pool has a worker script: FrankenPHP's functions exist */
 } tfpm_startup_config;
 
 /* phpinfo() in plain text (1) or HTML (0, the default), for `tfpm -i`. */
@@ -209,6 +213,23 @@ void tfpm_rs_log(void *ctx, int kind, const char *msg, size_t len);
 void tfpm_rs_request_end(void *ctx, const tfpm_request_end *end);
 /* fastcgi_finish_request(): ends the response now. Returns 1 if it did, 0 if already ended. */
 int tfpm_rs_finish(void *ctx);
+
+/*
+ * Worker mode (tfpm_worker.c). tfpm_rs_worker_next blocks until the next
+ * request for the worker script arrives and returns it, with its number in
+ * *seq; NULL when the script must stop (the pool stops, or the script
+ * served its worker.max_requests). The request stays valid until
+ * tfpm_rs_worker_done, called once its response has ended.
+ */
+const tfpm_request *tfpm_rs_worker_next(void *worker, uint64_t *seq);
+void tfpm_rs_worker_done(void *worker);
+/* The script stops for opcache's restart (it booted without the cache,
+ * which is back, or it holds the cache a pending restart waits for): it
+ * starts again at once, not counted as a failure. */
+void tfpm_rs_worker_stop(void *worker);
+/* opcache scheduled a restart (in the request that just ended on this
+ * thread): every worker script must end and start again. */
+void tfpm_rs_opcache_restart(void);
 
 /* The pool's counters, for fpm_get_status(). */
 typedef struct tfpm_pool_status {

@@ -3,7 +3,9 @@
 # missing: libclang (bindgen), nginx, cgi-fcgi, curl, wrk, the web servers
 # of the interop tests (HAProxy, Apache, lighttpd, Caddy) and the PHP apps of
 # tests/apps.rs (DokuWiki, phpLiteAdmin; they pull in Debian's php8.2, which
-# tfpm does not use), Debian's php8.2-fpm (only for its php-fpm.conf and
+# tfpm does not use), the Symfony 5.4 (FrameworkBundle, TwigBundle, Twig,
+# Doctrine DBAL) and Laravel 8 packages the apps of tests/frameworks.rs are
+# built on, Debian's php8.2-fpm (only for its php-fpm.conf and
 # www.conf, which tests/fpm_config.rs runs unchanged), redis-server (started
 # by tests/extensions.rs for the redis extension), and debootstrap for
 # scripts/docker-base-images.sh.
@@ -12,7 +14,9 @@
 set -euo pipefail
 
 packages=(clang libclang-dev pkg-config nginx libfcgi-bin curl wrk ca-certificates systemd
-  haproxy apache2 lighttpd caddy dokuwiki phpliteadmin php8.2-fpm redis-server debootstrap)
+  haproxy apache2 lighttpd caddy dokuwiki phpliteadmin php-symfony-framework-bundle
+  php-symfony-twig-bundle php-twig php-doctrine-dbal php-laravel-framework php8.2-fpm
+  redis-server debootstrap)
 # Debian starts these when they are installed; the tests start their own.
 services=(nginx haproxy apache2 lighttpd caddy php8.2-fpm redis-server)
 

@@ -149,6 +149,82 @@ unpack() {
   find src -maxdepth 3 -name config.m4 -printf '%d %h\n' | sort -n | head -n1 | cut -d' ' -f2
 }
 
+# Xdebug 3.2.0 (bookworm's) under threads, fixed as 3.2.1 and later fix
+# it: a thread started after module start-up kept the globals' default
+# mode, every mode at once (xdebug.mode ignored: the profiler wrote a file
+# each request; Xdebug issue #2144), and a compressed file was closed twice
+# (gzclose, then fclose of the same descriptor), which closed whatever
+# another thread had opened under that number in between, such as its
+# redis socket.
+xdebug_320_patch() {
+  cat <<'PATCH'
+--- a/src/lib/file.c
++++ b/src/lib/file.c
+@@ -82,7 +82,8 @@
+ 
+ 		file->type = XDEBUG_FILE_TYPE_GZ;
+ 		file->fp.normal = tmp_file;
+-		file->fp.gz = gzdopen(fileno(tmp_file), mode);
++		/* A descriptor of its own: gzclose() closes it, fclose() the file's. */
++		file->fp.gz = gzdopen(dup(fileno(tmp_file)), mode);
+ 
+ 		if (!file->fp.gz) {
+ 			fclose(tmp_file);
+--- a/src/lib/lib.c
++++ b/src/lib/lib.c
+@@ -23,11 +23,16 @@
+ 
+ extern ZEND_DECLARE_MODULE_GLOBALS(xdebug);
+ 
++/* The mode MINIT locked in, for the globals of threads started after it
++ * (ZTS): they would otherwise keep the "every mode" default. */
++static int xdebug_locked_mode = 0xFFFFFFFF;
++static int xdebug_locked_mode_from_environment = 0;
++
+ void xdebug_init_library_globals(xdebug_library_globals_t *xg)
+ {
+ 	xg->headers               = NULL;
+-	xg->mode                  = 0xFFFFFFFF;
+-	xg->mode_from_environment = 0;
++	xg->mode                  = xdebug_locked_mode;
++	xg->mode_from_environment = xdebug_locked_mode_from_environment;
+ 
+ 	xg->log_file             = 0;
+ 
+@@ -172,6 +177,7 @@
+ 		comma = strchr(mode_ptr, ',');
+ 	}
+ 	errors += !xdebug_lib_set_mode_item(mode_ptr, strlen(mode_ptr));
++	xdebug_locked_mode = XG_LIB(mode);
+ 
+ 	return !errors;
+ }
+@@ -189,6 +195,7 @@
+ 			xdebug_log_ex(XLOG_CHAN_CONFIG, XLOG_CRIT, "ENVMODE", "Invalid mode '%s' set for 'XDEBUG_MODE' environment variable, fall back to 'xdebug.mode' configuration setting", config);
+ 		} else {
+ 			XG_LIB(mode_from_environment) = 1;
++			xdebug_locked_mode_from_environment = 1;
+ 			return result;
+ 		}
+ 	}
+PATCH
+}
+
+# Patches the source in the current directory where a known version of
+# extension $1 breaks under tfpm's threads.
+patch_source() {
+  local version
+  case "$1" in
+    xdebug)
+      version="$(sed -n 's/^#define XDEBUG_VERSION *"\(.*\)"/\1/p' php_xdebug.h)"
+      [[ "$version" == 3.2.0 ]] || return 0
+      xdebug_320_patch | patch -p1 --quiet --forward >&2 \
+        || { log "xdebug $version: the thread fixes do not apply"; exit 1; }
+      log "xdebug $version: patched for threads (its mode, and a descriptor closed twice)"
+      ;;
+  esac
+}
+
 build_one() {
   local arg="$1" name work dir
   work="$(mktemp -d)"
@@ -164,6 +240,7 @@ build_one() {
   cd "$work/$dir"
   name="$(ext_name)"
   [[ -n "$name" ]] || { log "$arg: config.m4 names no extension"; exit 1; }
+  patch_source "$name"
   "$PHP_PREFIX/bin/phpize" >"$work/phpize.log" 2>&1 || { tail -n 20 "$work/phpize.log" >&2; exit 1; }
   # shellcheck disable=SC2046
   ./configure --with-php-config="$PHP_CONFIG" $(configure_flags "$name") >"$work/configure.log" 2>&1 \

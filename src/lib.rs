@@ -2,10 +2,16 @@
 //! threads, as a drop-in replacement for php-fpm.
 //!
 //! Layers, outermost first:
-//! - [`server`]: listeners, connections, limits and shutdown (tokio).
+//! - [`cli`]: the command line; starts the master or a worker.
+//! - [`process`]: the master and its worker processes, their messages,
+//!   signals, logs and systemd.
+//! - [`server`]: listeners, connections, limits, the status page and
+//!   metrics (tokio).
 //! - [`config`]: php-fpm's configuration files, read into typed settings.
 //! - [`fcgi`]: the FastCGI protocol itself, with no I/O policy and no PHP.
-//! - [`php`]: the safe Rust face of the embedded engine; the only place with `unsafe`.
+//! - [`php`]: the safe Rust face of the embedded engine, with FFI's `unsafe`.
+//! - [`sys`]: the operating system's calls that need `unsafe` (descriptors,
+//!   signals, users, passing a connection to another process).
 //!
 //! See ARCHITECTURE.md for how a request travels through them.
 //!
@@ -14,8 +20,13 @@
 #[cfg(feature = "php")]
 pub mod cli;
 pub mod config;
+pub mod exit_code;
 pub mod fcgi;
 #[cfg(feature = "php")]
 pub mod php;
 #[cfg(feature = "php")]
+pub mod process;
+#[cfg(feature = "php")]
 pub mod server;
+#[cfg(feature = "php")]
+pub mod sys;

@@ -5,7 +5,10 @@
 //! PHP: on 8.2 (bookworm's) msgpack, igbinary, apcu, redis (against a
 //! redis-server the test starts, from Debian's package), imagick (with
 //! ImageMagick's threads limited to one, `MAGICK_THREAD_LIMIT=1`) and
-//! xdebug (in its develop and coverage modes); on 8.4 msgpack
+//! xdebug (in its develop and coverage modes, and those only: bookworm's
+//! 3.2.0, which php-ext.sh patches, ran every mode on threads started after
+//! module start-up, and its profiler closed a descriptor twice, now and
+//! then another thread's redis socket); on 8.4 msgpack
 //! (trixie's newer apcu, igbinary and redis sources are listed in the
 //! index but missing from the pool, and bookworm's do not build on 8.4).
 //! Their ini files go into a scratch directory that tfpm and the build's

@@ -383,6 +383,7 @@ impl Snapshot {
             // php-fpm 8.4's peak; ours is checked in tests/status.rs.
             memory_peak: p.has("memory peak").then(|| p.uint("memory peak")),
             dialect: dialect(),
+            worker_script: None, // php-fpm has no worker mode
             procs: procs.collect(),
         }
     }

@@ -13,7 +13,7 @@ use crate::server;
 pub fn test_config(cli: &Cli, path: &std::path::Path) -> i32 {
     let (lines, passed) = check_fpm_config(cli, path);
     let now = std::time::SystemTime::now();
-    let time = server::fpmlog::timestamp(now, crate::php::os::utc_offset(now));
+    let time = server::fpmlog::timestamp(now, crate::sys::os::utc_offset(now));
     for line in lines {
         eprintln!("[{time}] {line}");
     }
@@ -33,7 +33,7 @@ pub fn test_config(cli: &Cli, path: &std::path::Path) -> i32 {
 /// As php-fpm, what follows the parse is logged only at the config's
 /// `log_level` or above. Refusing to run a pool as root is for the start.
 fn check_fpm_config(cli: &Cli, path: &std::path::Path) -> (Vec<config::Notice>, bool) {
-    use crate::php::os;
+    use crate::sys::os;
     use config::{ConfigError, Level, LogLevel, Notice};
 
     /// The ALERT php-fpm's post-processing gives a pool without `user`.

@@ -7,8 +7,10 @@ use std::time::Duration;
 
 use super::{serve_master, Cli, STARTUP};
 use crate::config;
+use crate::exit_code;
 use crate::php::{AccessLog, RequestLogs, Slowlog, StderrLog};
-use crate::server::master::{MasterConfig, Output, PoolProcs, Reread};
+use crate::process;
+use crate::process::master::{MasterConfig, Output, PoolProcs, Reread};
 use crate::server::pools::PoolRun;
 use crate::server::{self, Listener};
 
@@ -34,12 +36,12 @@ pub(super) fn pool_logs(
         .unwrap_or_default();
     let open = |file: &str| {
         let path = pool.path(&base, file);
-        if let Some(stderr) = server::logfile::stderr_instead(&path) {
+        if let Some(stderr) = process::logfile::stderr_instead(&path) {
             return Ok(std::sync::Arc::new(stderr));
         }
-        let opened = server::logfile::append_private(&path).map(std::sync::Arc::new);
+        let opened = process::logfile::append_private(&path).map(std::sync::Arc::new);
         if let (Ok(file), true) = (&opened, keep) {
-            server::logfile::reopen_in_place(&path, file.clone());
+            process::logfile::reopen_in_place(&path, file.clone());
         }
         opened.map_err(|e| (path, e))
     };
@@ -91,22 +93,22 @@ pub(super) async fn run_config_master(cli: &Cli, path: &std::path::Path) -> i32 
         Ok(loaded) => loaded,
         Err(e) => {
             eprintln!("{e}\nERROR: FPM initialization failed");
-            return 78;
+            return exit_code::CONFIG;
         }
     };
     if let Some(n) = loaded.global.rlimit_files.filter(|&n| n > 0) {
-        if let Err(e) = crate::php::os::set_open_files_limit(n as u64) {
+        if let Err(e) = crate::sys::os::set_open_files_limit(n as u64) {
             tracing::error!(
                 "failed to set rlimit_files for this pool. Please check your system limits or \
                  decrease rlimit_files. setrlimit(RLIMIT_NOFILE, {n}): {e}\n\
                  ERROR: FPM initialization failed"
             );
-            return 78;
+            return exit_code::CONFIG;
         }
     }
     // Sockets systemd passed (tfpm.socket) serve the pools that listen
     // where they do; the pools' other addresses are bound as usual.
-    let activated: Vec<std::sync::Arc<Listener>> = match server::systemd::activated_listeners() {
+    let activated: Vec<std::sync::Arc<Listener>> = match process::systemd::activated_listeners() {
         Ok(listeners) => listeners
             .into_iter()
             .inspect(|l| tracing::info!(target: STARTUP, "systemd passed {}", l.addr()))
@@ -116,7 +118,7 @@ pub(super) async fn run_config_master(cli: &Cli, path: &std::path::Path) -> i32 
             tracing::error!(
                 "cannot use the sockets systemd passed: {e}\nERROR: FPM initialization failed"
             );
-            return 78;
+            return exit_code::CONFIG;
         }
     };
     if let Some(notice) = cli
@@ -130,7 +132,7 @@ pub(super) async fn run_config_master(cli: &Cli, path: &std::path::Path) -> i32 
         Ok(plan) => plan,
         Err(e) => {
             tracing::error!("{e}\nERROR: FPM initialization failed");
-            return 78;
+            return exit_code::CONFIG;
         }
     };
     for unused in passed.iter().filter(|l| {
@@ -251,7 +253,7 @@ fn worker_output(global: &config::Global, run: &PoolRun) -> Output {
     if !run.catch_output {
         return Output::Discard;
     }
-    Output::Catch(server::relay::Style {
+    Output::Catch(process::relay::Style {
         pool: run.name.clone(),
         // php-fpm writes no prefix when its log level hides warnings.
         decorate: run.decorate_output && global.log_level <= config::LogLevel::Warning,

@@ -6,6 +6,7 @@
 use std::path::PathBuf;
 
 use super::{Cli, STARTUP};
+use crate::process;
 use crate::{config, server};
 
 /// Logs to stderr, without colours unless stderr is a terminal, or to the
@@ -17,7 +18,7 @@ pub fn init_logging(cli: &Cli, inherited: Option<InheritedLog>) {
     let redirected = inherited.as_ref().is_some_and(|i| i.stderr.is_some());
     let to_file = inherited.as_ref().map(|i| i.to_file);
     if let Some(stderr) = inherited.and_then(|i| i.stderr) {
-        server::logfile::set_stderr(stderr);
+        process::logfile::set_stderr(stderr);
     }
     let (level, file) = config_logging(cli, to_file);
     let filter = match (std::env::var("RUST_LOG"), level) {
@@ -37,11 +38,11 @@ pub fn init_logging(cli: &Cli, inherited: Option<InheritedLog>) {
     };
     let colours = file.is_none() && !redirected && std::io::stderr().is_terminal();
     if let Some(file) = file {
-        server::logfile::set_main(file);
+        process::logfile::set_main(file);
     }
     let builder = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
-        .with_writer(|| server::logfile::MainWriter);
+        .with_writer(|| process::logfile::MainWriter);
     match format {
         LogFormat::Fpm => builder.event_format(server::fpmlog::FpmFormat).init(),
         LogFormat::Text => builder.with_ansi(colours).init(),
@@ -83,7 +84,7 @@ fn config_logging(
     to_file: Option<bool>,
 ) -> (
     Option<&'static str>,
-    Option<std::sync::Arc<server::logfile::LogFile>>,
+    Option<std::sync::Arc<process::logfile::LogFile>>,
 ) {
     let Some(path) = cli.fpm_config.as_deref().filter(|_| cli.test == 0) else {
         return (None, None);
@@ -115,10 +116,10 @@ fn config_logging(
                 .clone()
                 .or_else(|| path.parent().map(PathBuf::from));
             let log = base.unwrap_or_default().join(log); // an absolute `log` wins
-            if server::logfile::stderr_instead(&log).is_some() {
+            if process::logfile::stderr_instead(&log).is_some() {
                 return None; // a worker: the master's stderr, set above
             }
-            let opened = server::logfile::LogFile::open(&log);
+            let opened = process::logfile::LogFile::open(&log);
             opened
                 .map_err(|e| eprintln!("tfpm: cannot open error_log {}: {e}", log.display()))
                 .ok()

@@ -1,6 +1,6 @@
 //! Command-line options and what they start: in the master, the listeners
-//! (or systemd's) and the worker processes ([`server::master`]); in a
-//! worker, PHP and the server ([`server::worker`]). `-t` and
+//! (or systemd's) and the worker processes ([`process::master`]); in a
+//! worker, PHP and the server ([`process::worker`]). `-t` and
 //! `--bench-floor` run in-process and exit.
 
 use std::path::PathBuf;
@@ -9,19 +9,22 @@ use std::time::Duration;
 use clap::Parser;
 
 use crate::config;
+use crate::exit_code;
 use crate::fcgi::conn::ConnConfig;
 use crate::php::{Engine, EngineConfig, RequestLogs, RequestPolicy};
-use crate::server::master::{MasterConfig, Output, PoolProcs, Reread};
+use crate::process;
+use crate::process::master::{MasterConfig, Output, PoolProcs, Reread};
+use crate::process::worker::{WorkerSettings, WorkerSpec};
 use crate::server::pools::PoolRun;
 use crate::server::status::StatusConfig;
 use crate::server::status_page::ProcessManager;
-use crate::server::worker::{WorkerSettings, WorkerSpec};
 use crate::server::{self, ListenAddr, Listener, ServerConfig, Timeouts};
 
 mod config_test;
 mod debian_ini;
 mod fpm_pools;
 mod logging;
+mod worker_args;
 
 pub use config_test::test_config;
 use fpm_pools::{drain_time, pool_logs, run_config_master};
@@ -220,9 +223,12 @@ pub struct Cli {
     #[arg(short = 'O', long = "force-stderr")]
     pub force_stderr: bool,
 
-    /// Set by the master when it starts a worker (see `server::worker`).
+    /// Set by the master when it starts a worker (see `process::worker`).
     #[arg(long = "worker-spec", hide = true)]
     pub worker_spec: Option<String>,
+
+    #[command(flatten)]
+    pub worker_mode: worker_args::WorkerArgs,
 }
 
 impl Cli {
@@ -246,6 +252,7 @@ impl Cli {
             terminate_after: Some(self.request_terminate_timeout).filter(|d| !d.is_zero()),
             scoreboard: None,
             report_fd: None,
+            worker: self.worker_mode.script(self.threads),
             max_requests: None,
             pm: crate::php::scaling::Pm::Static,
             logs: RequestLogs {
@@ -274,6 +281,7 @@ impl Cli {
         config.terminate_after = pool.terminate_after.or(config.terminate_after);
         config.max_requests = pool.max_requests;
         config.pm = pool.scaling;
+        config.worker = pool.worker.clone();
         config
     }
 
@@ -394,7 +402,7 @@ pub async fn run(cli: Cli, worker: Option<Result<WorkerSpec, String>>) -> i32 {
     }
     match worker {
         Some(Ok(spec)) => match worker_settings(&cli, &spec) {
-            Ok(settings) => server::worker::run(spec, settings).await,
+            Ok(settings) => process::worker::run(spec, settings).await,
             Err(e) => {
                 tracing::error!("{e}");
                 78
@@ -411,8 +419,10 @@ pub async fn run(cli: Cli, worker: Option<Result<WorkerSpec, String>>) -> i32 {
 /// What a worker runs: the command line's pool, or its pool of the config.
 fn worker_settings(cli: &Cli, spec: &WorkerSpec) -> Result<WorkerSettings, String> {
     let Some(path) = &cli.fpm_config else {
+        let mut engine = cli.engine_config();
+        worker_args::share_threads(&mut engine, spec.threads, cli.threads as usize);
         return Ok(WorkerSettings {
-            engine: cli.engine_config(),
+            engine,
             server: cli.server_config(spec.threads, cli.threads as usize),
             drain: cli.process_control_timeout,
             user: None,
@@ -434,6 +444,7 @@ fn worker_settings(cli: &Cli, spec: &WorkerSpec) -> Result<WorkerSettings, Strin
     server.env = std::sync::Arc::new(pool.env.iter().map(|(k, v)| (bytes(k), bytes(v))).collect());
     let mut engine = cli.pool_engine_config(pool);
     engine.logs = pool_logs(cli, &loaded, pool, true)?;
+    worker_args::share_threads(&mut engine, spec.threads, pool.threads);
     Ok(WorkerSettings {
         engine,
         server,
@@ -464,7 +475,7 @@ async fn run_master(cli: Cli) -> i32 {
             cli.workers,
             cli.threads
         );
-        return 78;
+        return exit_code::CONFIG;
     }
     let listeners = match bind_listeners(&cli.listen).await {
         Ok(listeners) => listeners,
@@ -500,20 +511,20 @@ async fn serve_master(
         Err(code) => return code,
     };
     // Caught from before READY=1 on: systemd may stop us right after it.
-    let signals = match server::Signals::install() {
+    let signals = match process::Signals::install() {
         Ok(signals) => signals,
         Err(e) => {
             tracing::error!("cannot watch signals: {e}");
-            return 71;
+            return exit_code::OS_ERROR;
         }
     };
     if let Some(path) = &pid_file {
         if let Err(e) = std::fs::write(path, format!("{}\n", std::process::id())) {
             tracing::error!("cannot write the pid file {}: {e}", path.display());
-            return 73;
+            return exit_code::CANT_CREATE;
         }
     }
-    let code = server::master::run(config, pools, reread, metrics, signals).await;
+    let code = process::master::run(config, pools, reread, metrics, signals).await;
     if let Some(path) = &pid_file {
         let _ = std::fs::remove_file(path);
     }
@@ -523,7 +534,7 @@ async fn serve_master(
 /// The sockets systemd passed (socket activation), or else those of
 /// `--listen`; Err is the exit code.
 async fn bind_listeners(addrs: &[ListenAddr]) -> Result<Vec<Listener>, i32> {
-    let inherited = server::systemd::activated_listeners().map_err(|e| {
+    let inherited = process::systemd::activated_listeners().map_err(|e| {
         tracing::error!("cannot use the sockets systemd passed: {e}");
         78
     })?;
@@ -542,7 +553,7 @@ async fn bind_listeners(addrs: &[ListenAddr]) -> Result<Vec<Listener>, i32> {
             }
             Err(e) => {
                 tracing::error!("cannot listen on {addr}: {e}");
-                return Err(78);
+                return Err(exit_code::CONFIG);
             }
         }
     }
@@ -564,7 +575,7 @@ async fn bind_metrics(
         }
         Err(e) => {
             tracing::error!("cannot listen for metrics on {addr}: {e}");
-            Err(78)
+            Err(exit_code::CONFIG)
         }
     }
 }
@@ -594,7 +605,7 @@ fn print_info(cli: &Cli) -> i32 {
     };
     if let Err(e) = std::fs::write(&script, code) {
         eprintln!("tfpm: cannot write {}: {e}", script.display());
-        return 73;
+        return exit_code::CANT_CREATE;
     }
     let mut config = cli.engine_config();
     config.threads = 0;
@@ -627,7 +638,7 @@ fn bench_floor(cli: &Cli, script: &std::path::Path) -> i32 {
         Ok(engine) => engine,
         Err(e) => {
             tracing::error!("{e}");
-            return 70;
+            return exit_code::SOFTWARE;
         }
     };
     let result = engine.floor(script, cli.bench_requests.max(1));

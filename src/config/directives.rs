@@ -227,6 +227,8 @@ pub struct Pool {
     pub php_admin_values: Vec<(String, String)>,
     /// Known directives tfpm does not honour, with their raw values.
     pub unsupported: Vec<(String, String)>,
+    /// tfpm's worker mode (`worker`, `worker.*`).
+    pub worker: super::worker::WorkerDirectives,
 }
 
 impl Pool {
@@ -271,6 +273,7 @@ impl Pool {
             php_values: Vec::new(),
             php_admin_values: Vec::new(),
             unsupported: Vec::new(),
+            worker: super::worker::WorkerDirectives::default(),
         }
     }
 }
@@ -353,6 +356,10 @@ impl State {
     }
 
     fn entry(&mut self, src: &Source, key: &str, value: &str) -> Result<(), ConfigError> {
+        if let Some(i) = self.current.filter(|_| super::worker::is_worker_key(key)) {
+            let set = self.pools[i].worker.set(key, value);
+            return set.map_err(|why| ConfigError::at(src, Some(key), why));
+        }
         let table = if self.current.is_some() { POOL } else { GLOBAL };
         let Some(&(name, kind, honoured)) = table.iter().find(|d| d.0.eq_ignore_ascii_case(key))
         else {
@@ -439,6 +446,10 @@ impl State {
         let expanded = expand_pool(value, Some(&pool.name)).unwrap_or_default();
         let flag = || parse_bool(value).map(|b| if b { "1" } else { "0" }.to_string());
         let (list, parsed) = match name {
+            "worker.env" => {
+                pool.worker.add_env(key, &expanded);
+                return Ok(());
+            }
             "env" => (&mut pool.env, Ok(expanded)),
             "php_value" => (&mut pool.php_values, Ok(expanded)),
             "php_admin_value" => (&mut pool.php_admin_values, Ok(expanded)),

@@ -80,6 +80,7 @@ fn pool_lines(p: &Pool) -> Vec<String> {
     lines.extend(logs(p));
     lines.extend(process(p));
     lines.extend(arrays(p));
+    lines.extend(worker(p));
     lines.push(" ".into());
     lines
 }
@@ -209,6 +210,28 @@ fn arrays(p: &Pool) -> Vec<String> {
         let entries = list.iter().rev();
         lines.extend(entries.map(|(k, v)| format!("\t{name}[{k}] = {v}")));
     }
+    lines
+}
+
+/// tfpm's worker mode directives, after php-fpm's, only in a pool that
+/// has a worker script (php-fpm knows none of them).
+fn worker(p: &Pool) -> Vec<String> {
+    let w = &p.worker;
+    let Some(script) = &w.script else {
+        return Vec::new();
+    };
+    let mut lines = vec![
+        format!("	worker = {script}"),
+        format!("	worker.num = {}", w.num),
+        format!("	worker.max_requests = {}", w.max_requests),
+        format!(
+            "	worker.max_consecutive_failures = {}",
+            w.max_consecutive_failures
+        ),
+        format!("	worker.match = {}", text(&w.uri_prefix)),
+        format!("	worker.watch = {}", text(&w.watch)),
+    ];
+    lines.extend(w.env.iter().map(|(k, v)| format!("	worker.env[{k}] = {v}")));
     lines
 }
 
@@ -346,6 +369,29 @@ mod tests {
         "\tsystemd_interval = 10s",
         " ",
     ];
+
+    #[test]
+    fn worker_mode_directives_come_last_and_only_where_set() {
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml");
+        let config = checked(&format!(
+            "[global]\n[app]\nlisten = 127.0.0.1:9000\npm = static\npm.max_children = 2\n\
+             worker = {script}\nworker.num = 3\nworker.env[MODE] = boot\n\
+             [plain]\nlisten = 127.0.0.1:9001\npm = static\npm.max_children = 2\n"
+        ));
+        let lines = dump(&config);
+        let at = |line: &str| lines.iter().position(|l| l == line);
+        let worker = at(&format!("\tworker = {script}")).expect("the worker line");
+        assert_eq!(lines[worker + 1], "\tworker.num = 3");
+        assert_eq!(lines[worker + 2], "\tworker.max_requests = 0");
+        assert_eq!(lines[worker + 3], "\tworker.max_consecutive_failures = 6");
+        assert_eq!(lines[worker + 4], "\tworker.match = undefined");
+        assert_eq!(lines[worker + 5], "\tworker.watch = undefined");
+        assert_eq!(lines[worker + 6], "\tworker.env[MODE] = boot");
+        let plain = at("[plain]").expect("the plain pool");
+        assert!(worker < plain, "inside the app pool");
+        let worker_lines = lines.iter().filter(|l| l.starts_with("\tworker"));
+        assert_eq!(worker_lines.count(), 7, "none in the plain pool");
+    }
 
     #[test]
     fn a_pool_with_arrays_as_php_fpm_dumps_it() {

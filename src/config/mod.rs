@@ -6,6 +6,7 @@
 //! - [`directives`]: every directive php-fpm knows, typed values, `$pool`,
 //!   and the post-parse validation php-fpm does.
 //! - [`dump`](mod@dump): a checked config as `php-fpm -tt` prints it.
+//! - [`worker`]: tfpm's own worker mode directives (`worker`, `worker.*`).
 //!
 //! Errors carry the file, line and directive and print like php-fpm's
 //! (`ERROR: [/etc/php/8.2/fpm/pool.d/www.conf:12] unknown entry 'foo'`).
@@ -19,6 +20,7 @@ pub mod ini;
 #[cfg(test)]
 mod tests;
 pub mod validate;
+pub mod worker;
 
 use std::fmt;
 use std::path::Path;

@@ -58,6 +58,7 @@ fn validate_pool(p: &mut Pool, notices: &mut Vec<Notice>) -> Result<(), ConfigEr
     if p.pm_max_children < 1 {
         return alert("pm.max_children must be a positive value".into());
     }
+    p.worker.check(&name).map_err(ConfigError::alert)?;
     match pm {
         Pm::Dynamic => dynamic(p, notices)?,
         Pm::Ondemand if p.pm_process_idle_timeout < 1 => {

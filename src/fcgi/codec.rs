@@ -67,6 +67,21 @@ impl RecordCodec {
         Self::default()
     }
 
+    /// Gives back, undecoded, what this codec has taken from a stream
+    /// without returning it as a record (the header of a record whose body
+    /// is still coming), followed by `buffer`, the rest of the input read:
+    /// the bytes a connection passed to another process carries. `buffer`
+    /// is left empty and the codec starts afresh.
+    pub fn take_unread(&mut self, buffer: &mut BytesMut) -> BytesMut {
+        let mut unread = BytesMut::with_capacity(HEADER_LEN + buffer.len());
+        if let Some(header) = self.header.take() {
+            header.write(&mut unread);
+        }
+        unread.extend_from_slice(buffer);
+        buffer.clear();
+        unread
+    }
+
     /// The header of the current record: remembered, or read from `src`.
     fn take_header(&mut self, src: &mut BytesMut) -> Result<Option<Header>, FcgiError> {
         if let Some(header) = self.header.take() {
@@ -275,6 +290,36 @@ fn put_unknown_type(kind: u8, dst: &mut BytesMut) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unread_input_decodes_again_elsewhere_to_the_same_records() {
+        let mut wire = BytesMut::new();
+        for (id, len) in [(1u16, 300usize), (2, 5), (1, 0)] {
+            put_stream(RecordType::Stdin, id, &vec![id as u8; len], &mut wire);
+        }
+        let whole = wire.clone();
+        // Cut anywhere: what one codec leaves, another reads on from.
+        for cut in 0..=whole.len() {
+            let mut first = RecordCodec::new();
+            let mut buffer = BytesMut::from(&whole[..cut]);
+            let mut records = Vec::new();
+            while let Some(r) = first.decode(&mut buffer).unwrap() {
+                records.push(r);
+            }
+            let mut rest = first.take_unread(&mut buffer);
+            assert!(buffer.is_empty());
+            rest.extend_from_slice(&whole[cut..]);
+            let mut second = RecordCodec::new();
+            while let Some(r) = second.decode_eof(&mut rest).unwrap() {
+                records.push(r);
+            }
+            let ids: Vec<(u16, usize)> = records
+                .iter()
+                .map(|r| (r.request_id, r.content.len()))
+                .collect();
+            assert_eq!(ids, [(1, 300), (2, 5), (1, 0)], "cut at {cut}");
+        }
+    }
 
     #[test]
     fn segments_join_to_the_encoder_output() {

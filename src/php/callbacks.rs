@@ -4,15 +4,16 @@
 //! given, does plain Rust work, and returns a status to C. None of them calls
 //! into PHP, and a panic is caught here, never unwound into C: the C side then
 //! sees the same result as for a vanished client.
+#![allow(unsafe_code)]
 
 use std::ffi::{c_char, c_int, c_void};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
+use super::ffi;
 use super::logs::RequestEnd;
 use super::request::RequestCtx;
 use super::status::PoolStats;
 use super::status::ThreadStatus;
-use super::sys;
 
 /// Runs `f` on the request behind `ctx`, or returns `fallback` if `ctx` is
 /// NULL or `f` panics.
@@ -21,9 +22,10 @@ fn with_ctx<T>(ctx: *mut c_void, fallback: T, f: impl FnOnce(&mut RequestCtx) ->
         return fallback;
     }
     // SAFETY: a non-NULL ctx is the `Box<RequestCtx>` pointer that
-    // PreparedRequest::as_c handed to tfpm_execute. It stays alive and is not
-    // otherwise borrowed until tfpm_execute returns, and callbacks run on the
-    // same thread, one at a time.
+    // PreparedRequest::as_c handed to tfpm_execute (or, in worker mode, to
+    // frankenphp_handle_request through tfpm_rs_worker_next). It stays alive
+    // and is not otherwise borrowed until that call returns (tfpm_rs_worker_done
+    // in worker mode), and callbacks run on the same thread, one at a time.
     let ctx = unsafe { &mut *ctx.cast::<RequestCtx>() };
     catch_unwind(AssertUnwindSafe(|| f(ctx))).unwrap_or_else(|_| {
         tracing::error!("panic in a PHP callback; treating the client as gone");
@@ -65,7 +67,7 @@ extern "C" fn tfpm_rs_read_body(ctx: *mut c_void, buf: *mut c_char, len: usize) 
 #[no_mangle]
 extern "C" fn tfpm_rs_log(ctx: *mut c_void, kind: c_int, msg: *const c_char, len: usize) {
     let text = String::from_utf8_lossy(bytes(msg, len));
-    let php = kind != sys::tfpm_log_kind_TFPM_LOG_SAPI as c_int;
+    let php = kind != ffi::tfpm_log_kind_TFPM_LOG_SAPI as c_int;
     // With a php-fpm config, PHP's messages go to stderr as a php-fpm
     // child's do (relayed by the master, or dropped); else to tfpm's log.
     let in_our_log = !(php && super::logs::php_message_to_stderr(&text));
@@ -74,7 +76,7 @@ extern "C" fn tfpm_rs_log(ctx: *mut c_void, kind: c_int, msg: *const c_char, len
     } else {
         text.into_owned()
     };
-    let to_web_server = kind != sys::tfpm_log_kind_TFPM_LOG_PHP_HOST_ONLY as c_int;
+    let to_web_server = kind != ffi::tfpm_log_kind_TFPM_LOG_PHP_HOST_ONLY as c_int;
     if ctx.is_null() {
         match (in_our_log, super::logs::extension_hint(&text)) {
             (true, Some(hint)) => tracing::error!(target: "php", "{text} ({hint})"),
@@ -96,7 +98,7 @@ extern "C" fn tfpm_rs_log(ctx: *mut c_void, kind: c_int, msg: *const c_char, len
 }
 
 #[no_mangle]
-extern "C" fn tfpm_rs_pool_status(out: *mut sys::tfpm_pool_status) -> c_int {
+extern "C" fn tfpm_rs_pool_status(out: *mut ffi::tfpm_pool_status) -> c_int {
     let Some(stats) = PoolStats::current() else {
         return -1;
     };
@@ -104,7 +106,7 @@ extern "C" fn tfpm_rs_pool_status(out: *mut sys::tfpm_pool_status) -> c_int {
         return -1;
     }
     let s = stats.snapshot();
-    let status = sys::tfpm_pool_status {
+    let status = ffi::tfpm_pool_status {
         start_time: s.start_time,
         accepted_conn: s.accepted,
         listen_queue: s.queued,
@@ -129,12 +131,12 @@ thread_local! {
 }
 
 #[no_mangle]
-extern "C" fn tfpm_rs_pool_procs(out: *mut sys::tfpm_proc_status, cap: usize) -> usize {
+extern "C" fn tfpm_rs_pool_procs(out: *mut ffi::tfpm_proc_status, cap: usize) -> usize {
     // A panic must not unwind into C: it counts as no threads.
     catch_unwind(AssertUnwindSafe(|| pool_procs(out, cap))).unwrap_or(0)
 }
 
-fn pool_procs(out: *mut sys::tfpm_proc_status, cap: usize) -> usize {
+fn pool_procs(out: *mut ffi::tfpm_proc_status, cap: usize) -> usize {
     let threads = super::pool::current_threads_status();
     if out.is_null() {
         return threads.len();
@@ -153,13 +155,13 @@ fn pool_procs(out: *mut sys::tfpm_proc_status, cap: usize) -> usize {
 }
 
 /// A thread as the shim's struct; its strings point into `t`.
-fn proc_status(t: &ThreadStatus) -> sys::tfpm_proc_status {
+fn proc_status(t: &ThreadStatus) -> ffi::tfpm_proc_status {
     let since_epoch = |at: std::time::SystemTime| {
         at.duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs() as i64)
     };
     let r = &t.request;
-    sys::tfpm_proc_status {
+    ffi::tfpm_proc_status {
         pid: i64::from(t.tid),
         running: c_int::from(t.busy),
         start_time: since_epoch(t.started),
@@ -196,7 +198,7 @@ fn cut_at(text: &str, max: usize) -> &str {
 }
 
 #[no_mangle]
-extern "C" fn tfpm_rs_request_end(ctx: *mut c_void, end: *const sys::tfpm_request_end) {
+extern "C" fn tfpm_rs_request_end(ctx: *mut c_void, end: *const ffi::tfpm_request_end) {
     if end.is_null() {
         return;
     }

@@ -1,6 +1,7 @@
 //! PHP's process-wide life: start-up and shutdown on one dedicated
 //! `php-main` thread (TSRM requires both on the same thread), with the
 //! worker pool started in between.
+#![allow(unsafe_code)]
 
 use std::ffi::CString;
 use std::path::PathBuf;
@@ -9,9 +10,9 @@ use std::thread::JoinHandle;
 
 use std::time::Duration;
 
+use super::ffi;
 use super::pool::{Pool, WorkerConfig, Workers};
 use super::request::RequestPolicy;
-use super::sys;
 
 /// How to start PHP and its worker threads.
 #[derive(Debug, Clone)]
@@ -37,12 +38,14 @@ pub struct EngineConfig {
     /// php-fpm's pm.max_requests: threads are renewed after this many.
     pub max_requests: Option<u64>,
     /// The worker process's scoreboard, when a master started it.
-    pub scoreboard: Option<std::sync::Arc<super::scoreboard::Scoreboard>>,
+    pub scoreboard: Option<std::sync::Arc<crate::sys::scoreboard::Scoreboard>>,
     /// The pool's name, access log and slowlog.
     pub logs: super::logs::RequestLogs,
     /// Where crash reports go when stderr is not the log (a worker whose
     /// stderr the master redirected); None: stderr.
     pub report_fd: Option<std::os::fd::RawFd>,
+    /// Worker mode: the pool's worker script, run by threads of its own.
+    pub worker: Option<super::WorkerScript>,
 }
 
 /// PHP failed to start.
@@ -107,10 +110,10 @@ impl Engine {
     pub fn output_of(&self, script: &std::path::Path) -> std::io::Result<Vec<u8>> {
         // SAFETY: sets one field of the SAPI module; no request runs now
         // (output_of is for a started engine with no server).
-        unsafe { sys::tfpm_set_phpinfo_as_text(1) };
+        unsafe { ffi::tfpm_set_phpinfo_as_text(1) };
         let out = super::floor::output_of(script, self.stack_size);
         // SAFETY: as above; the request is over.
-        unsafe { sys::tfpm_set_phpinfo_as_text(0) };
+        unsafe { ffi::tfpm_set_phpinfo_as_text(0) };
         out
     }
 
@@ -143,6 +146,7 @@ fn php_main(config: EngineConfig, ready: Ready, stop: mpsc::Receiver<()>) {
         logs: config.logs.clone(),
         max_requests: config.max_requests,
         pm: config.pm,
+        app: config.worker.clone(),
     });
     let (pool, workers) = match spawned {
         Ok(pair) => pair,
@@ -158,7 +162,7 @@ fn php_main(config: EngineConfig, ready: Ready, stop: mpsc::Receiver<()>) {
     log_callback_stack_use();
     // SAFETY: same thread as tfpm_startup, and every worker has freed its
     // context and exited.
-    unsafe { sys::tfpm_shutdown() };
+    unsafe { ffi::tfpm_shutdown() };
 }
 
 fn startup(config: &EngineConfig) -> Result<(), EngineError> {
@@ -179,7 +183,7 @@ fn startup(config: &EngineConfig) -> Result<(), EngineError> {
         .ok()
         .map(|p| CString::new(p.as_os_str().as_encoded_bytes()));
     let exe = exe.transpose()?;
-    let c_config = sys::tfpm_startup_config {
+    let c_config = ffi::tfpm_startup_config {
         ini_path: ini_path.as_ref().map_or(std::ptr::null(), |s| s.as_ptr()),
         ignore_ini: i32::from(config.ignore_ini),
         ini_entries: entries.as_ptr(),
@@ -192,10 +196,11 @@ fn startup(config: &EngineConfig) -> Result<(), EngineError> {
         slowlog_fd: slowlog.map_or(-1, |s| s.file.as_raw_fd()),
         slowlog_depth: slowlog.map_or(20, |s| i32::try_from(s.depth).unwrap_or(i32::MAX)),
         slowlog_micros: slowlog.map_or(0, |s| i32::from(s.micros)),
+        worker_mode: i32::from(config.worker.is_some()),
     };
     // SAFETY: called once, on php-main, before any worker exists; the strings
     // outlive the call (the shim copies them).
-    let rc = unsafe { sys::tfpm_startup(&c_config) };
+    let rc = unsafe { ffi::tfpm_startup(&c_config) };
     if rc == 0 {
         Ok(())
     } else {
@@ -205,9 +210,9 @@ fn startup(config: &EngineConfig) -> Result<(), EngineError> {
 
 /// With TFPM_MEASURE_CALLBACK_STACK=1: how deep the host callbacks went.
 fn log_callback_stack_use() {
-    let mut deepest = [0usize; sys::TFPM_STACK_SLOTS as usize];
+    let mut deepest = [0usize; ffi::TFPM_STACK_SLOTS as usize];
     // SAFETY: the shim fills at most `deepest.len()` slots of the array.
-    let slots = unsafe { sys::tfpm_callback_stack_use(deepest.as_mut_ptr(), deepest.len()) };
+    let slots = unsafe { ffi::tfpm_callback_stack_use(deepest.as_mut_ptr(), deepest.len()) };
     if slots == 0 {
         return;
     }

@@ -1,6 +1,7 @@
 //! The engine's own cost per request, with no FastCGI and no I/O: one thread
 //! runs the same script over and over, output discarded. The benchmark
 //! compares the daemon's cost per request against this floor.
+#![allow(unsafe_code)]
 
 use std::path::Path;
 use std::sync::Arc;
@@ -8,10 +9,10 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
+use super::ffi;
 use super::request::{
     BodyPoll, BodySource, PreparedRequest, Request, RequestPolicy, ResponseSink, SinkGone,
 };
-use super::sys;
 use crate::fcgi::Params;
 
 /// Discards output.
@@ -52,7 +53,7 @@ impl ResponseSink for Capture {
 }
 
 /// No body.
-struct NoBody;
+pub(super) struct NoBody;
 
 impl BodySource for NoBody {
     fn next_chunk(&mut self, _: Duration) -> BodyPoll {
@@ -62,6 +63,16 @@ impl BodySource for NoBody {
 
 /// The params nginx's fastcgi.conf would send for a GET of `script`.
 fn params(script: &Path) -> Params {
+    let pairs = script_params(script);
+    let text: Vec<(&str, &str)> = pairs
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_str()))
+        .collect();
+    Params::from_text(&text)
+}
+
+/// Those params as text pairs (worker mode's boot request adds its own).
+pub(super) fn script_params(script: &Path) -> Vec<(String, String)> {
     let file = script.to_string_lossy().into_owned();
     let name = format!(
         "/{}",
@@ -93,7 +104,10 @@ fn params(script: &Path) -> Params {
         ("REDIRECT_STATUS", "200"),
         ("HTTP_HOST", "localhost"),
     ];
-    Params::from_text(&pairs)
+    pairs
+        .iter()
+        .map(|(n, v)| ((*n).to_string(), (*v).to_string()))
+        .collect()
 }
 
 /// Runs `script` `requests` times on a fresh PHP thread; returns the total
@@ -128,9 +142,9 @@ pub(super) fn output_of(script: &Path, stack_size: usize) -> std::io::Result<Vec
 }
 
 fn capture_on_thread(script: &Path) -> Vec<u8> {
-    let mut handle = sys::tfpm_thread_handle::default();
+    let mut handle = ffi::tfpm_thread_handle::default();
     // SAFETY: a fresh thread, after module start-up; fills `handle`.
-    unsafe { sys::tfpm_thread_init(&mut handle) };
+    unsafe { ffi::tfpm_thread_init(&mut handle) };
     let sink = Arc::new(Capture::default());
     let request = Request {
         params: params(script),
@@ -146,19 +160,19 @@ fn capture_on_thread(script: &Path) -> Vec<u8> {
     let c_req = prepared.as_c();
     // SAFETY: as in the worker loop: `prepared` outlives the call and this
     // thread was set up by tfpm_thread_init.
-    unsafe { sys::tfpm_execute(&c_req, 1) };
+    unsafe { ffi::tfpm_execute(&c_req, 1) };
     prepared.ctx.finish();
     drop(prepared);
     // SAFETY: same thread as tfpm_thread_init; no request is running.
-    unsafe { sys::tfpm_thread_shutdown() };
+    unsafe { ffi::tfpm_thread_shutdown() };
     let out = sink.0.lock().unwrap_or_else(|e| e.into_inner());
     out.clone()
 }
 
 fn on_thread(script: &Path, requests: u64) -> Duration {
-    let mut handle = sys::tfpm_thread_handle::default();
+    let mut handle = ffi::tfpm_thread_handle::default();
     // SAFETY: a fresh thread, after module start-up; fills `handle`.
-    unsafe { sys::tfpm_thread_init(&mut handle) };
+    unsafe { ffi::tfpm_thread_init(&mut handle) };
     let policy = RequestPolicy::default();
     let cgi = super::pool::cgi_settings();
     let params = params(script);
@@ -177,11 +191,11 @@ fn on_thread(script: &Path, requests: u64) -> Duration {
         let c_req = prepared.as_c();
         // SAFETY: as in the worker loop: `prepared` outlives the call and this
         // thread was set up by tfpm_thread_init.
-        unsafe { sys::tfpm_execute(&c_req, seq) };
+        unsafe { ffi::tfpm_execute(&c_req, seq) };
         prepared.ctx.finish();
     }
     let elapsed = started.elapsed();
     // SAFETY: same thread as tfpm_thread_init; no request is running.
-    unsafe { sys::tfpm_thread_shutdown() };
+    unsafe { ffi::tfpm_thread_shutdown() };
     elapsed
 }

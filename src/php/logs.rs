@@ -16,9 +16,9 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use super::os;
 use super::request::PreparedRequest;
 use crate::config::access_format::{self, AccessFormat, CpuTime, Record, LINE_LIMIT};
+use crate::sys::os;
 
 /// The logs of the pool an engine runs.
 #[derive(Debug, Clone, Default)]

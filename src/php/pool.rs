@@ -2,6 +2,7 @@
 //! context, taking requests from one bounded queue and running them to the
 //! end. A worker that cannot be stopped (see [`super::watchdog`]) is retired
 //! and replaced, so the pool never shrinks.
+#![allow(unsafe_code)]
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
@@ -9,13 +10,14 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use super::cgi_env::CgiSettings;
-use super::logs::{RequestLogs, Start};
-use super::request::{PreparedRequest, Request, RequestPolicy, ResponseSink};
+use super::ffi;
+use super::logs::RequestLogs;
+use super::request::{Request, RequestPolicy, ResponseSink};
 use super::scaling::{Decision, Pm};
-use super::scoreboard::Scoreboard;
 use super::status::{PoolStats, RequestInfo, Snapshot as PoolSnapshot, ThreadStatus};
-use super::sys;
 use super::watchdog;
+use super::worker_mode::{AppQueue, WorkerScript};
+use crate::sys::scoreboard::Scoreboard;
 
 /// The queue is closed: the engine is shutting down.
 pub struct SubmitError(pub Request);
@@ -43,8 +45,12 @@ pub struct Pool {
 }
 
 impl Pool {
-    /// Queues a request, waiting while the queue is full.
+    /// Queues a request, waiting while the queue is full. A request for
+    /// the pool's worker script goes to the worker threads.
     pub async fn submit(&self, req: Request) -> Result<(), SubmitError> {
+        if let Some(app) = self.shared.app.as_ref().filter(|a| a.wants(&req.params)) {
+            return app.send(req).await;
+        }
         self.grow_for_one_more();
         self.stats.queued();
         self.queue.send(Job::Run(req)).await.map_err(|e| {
@@ -92,6 +98,17 @@ impl Pool {
     /// Stops taking requests; queued ones still run.
     pub fn close(&self) {
         self.queue.close();
+        if let Some(app) = &self.shared.app {
+            app.close();
+        }
+    }
+
+    /// The pool's worker script, if it has one.
+    pub fn worker_script(&self) -> Option<&std::path::Path> {
+        self.shared
+            .app
+            .as_ref()
+            .map(|app| app.script.script.as_path())
     }
 
     /// Every live thread, for the status page's full view.
@@ -117,10 +134,12 @@ pub(super) struct WorkerConfig {
     pub(super) scoreboard: Option<Arc<Scoreboard>>,
     /// The access log and the slowlog.
     pub(super) logs: RequestLogs,
+    /// Worker mode: the pool's worker script and its own threads.
+    pub(super) app: Option<WorkerScript>,
 }
 
 /// What another thread may do to a worker: see `tfpm_thread_handle`.
-pub(super) struct ThreadHandle(sys::tfpm_thread_handle);
+pub(super) struct ThreadHandle(ffi::tfpm_thread_handle);
 
 // SAFETY: the handle holds a pthread_t and pointers to the worker's own
 // globals; they are only used (by tfpm_interrupt) while the worker is known
@@ -169,10 +188,13 @@ impl Default for Current {
 /// One worker thread, as the pool and the watchdog see it.
 pub(super) struct Worker {
     pub(super) name: String,
+    /// It runs the pool's worker script (worker mode), not one script per
+    /// request; the pm neither counts nor scales it.
+    pub(super) app: bool,
     /// Its number in the pool, which is also its scoreboard slot.
-    index: usize,
+    pub(super) index: usize,
     /// Since when it waits for work (for pm = ondemand).
-    idle_since: Mutex<Instant>,
+    pub(super) idle_since: Mutex<Instant>,
     /// Its Linux task id, once running, and when it started.
     tid: std::sync::atomic::AtomicU32,
     born: std::time::SystemTime,
@@ -230,7 +252,7 @@ impl Worker {
             return;
         };
         // SAFETY: as in `interrupt`: the worker and its globals exist.
-        unsafe { sys::tfpm_request_slowlog(&handle.0, seq) };
+        unsafe { ffi::tfpm_request_slowlog(&handle.0, seq) };
     }
 
     /// Asks PHP to end request `seq` with a fatal error. The caller holds the
@@ -243,7 +265,7 @@ impl Worker {
         // SAFETY: the worker is alive and inside request `seq` (the caller
         // holds `current`, which the worker takes before it ends a request
         // and before it can exit), so its thread and globals exist.
-        unsafe { sys::tfpm_interrupt(&handle.0, seq, secs) };
+        unsafe { ffi::tfpm_interrupt(&handle.0, seq, secs) };
     }
 
     /// Tells request `seq` that its client is gone, if it is still running.
@@ -258,7 +280,7 @@ impl Worker {
         // SAFETY: the worker is alive and inside request `seq` (checked under
         // the `current` lock, which it takes before it ends a request and
         // before it can exit), so its thread and globals exist.
-        unsafe { sys::tfpm_abort(&handle.0, seq) };
+        unsafe { ffi::tfpm_abort(&handle.0, seq) };
     }
 }
 
@@ -272,14 +294,16 @@ pub(super) struct Shared {
     max: usize,
     live: Arc<AtomicUsize>,
     pub(super) stats: Arc<PoolStats>,
-    policy: RequestPolicy,
-    scoreboard: Option<Arc<Scoreboard>>,
+    pub(super) policy: RequestPolicy,
+    pub(super) scoreboard: Option<Arc<Scoreboard>>,
     stack_size: usize,
     workers: Mutex<Vec<Arc<Worker>>>,
     next_index: AtomicUsize,
     pub(super) stopping: AtomicBool,
     pub(super) logs: RequestLogs,
     max_requests: Option<u64>,
+    /// Worker mode's queue, when the pool has a worker script.
+    pub(super) app: Option<Arc<AppQueue>>,
     /// Threads that recycled themselves (pm.max_requests), still to join;
     /// None once the pool stops.
     recycled: Mutex<Option<Vec<JoinHandle<()>>>>,
@@ -326,6 +350,8 @@ pub(super) struct Workers {
     shared: Arc<Shared>,
     watchdog: Option<JoinHandle<()>>,
     manager: Option<JoinHandle<()>>,
+    /// Worker mode's file watcher (`worker.watch`).
+    watcher: Option<JoinHandle<()>>,
 }
 
 impl Workers {
@@ -356,11 +382,25 @@ impl Workers {
             max_requests: config.max_requests,
             logs: config.logs,
             recycled: Mutex::new(Some(Vec::new())),
+            app: config
+                .app
+                .map(|a| Arc::new(AppQueue::new(a, config.queue_len))),
         });
         let _ = CURRENT.set(Arc::downgrade(&shared));
         for _ in 0..config.pm.initial(config.threads) {
             spawn_worker(&shared)?;
         }
+        for _ in 0..shared.app.as_ref().map_or(0, |a| a.script.threads) {
+            spawn_thread(&shared, true)?;
+        }
+        let watcher = match shared
+            .app
+            .as_ref()
+            .and_then(|a| Some((a.script.watch.clone()?, a)))
+        {
+            Some((dir, app)) => Some(super::watch::spawn(dir, app.clone())?),
+            None => None,
+        };
         let watchdog = watchdog::spawn(shared.clone(), config.terminate_after)?;
         let manager = match config.pm.scales() {
             true => Some(spawn_manager(shared.clone())?),
@@ -378,6 +418,7 @@ impl Workers {
                 shared,
                 watchdog,
                 manager,
+                watcher,
             },
         ))
     }
@@ -392,6 +433,9 @@ impl Workers {
         if let Some(m) = self.manager {
             m.thread().unpark();
             let _ = m.join();
+        }
+        if let Some(w) = self.watcher {
+            let _ = w.join();
         }
         for worker in self.shared.workers() {
             let handle = worker.join.lock().unwrap_or_else(|e| e.into_inner()).take();
@@ -419,17 +463,18 @@ pub(super) fn spawn_worker(shared: &Arc<Shared>) -> std::io::Result<()> {
 
 /// Starts a worker thread already counted in `live`.
 fn spawn_reserved(shared: &Arc<Shared>) -> std::io::Result<()> {
-    let started = spawn_thread(shared);
+    let started = spawn_thread(shared, false);
     if started.is_err() {
         shared.live.fetch_sub(1, Ordering::Relaxed);
     }
     started
 }
 
-fn spawn_thread(shared: &Arc<Shared>) -> std::io::Result<()> {
+fn spawn_thread(shared: &Arc<Shared>, app: bool) -> std::io::Result<()> {
     let index = shared.next_index.fetch_add(1, Ordering::Relaxed);
     let worker = Arc::new(Worker {
         name: format!("php-{index}"),
+        app,
         index,
         idle_since: Mutex::new(Instant::now()),
         tid: std::sync::atomic::AtomicU32::new(0),
@@ -457,22 +502,36 @@ pub(super) fn retire(shared: &Arc<Shared>, worker: &Arc<Worker>) {
     shared.workers_mut().retain(|w| !Arc::ptr_eq(w, worker));
     // Detach: joining could wait forever.
     drop(worker.join.lock().unwrap_or_else(|e| e.into_inner()).take());
-    if let Err(e) = spawn_worker(shared) {
+    let replaced = match worker.app {
+        true => spawn_thread(shared, true),
+        false => spawn_worker(shared),
+    };
+    if let Err(e) = replaced {
         tracing::error!("cannot start a replacement PHP thread: {e}");
     }
 }
 
 fn worker_main(shared: &Arc<Shared>, me: &Arc<Worker>) {
-    let mut handle = sys::tfpm_thread_handle::default();
+    let mut handle = ffi::tfpm_thread_handle::default();
     // SAFETY: called once on this fresh thread, after php_module_startup
     // finished (workers are spawned after it); fills `handle` with this
     // thread's identity.
-    unsafe { sys::tfpm_thread_init(&mut handle) };
+    unsafe { ffi::tfpm_thread_init(&mut handle) };
     let _ = me.handle.set(ThreadHandle(handle));
     // SAFETY: gettid has no preconditions.
     let tid = unsafe { libc::gettid() };
     me.tid
         .store(u32::try_from(tid).unwrap_or(0), Ordering::Relaxed);
+    match me.app {
+        true => super::worker_mode::serve(shared, me),
+        false => serve_classic(shared, me),
+    }
+    // SAFETY: same thread as tfpm_thread_init, and no request is running.
+    unsafe { ffi::tfpm_thread_shutdown() };
+}
+
+/// One script per request, from the pool's queue.
+fn serve_classic(shared: &Arc<Shared>, me: &Arc<Worker>) {
     let cgi = cgi_settings();
     let mut seq = 0u64;
     while !me.retired.load(Ordering::Relaxed) {
@@ -483,16 +542,21 @@ fn worker_main(shared: &Arc<Shared>, me: &Arc<Worker>) {
             Err(_) => break,
         };
         seq += 1;
-        shared.stats.started();
-        run(req, seq, me, shared, &cgi);
-        shared.stats.finished();
-        *me.idle_since.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
+        let running = super::run::begin(req, seq, me, shared, &cgi);
+        // SAFETY: c_req points into `running`, which outlives the call and
+        // is not touched by Rust until it returns; this thread was set up by
+        // tfpm_thread_init. Bailouts are caught inside tfpm_execute.
+        unsafe { ffi::tfpm_execute(&running.c_req, seq) };
+        super::run::end(running, me, shared);
         if shared.max_requests.is_some_and(|max| seq >= max) && recycle(shared, me) {
             break;
         }
     }
-    // SAFETY: same thread as tfpm_thread_init, and no request is running.
-    unsafe { sys::tfpm_thread_shutdown() };
+}
+
+/// Whether `me` should stop taking requests (the watchdog retired it).
+pub(super) fn is_retired(me: &Worker) -> bool {
+    me.retired.load(Ordering::Relaxed)
 }
 
 /// The pool shrinks (pm dynamic or ondemand): this thread leaves, its join
@@ -525,7 +589,8 @@ fn spawn_manager(shared: Arc<Shared>) -> std::io::Result<JoinHandle<()>> {
 }
 
 fn manage(shared: &Arc<Shared>) {
-    let workers = shared.workers();
+    let mut workers = shared.workers();
+    workers.retain(|w| !w.app);
     let idle: Vec<&Arc<Worker>> = workers
         .iter()
         .filter(|w| w.current().started.is_none())
@@ -585,7 +650,7 @@ fn recycle(shared: &Arc<Shared>, me: &Arc<Worker>) -> bool {
 pub(super) fn cgi_settings() -> CgiSettings {
     // SAFETY: called on a PHP thread after tfpm_thread_init; only reads
     // this thread's ini globals.
-    let c = unsafe { sys::tfpm_cgi_settings_now() };
+    let c = unsafe { ffi::tfpm_cgi_settings_now() };
     let doc_root = (!c.doc_root.is_null()).then(|| {
         // SAFETY: a NUL-terminated string owned by PHP's ini table, which
         // outlives every request.
@@ -598,65 +663,4 @@ pub(super) fn cgi_settings() -> CgiSettings {
         doc_root,
         decode_apache_path_info: super::php_at_least(8, 4),
     }
-}
-
-fn run(req: Request, seq: u64, me: &Arc<Worker>, shared: &Shared, cgi: &CgiSettings) {
-    // Every log line about the request, PHP's own included, carries its span.
-    let span = req.span.clone();
-    let start = Start::now();
-    let _entered = span.enter();
-    let mut info = RequestInfo::of(&req.params);
-    let mut prepared = PreparedRequest::new(req, &shared.policy, cgi);
-    if prepared.disposition() == sys::tfpm_disposition_TFPM_DENIED {
-        let script = &prepared.ctx.script;
-        tracing::warn!(%script, "access to the script has been denied (see security.limit_extensions)");
-    }
-    info.script = prepared.ctx.script.clone();
-    *me.current() = Current {
-        seq,
-        last_duration: Duration::ZERO,
-        last_usage: (0.0, 0),
-        info,
-        started: Some(Instant::now()),
-        script: prepared.ctx.script.clone(),
-        interrupted: None,
-        slow_logged: false,
-        span: span.clone(),
-        sink: Some(prepared.ctx.sink.clone()),
-    };
-    if let Some(board) = &shared.scoreboard {
-        board.enter(me.index, &prepared.ctx.script);
-    }
-    let abort = prepared.ctx.abort.clone();
-    abort.attach(me.clone(), seq);
-    // The end is reported always: the status page shows its CPU and memory.
-    prepared.report_end = shared
-        .logs
-        .access
-        .as_ref()
-        .map_or(1, |log| log.report_end());
-    if let Some(log) = &shared.logs.access {
-        prepared.ctx.access = Some(log.pending(start, &prepared, me.tid()));
-    }
-    let c_req = prepared.as_c();
-    // SAFETY: c_req points into `prepared`, which outlives the call and is not
-    // touched by Rust until it returns; this thread was set up by
-    // tfpm_thread_init. Bailouts are caught inside tfpm_execute.
-    unsafe { sys::tfpm_execute(&c_req, seq) };
-    super::logs::flush_stderr();
-    // Normally written as the script ended, and the response ended in
-    // PHP's deactivate hook; make sure of both.
-    prepared.ctx.write_access();
-    prepared.ctx.finish();
-    abort.detach();
-    if let Some(board) = &shared.scoreboard {
-        board.leave(me.index);
-    }
-    let usage = prepared.ctx.end.as_ref().map(|end| end.usage_since(&start));
-    let mut current = me.current();
-    current.last_duration = current.started.map(|s| s.elapsed()).unwrap_or_default();
-    current.last_usage = usage.unwrap_or((0.0, 0));
-    current.started = None;
-    current.sink = None;
-    current.span = tracing::Span::none();
 }

@@ -10,9 +10,9 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 
 use super::cgi_env::{self, CgiSettings, RealFiles};
+use super::ffi;
 use super::logs::{PendingAccess, RequestEnd};
 use super::pool::Worker;
-use super::sys;
 use crate::fcgi::Params;
 
 /// Output is sent in chunks of about this size (PHP's writes are coalesced).
@@ -327,11 +327,11 @@ impl RequestCtx {
 pub(super) struct PreparedRequest {
     pub(super) ctx: Box<RequestCtx>,
     arena: Vec<u8>,
-    params: Vec<sys::tfpm_param>,
+    params: Vec<ffi::tfpm_param>,
     spans: Vec<Span>,
     fields: Fields,
     content_length: i64,
-    disposition: sys::tfpm_disposition,
+    disposition: ffi::tfpm_disposition,
     /// `tfpm_request.report_end`: what the shim reports as the script ends.
     pub(super) report_end: i32,
 }
@@ -401,7 +401,7 @@ impl PreparedRequest {
         let content_length = content_length(req.params.get(b"CONTENT_LENGTH"));
         // The ping page answers before any script is looked for, as in php-fpm.
         let disposition = match ping {
-            Some(_) => sys::tfpm_disposition_TFPM_RUN,
+            Some(_) => ffi::tfpm_disposition_TFPM_RUN,
             None => disposition(script.as_deref(), policy),
         };
         let script_label =
@@ -471,8 +471,8 @@ impl PreparedRequest {
         }
     }
 
-    fn c_param(&self, (name, name_len, value, value_len): Span) -> sys::tfpm_param {
-        sys::tfpm_param {
+    fn c_param(&self, (name, name_len, value, value_len): Span) -> ffi::tfpm_param {
+        ffi::tfpm_param {
             name: self.ptr(Some(name)),
             name_len,
             value: self.ptr(Some(value)),
@@ -481,9 +481,9 @@ impl PreparedRequest {
     }
 
     /// The C struct; valid while `self` is alive and not moved out of.
-    pub(super) fn as_c(&mut self) -> sys::tfpm_request {
+    pub(super) fn as_c(&mut self) -> ffi::tfpm_request {
         let ctx: *mut RequestCtx = &mut *self.ctx;
-        sys::tfpm_request {
+        ffi::tfpm_request {
             ctx: ctx.cast::<c_void>(),
             params: self.params.as_ptr(),
             n_params: self.params.len(),
@@ -502,10 +502,11 @@ impl PreparedRequest {
             content_length: self.content_length,
             disposition: self.disposition as i32,
             report_end: self.report_end,
+            worker: std::ptr::null_mut(),
         }
     }
 
-    pub(super) fn disposition(&self) -> sys::tfpm_disposition {
+    pub(super) fn disposition(&self) -> ffi::tfpm_disposition {
         self.disposition
     }
 }
@@ -575,13 +576,13 @@ fn docroot_script(params: &Params, policy: &RequestPolicy) -> Option<Bytes> {
 /// What to do with the request, in php-fpm's order: no script is "Primary
 /// script unknown" (404); a script outside `security.limit_extensions` is
 /// denied (403). Whether the file opens is up to PHP.
-fn disposition(script: Option<&[u8]>, policy: &RequestPolicy) -> sys::tfpm_disposition {
+fn disposition(script: Option<&[u8]>, policy: &RequestPolicy) -> ffi::tfpm_disposition {
     match script {
-        None => sys::tfpm_disposition_TFPM_NOT_FOUND,
+        None => ffi::tfpm_disposition_TFPM_NOT_FOUND,
         Some(path) if !extension_allowed(path, &policy.limit_extensions) => {
-            sys::tfpm_disposition_TFPM_DENIED
+            ffi::tfpm_disposition_TFPM_DENIED
         }
-        Some(_) => sys::tfpm_disposition_TFPM_RUN,
+        Some(_) => ffi::tfpm_disposition_TFPM_RUN,
     }
 }
 
@@ -636,13 +637,13 @@ mod tests {
     fn limit_extensions_like_php_fpm() {
         let policy = RequestPolicy::default();
         let run = |path: &str| disposition(Some(path.as_bytes()), &policy);
-        assert_eq!(run("/srv/a.php"), sys::tfpm_disposition_TFPM_RUN);
-        assert_eq!(run("/srv/a.phar"), sys::tfpm_disposition_TFPM_RUN);
-        assert_eq!(run("/srv/a.jpg"), sys::tfpm_disposition_TFPM_DENIED);
-        assert_eq!(run("/srv/a.php.jpg"), sys::tfpm_disposition_TFPM_DENIED);
+        assert_eq!(run("/srv/a.php"), ffi::tfpm_disposition_TFPM_RUN);
+        assert_eq!(run("/srv/a.phar"), ffi::tfpm_disposition_TFPM_RUN);
+        assert_eq!(run("/srv/a.jpg"), ffi::tfpm_disposition_TFPM_DENIED);
+        assert_eq!(run("/srv/a.php.jpg"), ffi::tfpm_disposition_TFPM_DENIED);
         assert_eq!(
             disposition(None, &policy),
-            sys::tfpm_disposition_TFPM_NOT_FOUND
+            ffi::tfpm_disposition_TFPM_NOT_FOUND
         );
     }
 

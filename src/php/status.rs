@@ -25,6 +25,12 @@ pub(super) struct PoolStats {
     terminated: AtomicU64,
     slow: AtomicU64,
     restarts: AtomicU64,
+    /// Worker mode: boots of the worker script, its requests, and its
+    /// threads running one now (kept out of the counts above, which are
+    /// php-fpm's and describe the pool's other threads).
+    script_boots: AtomicU64,
+    script_requests: AtomicU64,
+    script_busy: AtomicUsize,
 }
 
 /// One reading of the counters.
@@ -47,6 +53,11 @@ pub struct Snapshot {
     pub slow: u64,
     /// Stuck threads retired and replaced.
     pub restarts: u64,
+    /// Worker mode: times the worker script started, requests it took, and
+    /// its threads running one now.
+    pub script_boots: u64,
+    pub script_requests: u64,
+    pub script_busy: u64,
 }
 
 /// The process's pool, for `fpm_get_status()`; the first engine started.
@@ -73,6 +84,9 @@ impl PoolStats {
             terminated: AtomicU64::new(0),
             slow: AtomicU64::new(0),
             restarts: AtomicU64::new(0),
+            script_boots: AtomicU64::new(0),
+            script_requests: AtomicU64::new(0),
+            script_busy: AtomicUsize::new(0),
         });
         let _ = CURRENT.set(stats.clone());
         stats
@@ -134,6 +148,23 @@ impl PoolStats {
         self.slow.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Worker mode: the worker script starts (a thread's first boot or a restart).
+    pub(super) fn script_booted(&self) {
+        self.script_boots.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Worker mode: a thread takes a request for the worker script. It
+    /// counts as accepted, as php-fpm's "accepted conn" counts every request.
+    pub(super) fn script_started(&self) {
+        self.accepted.fetch_add(1, Ordering::Relaxed);
+        self.script_requests.fetch_add(1, Ordering::Relaxed);
+        self.script_busy.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(super) fn script_finished(&self) {
+        self.script_busy.fetch_sub(1, Ordering::Relaxed);
+    }
+
     /// A stuck thread was retired and replaced.
     pub(super) fn restarted(&self) {
         self.restarts.fetch_add(1, Ordering::Relaxed);
@@ -160,6 +191,9 @@ impl PoolStats {
             terminated: self.terminated.load(Ordering::Relaxed),
             slow: self.slow.load(Ordering::Relaxed),
             restarts: self.restarts.load(Ordering::Relaxed),
+            script_boots: self.script_boots.load(Ordering::Relaxed),
+            script_requests: self.script_requests.load(Ordering::Relaxed),
+            script_busy: self.script_busy.load(Ordering::Relaxed) as u64,
         }
     }
 }

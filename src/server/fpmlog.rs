@@ -31,7 +31,7 @@ where
         let mut line = Line::default();
         event.record(&mut line);
         let now = SystemTime::now();
-        let offset = crate::php::os::utc_offset(now);
+        let offset = crate::sys::os::utc_offset(now);
         writeln!(
             writer,
             "[{}] {}: {}{}",

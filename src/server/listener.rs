@@ -12,6 +12,8 @@ use std::task::{Context, Poll};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
 
+use crate::sys::fdpass::{Passed, SocketKind};
+
 /// Where to listen.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ListenAddr {
@@ -211,6 +213,41 @@ impl std::os::fd::AsFd for Listener {
 pub enum Stream {
     Tcp(TcpStream),
     Unix(UnixStream),
+}
+
+impl Stream {
+    /// The connection as a socket to pass to another process, with the
+    /// input read from it that nobody handled yet.
+    pub fn into_passed(self, buffered: Vec<u8>) -> io::Result<Passed> {
+        Ok(match self {
+            Stream::Tcp(s) => Passed {
+                fd: s.into_std()?.into(),
+                kind: SocketKind::Tcp,
+                buffered,
+            },
+            Stream::Unix(s) => Passed {
+                fd: s.into_std()?.into(),
+                kind: SocketKind::Unix,
+                buffered,
+            },
+        })
+    }
+
+    /// A connection another process passed (must run within tokio).
+    pub fn from_passed(fd: std::os::fd::OwnedFd, kind: SocketKind) -> io::Result<Stream> {
+        Ok(match kind {
+            SocketKind::Tcp => {
+                let s = std::net::TcpStream::from(fd);
+                s.set_nonblocking(true)?;
+                Stream::Tcp(TcpStream::from_std(s)?)
+            }
+            SocketKind::Unix => {
+                let s = std::os::unix::net::UnixStream::from(fd);
+                s.set_nonblocking(true)?;
+                Stream::Unix(UnixStream::from_std(s)?)
+            }
+        })
+    }
 }
 
 impl AsyncRead for Stream {

@@ -51,6 +51,7 @@ struct Counters {
     timeouts: [AtomicU64; TIMEOUT_KINDS.len()],
     bytes_in: AtomicU64,
     bytes_out: AtomicU64,
+    adopted: AtomicU64,
 }
 
 #[allow(clippy::declare_interior_mutable_const)]
@@ -63,6 +64,7 @@ static COUNTERS: Counters = Counters {
     timeouts: [ZERO; TIMEOUT_KINDS.len()],
     bytes_in: ZERO,
     bytes_out: ZERO,
+    adopted: ZERO,
 };
 
 /// A response with `status` went out, `elapsed` after its params arrived.
@@ -100,6 +102,11 @@ pub fn bytes_in(n: usize) {
 /// FastCGI bytes written to a web server.
 pub fn bytes_out(n: usize) {
     COUNTERS.bytes_out.fetch_add(n as u64, Ordering::Relaxed);
+}
+
+/// A worker took over a connection a retiring worker passed on.
+pub fn adopted() {
+    COUNTERS.adopted.fetch_add(1, Ordering::Relaxed);
 }
 
 /// The HTTP status of a CGI response, from the start of its headers: a
@@ -143,7 +150,7 @@ pub fn render(name: &str, pool: &PoolSnapshot) -> String {
 }
 
 /// The pool's own series: name, type, help, value.
-fn pool_series(pool: &PoolSnapshot) -> [(&'static str, &'static str, &'static str, u64); 10] {
+fn pool_series(pool: &PoolSnapshot) -> [(&'static str, &'static str, &'static str, u64); 13] {
     [
         (
             "tfpm_threads_busy",
@@ -205,6 +212,24 @@ fn pool_series(pool: &PoolSnapshot) -> [(&'static str, &'static str, &'static st
             "Most requests waiting at once since start.",
             pool.max_queued,
         ),
+        (
+            "tfpm_worker_script_boots_total",
+            "counter",
+            "Times the worker script started (worker mode): each thread's first boot and every restart.",
+            pool.script_boots,
+        ),
+        (
+            "tfpm_worker_script_requests_total",
+            "counter",
+            "Requests served by the worker script (worker mode).",
+            pool.script_requests,
+        ),
+        (
+            "tfpm_worker_script_threads_busy",
+            "gauge",
+            "Worker script threads running a request (worker mode).",
+            pool.script_busy,
+        ),
     ]
 }
 
@@ -254,6 +279,11 @@ fn render_bytes(out: &mut String) {
             "tfpm_fastcgi_written_bytes_total",
             "FastCGI bytes written to web servers.",
             &COUNTERS.bytes_out,
+        ),
+        (
+            "tfpm_connections_adopted_total",
+            "Kept connections taken over from a retiring worker (a reload, an idle ondemand worker).",
+            &COUNTERS.adopted,
         ),
     ];
     for (name, help, n) in series {
@@ -556,7 +586,8 @@ mod tests {
     fn every_pool_series_carries_the_pools_name() {
         let text = render("al\"pha", &PoolSnapshot::default());
         let pool_lines: Vec<&str> = text.lines().filter(|l| l.contains("pool=")).collect();
-        assert_eq!(pool_lines.len(), 10, "{text}");
+        // Ten thread and queue series, three of worker mode.
+        assert_eq!(pool_lines.len(), 13, "{text}");
         assert!(
             pool_lines
                 .iter()

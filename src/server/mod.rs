@@ -1,28 +1,23 @@
-//! The daemon around the engine: listeners, per-connection tasks, the
-//! daemon-wide limits (connections, requests in flight), graceful shutdown
-//! on signals, the metrics endpoint, and systemd's notices and sockets.
+//! A worker's server around the engine: listeners, per-connection tasks,
+//! the worker's limits (connections, requests in flight), the drain of a
+//! stopping worker and the handover of its kept connections, the status
+//! page and the metrics endpoint. Processes, signals and systemd are
+//! [`crate::process`]'s; nothing here imports it.
 //!
 //! Everything here runs on tokio. PHP itself runs on the engine's own
 //! threads; requests reach them through [`crate::php::Pool`].
 
 pub mod conn;
-pub mod control;
 pub mod fpmlog;
 pub mod listener;
-pub mod logfile;
-pub mod master;
 pub mod metrics;
 pub mod pools;
 pub mod probes;
-pub mod relay;
-mod shutdown;
 mod sink;
 pub mod status;
 pub mod status_escape;
 pub mod status_page;
 pub mod status_query;
-pub mod systemd;
-pub mod worker;
 
 pub use listener::{ListenAddr, Listener};
 
@@ -30,7 +25,6 @@ pub use listener::{ListenAddr, Listener};
 /// php-fpm does not print: with the php-fpm log format they show at debug
 /// level only, so that the log starts as php-fpm's does.
 pub const STARTUP: &str = "tfpm::startup";
-pub use shutdown::{Asked, Signals, StopKind};
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -40,14 +34,30 @@ use tokio::sync::{oneshot, watch, OwnedSemaphorePermit, Semaphore};
 
 use crate::fcgi::conn::ConnConfig;
 use crate::php::Pool;
+use crate::sys::fdpass;
 
 /// How the server stops accepting: how long requests in flight may take,
-/// and whether to serve the connections still in the listen backlog (yes
-/// when the sockets close; no when a reload hands them to new workers).
+/// whether to serve the connections still in the listen backlog (yes
+/// when the sockets close; no when a reload leaves them to new workers),
+/// and whether open connections go to other workers once they have
+/// nothing in flight (a reload or a retirement with a successor) or close.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Stop {
     pub drain: Duration,
     pub sweep: bool,
+    pub hand_over: bool,
+}
+
+/// What a connection does when it has no request in flight.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Draining {
+    /// Serving: it waits for the next request.
+    No,
+    /// Stopping: it closes (a request already here is served first).
+    Close,
+    /// Retiring with a successor: it goes to another worker, with any input
+    /// read and not handled, through the master.
+    HandOver,
 }
 
 /// Settings shared by every connection.
@@ -93,16 +103,16 @@ pub struct ConnContext {
     pub timeouts: Timeouts,
     requests: Arc<Semaphore>,
     max_requests: usize,
-    /// Turns true when the server drains: a connection then closes as soon
-    /// as it has no request in flight.
-    draining: watch::Receiver<bool>,
+    /// What a connection does once it has no request in flight: changes
+    /// when the server drains.
+    draining: watch::Receiver<Draining>,
     allowed_clients: Option<Vec<std::net::IpAddr>>,
     status: Option<Arc<status::StatusPage>>,
     env: Arc<Vec<(bytes::Bytes, bytes::Bytes)>>,
 }
 
 impl ConnContext {
-    pub fn new(config: &ServerConfig, draining: watch::Receiver<bool>) -> Self {
+    pub fn new(config: &ServerConfig, draining: watch::Receiver<Draining>) -> Self {
         ConnContext {
             conn: config.conn,
             timeouts: config.timeouts,
@@ -141,9 +151,10 @@ impl ConnContext {
     }
 }
 
-/// Accepts connections on every listener until `stop` holds a [`Stop`]
-/// (`not_accepting` fires then), then drains: each connection closes once
-/// it has no request in flight, and this returns when all have closed or
+/// Accepts connections on every listener, and adopts those the master
+/// passes on `handover`, until `stop` holds a [`Stop`] (`not_accepting`
+/// fires then), then drains: each connection closes (or is handed over)
+/// once it has no request in flight, and this returns when all are gone or
 /// the drain time has passed. Returns how many connections were still open.
 pub async fn serve(
     listeners: Vec<Listener>,
@@ -151,28 +162,42 @@ pub async fn serve(
     config: ServerConfig,
     stop: watch::Receiver<Option<Stop>>,
     not_accepting: oneshot::Sender<()>,
+    handover: Option<Arc<fdpass::Channel>>,
 ) -> usize {
-    let (draining_tx, draining) = watch::channel(false);
+    let (draining_tx, draining) = watch::channel(Draining::No);
     let context = Arc::new(ConnContext::new(&config, draining));
     let conns = Arc::new(ConnSlots::new(config.conn_slots));
+    let serving = Serving {
+        pool,
+        context,
+        conns: conns.clone(),
+        handover,
+    };
+    let serving = Arc::new(serving);
     let mut tasks = Vec::new();
     for listener in listeners {
-        let (pool, context, stop) = (pool.clone(), context.clone(), stop.clone());
-        let conns = conns.clone();
-        tasks.push(tokio::spawn(accept_loop(
-            listener, pool, context, conns, stop,
-        )));
+        let (serving, stop) = (serving.clone(), stop.clone());
+        tasks.push(tokio::spawn(accept_loop(listener, serving, stop)));
+    }
+    if serving.handover.is_some() {
+        tasks.push(tokio::spawn(adopt_loop(serving.clone(), stop.clone())));
     }
     for t in tasks {
         let _ = t.await;
     }
+    let (drain, hand_over) = stop
+        .borrow()
+        .map_or((Duration::ZERO, false), |s| (s.drain, s.hand_over));
+    let _ = draining_tx.send(match hand_over && serving.handover.is_some() {
+        true => Draining::HandOver,
+        false => Draining::Close,
+    });
     let _ = not_accepting.send(());
-    let drain = stop.borrow().map(|s| s.drain).unwrap_or_default();
-    let _ = draining_tx.send(true);
     let open = conns.open();
     if open > 0 {
         tracing::debug!(
             connections = open,
+            hand_over,
             "draining: waiting for requests in flight (at most {drain:?})"
         );
     }
@@ -255,21 +280,103 @@ impl ConnSlots {
     }
 }
 
-async fn accept_loop(
-    listener: Listener,
+/// What every connection task of a worker needs.
+struct Serving {
     pool: Pool,
     context: Arc<ConnContext>,
     conns: Arc<ConnSlots>,
-    mut stop: watch::Receiver<Option<Stop>>,
-) {
-    let spawn = |stream, slot: OwnedSemaphorePermit| {
-        let (pool, context) = (pool.clone(), context.clone());
+    /// The channel to the master that connections are handed over and
+    /// adopted on (workers of a master have one).
+    handover: Option<Arc<fdpass::Channel>>,
+}
+
+impl Serving {
+    /// Serves a connection in a task of its own, holding its slot; one
+    /// handed over at the end goes to the master.
+    fn spawn(
+        self: &Arc<Self>,
+        stream: listener::Stream,
+        origin: conn::Origin,
+        slot: OwnedSemaphorePermit,
+    ) {
+        let serving = self.clone();
         let peer = peer_ip(&stream);
         tokio::spawn(async move {
-            conn::serve_connection(stream, pool, context, peer).await;
+            let (pool, context) = (serving.pool.clone(), serving.context.clone());
+            let handed = conn::serve_connection(stream, pool, context, peer, origin).await;
+            if let (Some((stream, unread)), Some(channel)) = (handed, &serving.handover) {
+                hand_over(channel, stream, unread).await;
+            }
             drop(slot);
         });
+    }
+}
+
+/// Passes a connection with nothing in flight to the master, for a worker
+/// of the new generation. If that fails the connection closes, as it
+/// would have without a handover.
+async fn hand_over(channel: &fdpass::Channel, stream: listener::Stream, unread: Vec<u8>) {
+    let ahead = unread.len();
+    let sent = match stream.into_passed(unread) {
+        Ok(passed) => channel.send(passed).await,
+        Err(e) => Err(e),
     };
+    match sent {
+        Ok(()) => tracing::debug!("handed a kept connection over ({ahead} bytes read ahead)"),
+        Err(e) => tracing::warn!("cannot hand a connection over, closing it: {e}"),
+    }
+}
+
+/// Adopts the connections the master passes (from retiring workers) until
+/// the server stops accepting.
+async fn adopt_loop(serving: Arc<Serving>, mut stop: watch::Receiver<Option<Stop>>) {
+    let Some(channel) = serving.handover.clone() else {
+        return;
+    };
+    loop {
+        let passed = tokio::select! {
+            _ = stop.changed() => return,
+            passed = channel.recv() => passed,
+        };
+        let passed = match passed {
+            Ok(Some(passed)) => passed,
+            Ok(None) => return,
+            Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+                tracing::warn!("{e}");
+                continue;
+            }
+            Err(e) => {
+                tracing::warn!("cannot adopt connections any more: {e}");
+                return;
+            }
+        };
+        let stream = match listener::Stream::from_passed(passed.fd, passed.kind) {
+            Ok(stream) => stream,
+            Err(e) => {
+                tracing::warn!("cannot adopt a connection: {e}");
+                continue;
+            }
+        };
+        tracing::debug!(
+            "adopted a kept connection ({} bytes read ahead)",
+            passed.buffered.len()
+        );
+        metrics::adopted();
+        // An adopted connection takes a slot as an accepted one does; at
+        // the limit it waits, unread, as connections in the backlog do.
+        let slot = serving.conns.acquire().await;
+        let origin = conn::Origin::Adopted(bytes::Bytes::from(passed.buffered));
+        serving.spawn(stream, origin, slot);
+    }
+}
+
+async fn accept_loop(
+    listener: Listener,
+    serving: Arc<Serving>,
+    mut stop: watch::Receiver<Option<Stop>>,
+) {
+    let (context, conns) = (serving.context.clone(), serving.conns.clone());
+    let spawn = |stream, slot| serving.spawn(stream, conn::Origin::Accepted, slot);
     loop {
         let slot = tokio::select! {
             _ = stop.changed() => break,

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use crate::config::access_format::{AccessFormat, DEFAULT_FORMAT};
 use crate::config::{Config, Pm, Pool};
-use crate::php::os;
+use crate::sys::os;
 
 use super::{ListenAddr, Listener};
 
@@ -65,6 +65,8 @@ pub struct PoolRun {
     /// `catch_workers_output` and `decorate_workers_output`.
     pub catch_output: bool,
     pub decorate_output: bool,
+    /// Worker mode (`worker`, `worker.*`): tfpm's own directives.
+    pub worker: Option<crate::php::WorkerScript>,
 }
 
 /// The pools of a loaded config, with names resolved; Err is php-fpm's
@@ -137,6 +139,7 @@ fn pool_run(p: &Pool, allow_root: bool) -> Result<PoolRun, String> {
         slowlog: slowlog(p),
         catch_output: p.catch_workers_output,
         decorate_output: p.decorate_workers_output,
+        worker: worker_script(p),
     })
 }
 
@@ -326,6 +329,22 @@ pub fn allowed(list: Option<&[IpAddr]>, ip: IpAddr) -> bool {
         v4 => v4,
     };
     list.contains(&canonical)
+}
+
+/// The pool's worker script, if it has one; its threads default to
+/// `pm.max_children`.
+fn worker_script(p: &Pool) -> Option<crate::php::WorkerScript> {
+    let w = &p.worker;
+    let threads = if w.num > 0 { w.num } else { p.pm_max_children };
+    Some(crate::php::WorkerScript {
+        script: PathBuf::from(w.script.as_ref()?),
+        uri_prefix: w.uri_prefix.clone(),
+        threads: threads.max(1) as usize,
+        max_requests: u64::try_from(w.max_requests).ok().filter(|n| *n > 0),
+        max_failures: u32::try_from(w.max_consecutive_failures).ok(),
+        env: w.env.clone(),
+        watch: w.watch.as_ref().map(PathBuf::from),
+    })
 }
 
 #[cfg(test)]

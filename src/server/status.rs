@@ -1,18 +1,28 @@
 //! The pool's status page (php-fpm's `pm.status_path`), answered by the
 //! connection itself, without a PHP thread: it works while every thread is
 //! busy. The pool-wide counts are every worker's, summed by the master
-//! ([`MasterLink::pool_metrics`]); the per-thread rows of `?full` are this
-//! worker's threads. [`super::status_page`] renders it as php-fpm does.
+//! (asked through a [`PoolMetrics`] source, the worker's link to it); the
+//! per-thread rows of `?full` are this worker's threads. [`super::status_page`] renders it as php-fpm does.
 
 use std::time::SystemTime;
 
 use bytes::Bytes;
 
-use super::control::MasterLink;
 use super::metrics;
-use super::status_page::{self, LocalTime, PoolStatus, ProcState, ProcStatus, ProcessManager};
+use super::status_page::{
+    self, LocalTime, PoolStatus, ProcState, ProcStatus, ProcessManager, WorkerScriptStatus,
+};
 use crate::fcgi::nv::Params;
-use crate::php::{os, Pool, ThreadStatus};
+use crate::php::{Pool, ThreadStatus};
+use crate::sys::os;
+
+/// Where the page gets the whole pool's metrics (Prometheus text, summed
+/// over every worker by the master); None when no answer comes in time.
+pub type PoolMetrics = std::sync::Arc<
+    dyn Fn() -> std::pin::Pin<Box<dyn std::future::Future<Output = Option<String>> + Send>>
+        + Send
+        + Sync,
+>;
 
 /// What a pool's status page needs to know before its worker starts.
 #[derive(Debug, Clone)]
@@ -27,12 +37,12 @@ pub struct StatusConfig {
 
 impl StatusConfig {
     /// The page, once the worker's engine and master link exist.
-    pub fn serving(self, pool: Pool, link: std::sync::Arc<MasterLink>) -> StatusPage {
+    pub fn serving(self, pool: Pool, pool_metrics: PoolMetrics) -> StatusPage {
         StatusPage {
             config: self,
             started: SystemTime::now(),
             pool,
-            link,
+            pool_metrics,
         }
     }
 }
@@ -42,7 +52,7 @@ pub struct StatusPage {
     config: StatusConfig,
     started: SystemTime,
     pool: Pool,
-    link: std::sync::Arc<MasterLink>,
+    pool_metrics: PoolMetrics,
 }
 
 impl std::fmt::Debug for StatusPage {
@@ -93,7 +103,7 @@ impl StatusPage {
 
     async fn status(&self) -> PoolStatus {
         let own = || metrics::render(&self.config.pool, &self.pool.stats());
-        let text = self.link.pool_metrics().await.unwrap_or_else(own);
+        let text = (self.pool_metrics)().await.unwrap_or_else(own);
         let v = |name: &str| metrics::value(&text, name).unwrap_or(0.0) as u64;
         PoolStatus {
             pool: self.config.pool.clone(),
@@ -111,6 +121,12 @@ impl StatusPage {
             dialect: status_page::Dialect::of_linked_php(),
             memory_peak: crate::php::php_at_least(8, 4)
                 .then(|| metrics::max_value(&text, "tfpm_memory_peak_bytes").unwrap_or(0.0) as u64),
+            worker_script: self.pool.worker_script().map(|script| WorkerScriptStatus {
+                script: script.display().to_string(),
+                boots: v("tfpm_worker_script_boots_total"),
+                requests: v("tfpm_worker_script_requests_total"),
+                busy_threads: v("tfpm_worker_script_threads_busy"),
+            }),
             procs: self.pool.threads_status().iter().map(proc_status).collect(),
         }
     }

@@ -58,8 +58,21 @@ pub struct PoolStatus {
     pub memory_peak: Option<u64>,
     /// Whose php-fpm the page follows where 8.2's and 8.4's differ.
     pub dialect: Dialect,
+    /// The pool's worker script, if it has one (tfpm's own fields, after
+    /// php-fpm's).
+    pub worker_script: Option<WorkerScriptStatus>,
     /// Shown with `full`, in this order.
     pub procs: Vec<ProcStatus>,
+}
+
+/// A pool's worker script (worker mode), summed over the pool's workers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WorkerScriptStatus {
+    pub script: String,
+    /// Each thread's first boot and every restart.
+    pub boots: u64,
+    pub requests: u64,
+    pub busy_threads: u64,
 }
 
 impl PoolStatus {
@@ -334,6 +347,14 @@ fn pool_fields(s: &PoolStatus, style: Style, now: i64) -> Vec<Field> {
     if let Some(peak) = s.memory_peak {
         fields.push(number("memory peak", peak));
     }
+    if let Some(w) = &s.worker_script {
+        fields.extend([
+            string("worker script", &w.script),
+            number("worker script boots", w.boots),
+            number("worker script requests", w.requests),
+            number("worker script busy threads", w.busy_threads),
+        ]);
+    }
     fields
 }
 
@@ -405,7 +426,8 @@ fn text_lines(fields: &[Field]) -> String {
         } else {
             f.name
         };
-        let _ = writeln!(out, "{:<LABEL_WIDTH$}{}", format!("{name}:"), f.value);
+        // php-fpm's labels all fit; tfpm's longer ones keep one space.
+        let _ = writeln!(out, "{:<LABEL_WIDTH$}{}", format!("{name}: "), f.value);
     }
     out
 }
@@ -664,6 +686,7 @@ mod tests {
             slow_requests: 5,
             memory_peak: None,
             dialect: Dialect::Prefix,
+            worker_script: None,
             procs: vec![served(), serving(), fresh()],
         }
     }
@@ -1032,6 +1055,31 @@ phpfpm_slow_requests 5
             json.headers[2],
             ("Content-Type".into(), "application/json".into())
         );
+    }
+
+    #[test]
+    fn a_worker_script_follows_php_fpms_fields() {
+        let status = PoolStatus {
+            worker_script: Some(WorkerScriptStatus {
+                script: "/srv/app/public/index.php".into(),
+                boots: 4,
+                requests: 90,
+                busy_threads: 1,
+            }),
+            ..pool()
+        };
+        let body = |format| render(&status, format, false, now()).body;
+        assert!(body(Format::Text).contains(
+            "slow requests:        5\nworker script:        /srv/app/public/index.php\n\
+             worker script boots:  4\nworker script requests: 90\nworker script busy threads: 1\n"
+        ));
+        assert!(body(Format::Json).contains(
+            r#""slow requests":5,"worker script":"/srv/app/public/index.php","worker script boots":4,"#
+        ));
+        assert!(body(Format::Xml).contains("<worker-script-requests>90</worker-script-requests>"));
+        assert!(!render(&pool(), Format::Text, false, now())
+            .body
+            .contains("worker"));
     }
 
     #[test]

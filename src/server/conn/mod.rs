@@ -17,6 +17,7 @@
 //! thread that runs it. The bytes read and written, the timeouts and the
 //! refusals are counted in [`super::metrics`].
 
+mod handover;
 mod write;
 
 use std::pin::Pin;
@@ -33,12 +34,13 @@ use tokio_util::codec::FramedRead;
 
 use super::metrics::{self, TimeoutKind};
 use super::sink::{body_channel, BodySender, FcgiSink};
-use super::{ConnContext, Timeouts};
+use super::{ConnContext, Draining, Timeouts};
 use crate::fcgi::codec::{FcgiError, Out, RecordCodec};
 use crate::fcgi::conn::{ConnState, Event, ProtocolError};
 use crate::fcgi::nv::Params;
 use crate::fcgi::record::{ProtocolStatus, Record, RecordType};
 use crate::php::{Abort, Pool, Request};
+use handover::{Frames, Prefixed};
 use write::write_loop;
 
 /// The read buffer a connection starts with.
@@ -188,30 +190,54 @@ impl SharedRef {
     }
 }
 
+/// Where a connection comes from: accepted here, or adopted from a
+/// retiring worker with the input it had read and not handled.
+pub enum Origin {
+    Accepted,
+    Adopted(Bytes),
+}
+
 /// Serves one connection until the peer closes it, a protocol error, or a
 /// timeout. `peer` is the web server's address (TCP), for the access log.
+/// Returns the connection, with the input read from it and not handled,
+/// when a draining server hands it over (with nothing in flight).
 pub async fn serve_connection<S>(
     stream: S,
     pool: Pool,
     context: Arc<ConnContext>,
     peer: Option<std::net::IpAddr>,
-) where
-    S: AsyncRead + AsyncWrite + Send + 'static,
+    origin: Origin,
+) -> Option<(S, Vec<u8>)>
+where
+    S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
 {
     let (rd, wr) = tokio::io::split(stream);
+    let head = match origin {
+        Origin::Accepted => None,
+        Origin::Adopted(head) => Some(head),
+    };
     let shared = SharedRef {
         inner: Arc::new(Mutex::new(Shared {
             state: ConnState::new(context.conn),
             requests: Requests::default(),
             quiet_since: Instant::now(),
-            heard_from: false,
+            // A kept connection that served requests elsewhere: idle, not new.
+            heard_from: head.is_some(),
         })),
         ended: Arc::new(Notify::new()),
     };
     let (out_tx, out_rx) = mpsc::channel(OUT_QUEUE);
     let (closing_tx, closing_rx) = watch::channel(false);
     let (gone_tx, gone_rx) = watch::channel(false);
-    let writer = tokio::spawn(write_loop(wr, out_rx, shared.clone(), closing_tx, gone_rx));
+    let (handover_tx, handover_rx) = watch::channel(false);
+    let ends = write::Ends {
+        closing: closing_tx,
+        gone: gone_rx,
+        handover: handover_rx,
+    };
+    let writer = tokio::spawn(write_loop(wr, out_rx, shared.clone(), ends));
+    // Until the writer has seen a handover, its queue must not look closed.
+    let queue_open = out_tx.clone();
     let reader = Reader {
         pool,
         shared: shared.clone(),
@@ -219,12 +245,33 @@ pub async fn serve_connection<S>(
         context,
         peer,
     };
-    reader.run(rd, closing_rx).await;
+    if let Some((rd, unread)) = reader.run(rd, head.unwrap_or_default(), closing_rx).await {
+        // Nothing in flight: once the writer has sent what it holds, the
+        // connection goes whole to another worker.
+        let _ = handover_tx.send(true);
+        let written = writer.await;
+        drop(queue_open);
+        if let Ok(Some(wr)) = written {
+            return Some((rd.unsplit(wr), unread));
+        }
+        return None;
+    }
     // EOF or a protocol error: running scripts are aborted, and nothing more
     // is written (no END_REQUEST after EOF).
     abort_all(&shared);
+    drop(queue_open);
     let _ = gone_tx.send(true);
     let _ = writer.await;
+    None
+}
+
+/// How the reading of a connection goes on.
+enum Next {
+    Record(Result<Record, FcgiError>),
+    /// EOF, a timeout, or a drain with nothing in flight: close.
+    End,
+    /// A drain that hands connections over, with nothing in flight.
+    HandOver,
 }
 
 /// The client is gone or broke the protocol: every running script is told.
@@ -244,30 +291,39 @@ struct Reader {
 }
 
 impl Reader {
-    async fn run<S: AsyncRead>(self, rd: ReadHalf<S>, mut closing: watch::Receiver<bool>) {
+    /// Reads and dispatches records until the connection ends (None), or
+    /// until a draining server hands it over: then the read half and the
+    /// input read and not handled.
+    async fn run<S: AsyncRead>(
+        self,
+        rd: ReadHalf<S>,
+        head: Bytes,
+        mut closing: watch::Receiver<bool>,
+    ) -> Option<(ReadHalf<S>, Vec<u8>)> {
         // Small at first: an idle kept connection should cost little; the
         // codec reserves what a record needs.
-        let rd = Counted(rd);
+        let rd = Counted(Prefixed::new(head, rd));
         let mut frames = FramedRead::with_capacity(rd, RecordCodec::default(), READ_BUFFER);
         loop {
             let next = tokio::select! {
                 biased;
                 _ = closing.changed() => {
-                    linger(frames.into_inner().0).await;
-                    return;
+                    linger(frames.into_inner().0.into_inner()).await;
+                    return None;
                 }
                 next = self.next_record(&mut frames) => next,
             };
             let record = match next {
-                None => return,
-                Some(Ok(record)) => record,
-                Some(Err(FcgiError::Io(e))) => {
+                Next::End => return None,
+                Next::HandOver => return Some(handover::unread(frames)),
+                Next::Record(Ok(record)) => record,
+                Next::Record(Err(FcgiError::Io(e))) => {
                     tracing::debug!("connection read failed: {e}");
-                    return;
+                    return None;
                 }
-                Some(Err(e)) => {
+                Next::Record(Err(e)) => {
                     tracing::warn!("closing connection: {e}");
-                    return;
+                    return None;
                 }
             };
             if record.kind == RecordType::BeginRequest {
@@ -290,29 +346,34 @@ impl Reader {
                 }
                 Err(e) => {
                     tracing::warn!("closing connection after a protocol error: {e}");
-                    return;
+                    return None;
                 }
             }
         }
     }
 
-    /// The next record; None at EOF, or when a timeout closes the connection.
-    async fn next_record<S: AsyncRead>(
-        &self,
-        frames: &mut FramedRead<Counted<ReadHalf<S>>, RecordCodec>,
-    ) -> Option<Result<Record, FcgiError>> {
+    /// The next record; End at EOF, or when a timeout or a drain closes
+    /// the connection; HandOver when a drain passes it on.
+    async fn next_record<S: AsyncRead>(&self, frames: &mut Frames<ReadHalf<S>>) -> Next {
         loop {
             // A request ending changes which deadline applies (idle starts).
             let ended = self.shared.ended.notified();
             tokio::pin!(ended);
             ended.as_mut().enable();
             let mut draining = self.context.draining.clone();
-            let drain_started = *draining.borrow_and_update();
-            if drain_started && self.idle_after_a_request() {
-                // Draining: serve a request that is already here, else close.
-                return tokio::time::timeout(Duration::ZERO, frames.next())
-                    .await
-                    .unwrap_or(None);
+            let drain = *draining.borrow_and_update();
+            match drain {
+                Draining::HandOver if self.nothing_in_flight() && handover::fits(frames) => {
+                    return Next::HandOver;
+                }
+                Draining::Close if self.idle_after_a_request() => {
+                    // Serve a request that is already here, else close.
+                    return match tokio::time::timeout(Duration::ZERO, frames.next()).await {
+                        Ok(Some(next)) => Next::Record(next),
+                        Ok(None) | Err(_) => Next::End,
+                    };
+                }
+                _ => {}
             }
             let deadline = self.shared.lock().next_deadline(&self.context.timeouts);
             let timer = async {
@@ -326,17 +387,26 @@ impl Reader {
             };
             // FramedRead::next is cancel-safe: nothing read is lost when
             // another branch wins.
+            // A request that just ended comes first: a drain then hands the
+            // connection over before taking the next request, which the peer
+            // may send the moment it has our END_REQUEST.
             tokio::select! {
-                next = frames.next() => return next,
+                biased;
+                _ = ended => {}
+                _ = draining.changed(), if drain == Draining::No => {}
+                next = frames.next() => return next.map_or(Next::End, Next::Record),
                 expired = timer => {
                     if self.expire(expired).await {
-                        return None;
+                        return Next::End;
                     }
                 }
-                _ = ended => {}
-                _ = draining.changed(), if !drain_started => {}
             }
         }
+    }
+
+    /// Whether no request is active: the connection may be handed over.
+    fn nothing_in_flight(&self) -> bool {
+        self.shared.lock().state.active() == 0
     }
 
     /// Whether the connection has served a request and has none in flight:

@@ -15,24 +15,44 @@ use super::SharedRef;
 use crate::fcgi::codec::{encode_segments, FcgiError, Out};
 use crate::fcgi::record::ProtocolStatus;
 
+/// How the writer and the reader tell each other that the connection ends.
+pub(super) struct Ends {
+    /// The writer closed its side: the reader lingers, then stops.
+    pub(super) closing: watch::Sender<bool>,
+    /// The reader saw the peer go (or broke off): stop writing.
+    pub(super) gone: watch::Receiver<bool>,
+    /// The reader hands the connection over: write what is queued, then
+    /// give the write half back.
+    pub(super) handover: watch::Receiver<bool>,
+}
+
+/// Why the writer stopped without an error.
+enum Stopped {
+    Closing,
+    HandOver,
+}
+
+/// Writes until the connection closes; returns the write half, untouched,
+/// when the reader hands the connection over.
 pub(super) async fn write_loop<S: AsyncWrite>(
     mut wr: WriteHalf<S>,
     mut rx: mpsc::Receiver<Out>,
     shared: SharedRef,
-    closing: watch::Sender<bool>,
-    mut gone: watch::Receiver<bool>,
-) {
-    tokio::select! {
-        result = write_records(&mut wr, &mut rx, &shared) => {
-            if let Err(e) = result {
-                tracing::debug!("connection write failed: {e}");
-            }
-        }
-        _ = gone.wait_for(|gone| *gone) => {}
+    mut ends: Ends,
+) -> Option<WriteHalf<S>> {
+    let stopped = tokio::select! {
+        result = write_records(&mut wr, &mut rx, &shared, &mut ends.handover) => result,
+        _ = ends.gone.wait_for(|gone| *gone) => Ok(Stopped::Closing),
+    };
+    match stopped {
+        Ok(Stopped::HandOver) => return Some(wr),
+        Ok(Stopped::Closing) => {}
+        Err(e) => tracing::debug!("connection write failed: {e}"),
     }
     let _ = wr.shutdown().await;
-    let _ = closing.send(true);
+    let _ = ends.closing.send(true);
     // Dropping rx here makes every PHP thread still writing see a gone client.
+    None
 }
 
 /// Stop gathering ready records into one write past this many bytes.
@@ -42,15 +62,25 @@ const MAX_IOVECS: usize = 64;
 
 /// Writes queued records, gathering whatever is ready into one vectored
 /// write; response bodies go out from PHP's own buffers, uncopied. Returns
-/// when a request without FCGI_KEEP_CONN has ended, or the queue closes.
+/// when a request without FCGI_KEEP_CONN has ended, or the queue closes,
+/// or, once the queue is empty, when the connection is handed over.
 async fn write_records<S: AsyncWrite>(
     wr: &mut WriteHalf<S>,
     rx: &mut mpsc::Receiver<Out>,
     shared: &SharedRef,
-) -> Result<(), FcgiError> {
+    handover: &mut watch::Receiver<bool>,
+) -> Result<Stopped, FcgiError> {
     let mut scratch = BytesMut::new();
     let mut pieces = Vec::with_capacity(MAX_IOVECS);
-    while let Some(out) = rx.recv().await {
+    loop {
+        let out = tokio::select! {
+            biased;
+            out = rx.recv() => match out {
+                Some(out) => out,
+                None => return Ok(Stopped::Closing),
+            },
+            _ = handover.wait_for(|h| *h) => return Ok(Stopped::HandOver),
+        };
         let mut close = note_end(&out, shared);
         encode_segments(out, &mut scratch, &mut pieces)?;
         while pieces.iter().map(Bytes::len).sum::<usize>() < BATCH_BYTES {
@@ -60,10 +90,9 @@ async fn write_records<S: AsyncWrite>(
         }
         write_pieces(wr, &mut pieces).await?;
         if close {
-            return Ok(());
+            return Ok(Stopped::Closing);
         }
     }
-    Ok(())
 }
 
 /// Writes every piece, in order, with as few system calls as it can.

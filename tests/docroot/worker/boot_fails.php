@@ -1,0 +1,3 @@
+<?php
+// A worker script whose boot always fails: it never asks for a request.
+throw new LogicException('the app cannot boot');

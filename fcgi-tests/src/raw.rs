@@ -3,7 +3,8 @@
 //! came back and whether the server closed the connection.
 //!
 //! An [`Observation`] ends at EOF, or once the server has been quiet for a
-//! short while after its last record. [`Observation::summary`] turns it into
+//! short while after its last record (a few seconds while a response it
+//! began has no END_REQUEST yet). [`Observation::summary`] turns it into
 //! one short line, the same for any server that behaved the same, which is
 //! what the conformance matrix shows and compares.
 
@@ -86,6 +87,7 @@ impl RawConn {
         let mut seen = Observation::default();
         let mut buf = Vec::new();
         let mut wait = FIRST_WAIT;
+        let mut open = std::collections::BTreeSet::new();
         loop {
             let _ = self.stream.set_read_timeout(Some(wait));
             let mut chunk = [0u8; 65536];
@@ -102,8 +104,18 @@ impl RawConn {
                 Err(_) => break, // quiet: still open
             }
             while let Some(record) = take_record(&mut buf) {
+                match record.kind {
+                    STDOUT | STDERR => open.insert(record.id),
+                    END_REQUEST => open.remove(&record.id),
+                    _ => false,
+                };
                 seen.records.push(record);
-                wait = quiet;
+                // A response under way ends with its END_REQUEST: a busy
+                // machine may pause longer than `quiet` before that.
+                wait = match open.is_empty() {
+                    true => quiet,
+                    false => FIRST_WAIT.max(quiet),
+                };
             }
         }
         seen.trailing = buf.len();

@@ -403,11 +403,12 @@ PHP_FUNCTION(frankenphp_handle_request)
  * whole life: the restart would never run, and meanwhile opcache stays off
  * for every request. tfpm_rs_opcache_restart asks Rust to end every worker
  * script (after the request it is serving) and start it again once the
- * others have ended too, so that the restart runs first. PHP 8.4 calls a
- * hook whenever a restart is scheduled; before it, only opcache_reset()
- * itself can be caught. Rust is told once the request that scheduled it
- * ends: the hook runs before opcache marks the restart pending, and a
- * script that booted again in between would take the cache and hold it.
+ * others have ended too, so that the restart runs first. PHP 8.4 (and
+ * our 8.2, ffi/php-patches 0007) calls a hook whenever a restart is
+ * scheduled; without it, only opcache_reset() itself can be caught. Rust
+ * is told once the request that scheduled it ends: the hook runs before
+ * opcache marks the restart pending, and a script that booted again in
+ * between would take the cache and hold it.
  * The restart cannot run before that request ends anyway: it holds the
  * cache too.
  */
@@ -421,7 +422,7 @@ void tfpm_worker_request_ended(void)
     }
 }
 
-#if PHP_VERSION_ID >= 80400
+#if PHP_VERSION_ID >= 80400 || defined(TFPM_ZEND_ACCEL_SCHEDULE_RESTART_HOOK)
 static void (*previous_restart_hook)(int reason);
 
 static void restart_scheduled(int reason)
@@ -442,8 +443,9 @@ void tfpm_worker_thread_init(void)
 {
 }
 #else
-/* Each thread has its own copy of the internal functions, so each thread
- * swaps the handler in its own (worker mode only). */
+/* A PHP 8.2 without patch 0007: each thread has its own copy of the
+ * internal functions, so each thread swaps opcache_reset()'s handler in
+ * its own (worker mode only). */
 static zif_handler previous_opcache_reset;
 static int wrap_opcache_reset;
 

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use fcgi_tests::cgi::CgiRequest;
-use fcgi_tests::daemon::{Signal, Tfpm};
+use fcgi_tests::daemon::{wait_or_kill, Signal, Tfpm};
 use fcgi_tests::fcgi_client::{encode_request, FcgiClient};
 use fcgi_tests::http::{self, Multipart, Response};
 use fcgi_tests::nginx::Nginx;
@@ -36,6 +36,11 @@ impl Stack {
     }
 
     fn with_script(script: &Path, threads: u32, extra: &[&str]) -> Stack {
+        Stack::in_site(&docroot(), script, threads, extra)
+    }
+
+    /// As [`Stack::with_script`], with nginx serving `root`.
+    fn in_site(root: &Path, script: &Path, threads: u32, extra: &[&str]) -> Stack {
         let script = script.to_str().expect("UTF-8 path");
         let threads = threads.to_string();
         let mut args = vec![
@@ -54,7 +59,7 @@ impl Stack {
         ];
         args.extend_from_slice(extra);
         let tfpm = Tfpm::start(Path::new(TFPM), &args);
-        let nginx = Nginx::start(&tfpm.addr().to_string(), &docroot(), "");
+        let nginx = Nginx::start(&tfpm.addr().to_string(), root, "");
         Stack { nginx, tfpm }
     }
 
@@ -367,22 +372,85 @@ fn sessions_never_reach_the_next_client_and_a_save_handler_set_at_boot_stays() {
 }
 
 #[test]
-fn a_script_that_cannot_boot_backs_off_and_its_requests_get_a_503() {
-    let stack = Stack::with_script(
-        &script("boot_fails.php"),
+fn a_script_that_cannot_boot_at_start_up_stops_tfpm_with_the_reason() {
+    let script = script("boot_fails.php");
+    let mut tfpm = std::process::Command::new(TFPM)
+        .args(["--listen", "127.0.0.1:0", "--threads", "1", "--worker"])
+        .arg(&script)
+        .args(["--worker-threads", "2", "--worker-max-failures", "2"])
+        .args(["-d", "display_errors=0", "-d", "log_errors=1"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start tfpm");
+    let (status, exited) = wait_or_kill(&mut tfpm, Duration::from_secs(30));
+    let mut log = String::new();
+    let stderr = tfpm.stderr.as_mut().expect("stderr");
+    std::io::Read::read_to_string(stderr, &mut log).expect("read the log");
+    assert!(exited && !status.success(), "{status:?}\n{log}");
+    assert!(log.contains("the app cannot boot"), "{log}");
+    assert!(log.contains("failed to boot 2 time(s) in a row"), "{log}");
+}
+
+/// A site in `dir`: a worker script, `index.php`, that boots until a file
+/// `broken` appears there, and a classic script, `classic.php`.
+fn fragile_site(dir: &Path) -> PathBuf {
+    let script = dir.join("index.php");
+    let code = "<?php\nif (file_exists(__DIR__ . '/broken')) {\n    \
+        throw new LogicException('the app cannot boot');\n}\n\
+        while (frankenphp_handle_request(function () { echo 'served'; })) {\n}\n";
+    std::fs::write(&script, code).expect("write the script");
+    std::fs::write(dir.join("classic.php"), "<?php echo 'classic';").expect("write");
+    script
+}
+
+#[test]
+fn a_script_that_cannot_boot_again_backs_off_and_its_requests_get_a_503() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let script = fragile_site(dir.path());
+    let stack = Stack::in_site(
+        dir.path(),
+        &script,
         1,
-        &["--worker-max-failures", "1"],
+        &["--worker-max-failures", "1", "--worker-max-requests", "1"],
     );
-    let response = http::get(stack.nginx.addr(), "/worker/boot_fails.php");
-    assert_eq!(response.status, 503, "{}", response.summary());
-    let other = http::get(stack.nginx.addr(), "/worker/classic.php");
-    assert_eq!(other.status, 200, "the pool's other scripts run");
+    let first = http::get(stack.nginx.addr(), "/index.php");
+    assert_eq!(first.text(), "served", "{}", stack.logs());
+    std::fs::write(dir.path().join("broken"), "").expect("break the app");
+    // The script ends after each request and boots again, now in vain.
+    let refused = poll_until(Duration::from_secs(10), Duration::from_millis(20), || {
+        let response = http::get(stack.nginx.addr(), "/index.php");
+        (response.status != 200).then_some(response)
+    });
+    let refused = refused.unwrap_or_else(|| panic!("never refused\n{}", stack.logs()));
+    assert_eq!(refused.status, 503, "{}", refused.summary());
+    let other = http::get(stack.nginx.addr(), "/classic.php");
+    assert_eq!(other.text(), "classic", "the pool's other scripts run");
     let logs = stack.logs();
     assert!(logs.contains("the app cannot boot"), "{logs}");
     assert!(
         logs.contains("ended before it called frankenphp_handle_request()"),
         "{logs}"
     );
+}
+
+#[test]
+fn a_reload_whose_script_cannot_boot_keeps_the_running_workers() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let script = fragile_site(dir.path());
+    let stack = Stack::in_site(dir.path(), &script, 1, &["--worker-max-failures", "2"]);
+    assert_eq!(http::get(stack.nginx.addr(), "/index.php").text(), "served");
+    std::fs::write(dir.path().join("broken"), "").expect("break the app");
+    stack.tfpm.signal(Signal::SIGUSR2);
+    let abandoned = poll_until(Duration::from_secs(30), Duration::from_millis(20), || {
+        stack.tfpm.log().contains("reload abandoned").then_some(())
+    });
+    assert!(abandoned.is_some(), "{}", stack.logs());
+    let logs = stack.logs();
+    assert!(logs.contains("failed to boot 2 time(s) in a row"), "{logs}");
+    for _ in 0..3 {
+        let response = http::get(stack.nginx.addr(), "/index.php");
+        assert_eq!(response.text(), "served", "{}", stack.logs());
+    }
 }
 
 #[test]
@@ -616,45 +684,47 @@ fn opcache_caches(stack: &Stack) -> Option<String> {
     caching.then(|| report["boot"].as_str().unwrap_or_default().to_string())
 }
 
-#[test]
-fn opcache_reset_while_worker_threads_run_restarts_the_scripts_and_caching_resumes() {
-    let stack = Stack::start(
-        2,
-        &["-d", "zend_extension=opcache", "-d", "opcache.enable=1"],
-    );
+/// opcache in worker mode with 2 threads, and the options for its restarts.
+fn opcache_stack(extra: &[&str]) -> Stack {
+    let mut args = vec!["-d", "zend_extension=opcache", "-d", "opcache.enable=1"];
+    args.extend_from_slice(extra);
+    Stack::start(2, &args)
+}
+
+/// Has opcache restart three times (`restart` asks it to, through nginx,
+/// and says what it did) while three clients keep the worker script and a
+/// classic script busy: every request answers, and each time the restart
+/// runs (it waits for the worker scripts, which end and boot again) and
+/// opcache caches again, for them and for classic scripts.
+fn restarts_under_load(stack: &Stack, restart: impl Fn(SocketAddr) -> String) {
     let booted = poll_until(Duration::from_secs(10), Duration::from_millis(20), || {
-        opcache_caches(&stack)
+        opcache_caches(stack)
     });
     let mut booted = booted.unwrap_or_else(|| panic!("opcache never cached\n{}", stack.logs()));
-    // Three resets, each while three clients keep the worker script and a
-    // classic script busy: every request answers, and each time the restart
-    // runs (it waits for the worker scripts, which end and boot again) and
-    // opcache caches again, for them and for classic scripts.
     let addr = stack.nginx.addr();
     let load = Load::start(addr, |i| match i % 2 {
         0 => format!("{APP}?action=opcache"),
         _ => "/worker/classic.php".to_string(),
     });
     for round in 0..3 {
-        let reset = http::get(addr, "/opcache/reset.php");
-        assert_eq!(reset.text(), "reset ok", "round {round}\n{}", stack.logs());
+        let said = restart(addr);
         let after = poll_until(Duration::from_secs(10), Duration::from_millis(20), || {
-            opcache_caches(&stack).filter(|boot| *boot != booted)
+            opcache_caches(stack).filter(|boot| *boot != booted)
         });
         booted = after.unwrap_or_else(|| {
             let report = stack.get("action=opcache").text();
             let classic = http::get(addr, "/opcache/status.php?file=status.php").text();
             panic!(
-                "round {round}: caching never resumed (worker {report}, classic {classic})\n{}",
+                "round {round} ({said}): caching never resumed (worker {report}, classic {classic})\n{}",
                 stack.logs()
             )
         });
     }
-    load.finish(&stack);
+    load.finish(stack);
     // A thread whose script booted while the restart was pending serves at
     // most one more request without the cache, then starts again.
     let all_cached = poll_until(Duration::from_secs(10), Duration::from_millis(10), || {
-        let enabled = |_| json(&stack.get("action=opcache"), &stack)["enabled"] == true;
+        let enabled = |_| json(&stack.get("action=opcache"), stack)["enabled"] == true;
         (0..10).all(enabled).then_some(())
     });
     assert!(
@@ -665,6 +735,39 @@ fn opcache_reset_while_worker_threads_run_restarts_the_scripts_and_caching_resum
     let log = stack.tfpm.log();
     assert!(log.contains("opcache scheduled a restart"), "{log}");
     assert!(!log.contains("worker exited"), "{}", stack.logs());
+}
+
+#[test]
+fn opcache_reset_while_worker_threads_run_restarts_the_scripts_and_caching_resumes() {
+    let stack = opcache_stack(&[]);
+    restarts_under_load(&stack, |addr| {
+        let reset = http::get(addr, "/opcache/reset.php");
+        assert_eq!(reset.text(), "reset ok", "{}", stack.logs());
+        "opcache_reset()".into()
+    });
+}
+
+#[test]
+fn opcache_out_of_memory_while_worker_threads_run_restarts_the_scripts_and_caching_resumes() {
+    let stack = opcache_stack(&[
+        "-d",
+        "opcache.memory_consumption=8",
+        "-d",
+        "opcache.interned_strings_buffer=1",
+        "-d",
+        "opcache.file_update_protection=0",
+    ]);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let fill = format!("/opcache/fill.php?dir={}", dir.path().display());
+    restarts_under_load(&stack, |addr| {
+        let filled = http::get(addr, &fill).text();
+        assert!(
+            filled.starts_with("restart scheduled"),
+            "{filled}\n{}",
+            stack.logs()
+        );
+        filled
+    });
 }
 
 #[test]

@@ -28,7 +28,8 @@ pub struct WorkerArgs {
     pub worker_max_requests: u64,
 
     /// Failed boots in a row (the script ends before it asks for a
-    /// request) after which its requests get a 503 while it keeps trying.
+    /// request) after which tfpm does not start (or a reload is abandoned),
+    /// and, once it served, its requests get a 503 while it keeps trying.
     /// -1: never.
     #[arg(
         long = "worker-max-failures",

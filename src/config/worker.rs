@@ -12,8 +12,9 @@ pub struct WorkerDirectives {
     pub num: i32,
     /// `worker.max_requests`: requests per boot (0: no limit).
     pub max_requests: i32,
-    /// `worker.max_consecutive_failures`: failed boots in a row before
-    /// its requests get a 503 (-1: never). FrankenPHP's default, 6.
+    /// `worker.max_consecutive_failures`: failed boots in a row before the
+    /// pool refuses to start, or later its requests get a 503 (-1: never).
+    /// FrankenPHP's default, 6.
     pub max_consecutive_failures: i32,
     /// `worker.match`: a URI prefix routed to the script as well.
     pub uri_prefix: Option<String>,

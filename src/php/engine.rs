@@ -57,6 +57,8 @@ pub enum EngineError {
     Thread(#[from] std::io::Error),
     #[error("invalid setting (contains a NUL byte): {0}")]
     Nul(#[from] std::ffi::NulError),
+    #[error(transparent)]
+    WorkerBoot(#[from] super::worker_mode::BootFailed),
 }
 
 /// The running engine: php-main plus its workers.
@@ -155,6 +157,14 @@ fn php_main(config: EngineConfig, ready: Ready, stop: mpsc::Receiver<()>) {
             return; // PHP stays up; the process is about to exit anyway
         }
     };
+    if let Err(e) = workers.wait_booted() {
+        pool.close();
+        workers.join();
+        // SAFETY: same thread as tfpm_startup, and every thread has exited.
+        unsafe { ffi::tfpm_shutdown() };
+        let _ = ready.send(Err(e.into()));
+        return;
+    }
     let _ = ready.send(Ok(pool.clone()));
     let _ = stop.recv();
     pool.close();

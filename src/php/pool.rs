@@ -355,6 +355,15 @@ pub(super) struct Workers {
 }
 
 impl Workers {
+    /// Blocks until the worker script (if the pool has one) has booted on
+    /// every thread of its own, or failed to as often as start-up allows.
+    pub(super) fn wait_booted(&self) -> Result<(), super::worker_mode::BootFailed> {
+        match &self.shared.app {
+            Some(app) => app.wait_booted(),
+            None => Ok(()),
+        }
+    }
+
     /// Starts the workers. Must run after PHP's module start-up.
     pub(super) fn spawn(config: WorkerConfig) -> std::io::Result<(Pool, Workers)> {
         let (tx, rx) = async_channel::bounded(config.queue_len.max(1));

@@ -15,7 +15,7 @@ use std::ffi::c_void;
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Condvar, Mutex};
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
 
@@ -57,8 +57,9 @@ pub struct WorkerScript {
     /// returns false and the script starts again.
     pub max_requests: Option<u64>,
     /// `worker.max_consecutive_failures`: boots in a row that end before
-    /// the script asks for a request, after which the requests waiting for
-    /// it get a 503 (it keeps trying). None: never.
+    /// the script asks for a request. At start-up the pool then refuses to
+    /// start (unless `watch` is set); later, the requests waiting for it
+    /// get a 503 (it keeps trying). None: never.
     pub max_failures: Option<u32>,
     /// `worker.env[NAME]`: in `$_SERVER` and `getenv()` during boot only.
     pub env: Vec<(String, String)>,
@@ -93,6 +94,31 @@ pub(super) struct AppQueue {
     rx: async_channel::Receiver<Request>,
     /// Bumped to make every thread start the script again.
     epoch: AtomicU64,
+    /// How the threads' first boots went, which start-up waits for.
+    first_boots: Mutex<FirstBoots>,
+    first_boots_changed: Condvar,
+}
+
+/// The threads' first boots, as [`AppQueue::wait_booted`] counts them.
+#[derive(Debug, Default)]
+struct FirstBoots {
+    /// Threads whose script asked for a request, or failed as often as
+    /// start-up lets it.
+    settled: usize,
+    /// A thread's script failed `worker.max_consecutive_failures` times.
+    gave_up: bool,
+}
+
+/// The worker script never reached `frankenphp_handle_request()` at
+/// start-up, `failures` times in a row on one thread.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "worker script {script} failed to boot {failures} time(s) in a row \
+     (worker.max_consecutive_failures); the pool does not start"
+)]
+pub struct BootFailed {
+    pub script: String,
+    pub failures: u32,
 }
 
 impl AppQueue {
@@ -103,6 +129,46 @@ impl AppQueue {
             tx,
             rx,
             epoch: AtomicU64::new(0),
+            first_boots: Mutex::default(),
+            first_boots_changed: Condvar::new(),
+        }
+    }
+
+    /// Blocks until every thread's script has asked for its first request.
+    /// Err once one failed to boot `worker.max_consecutive_failures` times
+    /// in a row (without `worker.watch`). With no limit, or with
+    /// `worker.watch`, a thread whose first boot failed counts as started:
+    /// it keeps trying, and its requests wait.
+    pub(super) fn wait_booted(&self) -> Result<(), BootFailed> {
+        let boots = self.first_boots.lock().unwrap_or_else(|e| e.into_inner());
+        let boots = self
+            .first_boots_changed
+            .wait_while(boots, |b| b.settled < self.script.threads && !b.gave_up)
+            .unwrap_or_else(|e| e.into_inner());
+        match boots.gave_up {
+            false => Ok(()),
+            true => Err(BootFailed {
+                script: self.script.script.display().to_string(),
+                failures: self.script.max_failures.unwrap_or(0),
+            }),
+        }
+    }
+
+    /// A thread's first boot is settled: its script asked for a request,
+    /// or (`gave_up`) failed as often as start-up lets it.
+    fn settle(&self, gave_up: bool) {
+        let mut boots = self.first_boots.lock().unwrap_or_else(|e| e.into_inner());
+        boots.settled += 1;
+        boots.gave_up |= gave_up;
+        self.first_boots_changed.notify_all();
+    }
+
+    /// The failed boots in a row after which start-up gives up: None when
+    /// it does not (no limit, or `worker.watch`, for development).
+    fn start_up_limit(&self) -> Option<u32> {
+        match self.script.watch {
+            None => self.script.max_failures,
+            Some(_) => None,
         }
     }
 
@@ -176,6 +242,7 @@ pub(super) fn serve(shared: &Arc<Shared>, me: &Arc<Worker>) {
     let cgi = pool::cgi_settings();
     let mut seq = 0u64;
     let mut failures = 0u32;
+    let mut settled = false;
     while !pool::is_retired(me) && !app.finished() {
         let mut run = ScriptRun {
             app,
@@ -185,6 +252,7 @@ pub(super) fn serve(shared: &Arc<Shared>, me: &Arc<Worker>) {
             epoch: app.epoch(),
             opcache_restarts: OPCACHE_RESTARTS.load(Ordering::SeqCst),
             seq,
+            settled,
             asked: false,
             stopped: false,
             served: 0,
@@ -192,6 +260,7 @@ pub(super) fn serve(shared: &Arc<Shared>, me: &Arc<Worker>) {
         };
         let status = run.execute();
         seq = run.seq;
+        settled = run.settled;
         if let Some(open) = run.open.take() {
             // exit, a fatal error or a timeout in the handler: PHP's
             // shutdown delivered the response; the request is over.
@@ -208,7 +277,15 @@ pub(super) fn serve(shared: &Arc<Shared>, me: &Arc<Worker>) {
                 ended(&app.script, status, run.served);
                 0
             }
-            false => failed(app, failures + 1, status),
+            false => {
+                failures += 1;
+                let limit = app.start_up_limit();
+                if !settled && limit.is_none_or(|max| failures >= max) {
+                    settled = true;
+                    app.settle(limit.is_some());
+                }
+                failed(app, failures, status)
+            }
         };
     }
 }
@@ -275,6 +352,8 @@ struct ScriptRun<'a> {
     opcache_restarts: u64,
     /// The thread's last request number (the boot takes one too).
     seq: u64,
+    /// The thread's first boot is settled ([`AppQueue::wait_booted`]).
+    settled: bool,
     /// The script called frankenphp_handle_request() at least once.
     asked: bool,
     /// The pool stops (or the watchdog retired the thread): no restart.
@@ -310,6 +389,10 @@ impl ScriptRun<'_> {
     /// The next request for the script, set up to run; None: stop.
     fn next(&mut self) -> Option<(*const ffi::tfpm_request, u64)> {
         self.asked = true;
+        if !self.settled {
+            self.settled = true;
+            self.app.settle(false);
+        }
         if let Some(open) = self.open.take() {
             run::end(open, self.me, self.shared);
         }

@@ -897,17 +897,27 @@ static void follow_stack_setting(void)
 #endif
 
 /* The scanner's converted copy of a script (zend.multibyte with a
- * zend.script_encoding) is freed when its compile ends, but a fatal error
- * in the middle of the compile (a redeclared function) jumps past that and
- * leaves the pointer to it in the thread's scanner state, while the request
- * shutdown frees the memory. The next highlight_string() or highlight_file()
- * on the thread freed it again: zend_mm_heap corrupted, and the worker died
- * (a php-fpm child that lives on carries the same leftover; php-src's tests
- * run it with one request per child). Each request starts without it. */
+ * zend.script_encoding, or a declare(encoding=...)) and its encoding
+ * filters are put back when its compile ends, but a fatal error in the
+ * middle of the compile (a redeclared function, a misplaced declare) jumps
+ * past that and leaves them in the thread's scanner state, while the
+ * request shutdown frees the memory. On the thread's later requests:
+ * - the next highlight_string() or highlight_file() freed the copy again:
+ *   zend_mm_heap corrupted, and the worker died;
+ * - every __halt_compiler() ran the leftover filter over the freed original
+ *   to compute __COMPILER_HALT_OFFSET__, which came out wrong (and opcache
+ *   kept the wrong value).
+ * A php-fpm child that lives on carries the same leftovers; php-src's tests
+ * run it with one request per child. Each request starts without them. */
 static void forget_scanner_leftovers(void)
 {
+    LANG_SCNG(script_org) = NULL;
+    LANG_SCNG(script_org_size) = 0;
     LANG_SCNG(script_filtered) = NULL;
     LANG_SCNG(script_filtered_size) = 0;
+    LANG_SCNG(input_filter) = NULL;
+    LANG_SCNG(output_filter) = NULL;
+    LANG_SCNG(script_encoding) = NULL;
 }
 
 void tfpm_thread_init(tfpm_thread_handle *handle)

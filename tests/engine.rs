@@ -190,6 +190,46 @@ fn hard_limit_interrupts_sleep_and_usleep() {
     assert_all_threads_serve(&tfpm, 2);
 }
 
+/// As in php-fpm, the hard limit ends with the script: PHP's request
+/// shutdown (shutdown functions, destructors) runs outside it, and the
+/// status page shows the thread `Finishing`, unless
+/// request_terminate_timeout_track_finished (here its command-line form).
+#[test]
+fn the_hard_limit_covers_shutdown_functions_only_when_told_to() {
+    let tfpm = start(
+        "1",
+        &[
+            "--request-terminate-timeout",
+            "1",
+            "--status-path",
+            "/status",
+        ],
+    );
+    let (page, finishing) = thread::scope(|s| {
+        let page = s.spawn(|| fetch(&tfpm, "/engine/slow_shutdown.php", ""));
+        let finishing = poll_until(WAIT, Duration::from_millis(20), || {
+            let status = fetch(&tfpm, "/status", "full").0.text();
+            status.contains("Finishing").then_some(status)
+        });
+        (page.join().expect("client"), finishing)
+    });
+    let (response, stderr) = page;
+    assert_eq!(response.text(), "script done\nshutdown done\n", "{stderr}");
+    assert!(finishing.is_some(), "never shown as Finishing");
+    let flags = [
+        "--request-terminate-timeout",
+        "1",
+        "--request-terminate-timeout-track-finished",
+    ];
+    let tracking = start("1", &flags);
+    let (response, stderr) = fetch(&tracking, "/engine/slow_shutdown.php", "");
+    assert_eq!(response.text(), "script done\n", "{stderr}");
+    assert!(
+        stderr.contains("Request terminated after 1 second"),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn a_thread_that_cannot_be_interrupted_is_retired_and_replaced() {
     let tfpm = start("2", &["--request-terminate-timeout", "1"]);

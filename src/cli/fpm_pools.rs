@@ -187,9 +187,6 @@ async fn config_pools(
             config::Level::Error | config::Level::Alert => tracing::error!("{}", notice.message),
         }
     }
-    for warning in loaded.pools.iter().flat_map(server::pools::not_honoured) {
-        tracing::warn!("{warning}");
-    }
     let runs = server::pools::from_config(loaded, cli.allow_root)?;
     if let Some(e) = runs
         .iter()

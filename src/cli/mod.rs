@@ -72,6 +72,11 @@ pub struct Cli {
     #[arg(long, value_name = "TIME", value_parser = parse_duration, default_value = "0")]
     pub request_terminate_timeout: Duration,
 
+    /// Apply --request-terminate-timeout to PHP's request shutdown too (shutdown
+    /// functions, destructors), as php-fpm's request_terminate_timeout_track_finished.
+    #[arg(long)]
+    pub request_terminate_timeout_track_finished: bool,
+
     /// Close a connection that has no request in flight after this long; longer than
     /// nginx's 60 s keepalive_timeout by default, so that nginx closes first. 0 never.
     #[arg(long, value_name = "TIME", value_parser = parse_duration, default_value = "75s")]
@@ -250,6 +255,7 @@ impl Cli {
                 ..RequestPolicy::default()
             },
             terminate_after: Some(self.request_terminate_timeout).filter(|d| !d.is_zero()),
+            terminate_track_finished: self.request_terminate_timeout_track_finished,
             scoreboard: None,
             report_fd: None,
             worker: self.worker_mode.script(self.threads),
@@ -279,6 +285,7 @@ impl Cli {
         config.policy.limit_extensions = pool.limit_extensions.clone();
         config.policy.ping = pool.ping.clone();
         config.terminate_after = pool.terminate_after.or(config.terminate_after);
+        config.terminate_track_finished |= pool.terminate_track_finished;
         config.max_requests = pool.max_requests;
         config.pm = pool.scaling;
         config.worker = pool.worker.clone();

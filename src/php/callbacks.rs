@@ -217,6 +217,7 @@ extern "C" fn tfpm_rs_request_end(ctx: *mut c_void, end: *const ffi::tfpm_reques
         // Now, before PHP's request shutdown ends the response: php-fpm
         // writes the line at this point too.
         r.write_access();
+        r.abort.script_ended();
     });
 }
 

@@ -33,6 +33,9 @@ pub struct EngineConfig {
     pub policy: RequestPolicy,
     /// php-fpm's request_terminate_timeout: a hard limit per request.
     pub terminate_after: Option<Duration>,
+    /// php-fpm's request_terminate_timeout_track_finished: the limit also
+    /// covers PHP's request shutdown, after the script's end.
+    pub terminate_track_finished: bool,
     /// How the pool scales its threads (php-fpm's `pm`); `threads` is the most.
     pub pm: super::scaling::Pm,
     /// php-fpm's pm.max_requests: threads are renewed after this many.
@@ -144,6 +147,7 @@ fn php_main(config: EngineConfig, ready: Ready, stop: mpsc::Receiver<()>) {
         queue_len: config.queue_len,
         policy: config.policy,
         terminate_after: config.terminate_after,
+        terminate_track_finished: config.terminate_track_finished,
         scoreboard: config.scoreboard.clone(),
         logs: config.logs.clone(),
         max_requests: config.max_requests,

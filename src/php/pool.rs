@@ -125,6 +125,8 @@ pub(super) struct WorkerConfig {
     pub(super) policy: RequestPolicy,
     /// php-fpm's request_terminate_timeout; None disables it.
     pub(super) terminate_after: Option<Duration>,
+    /// php-fpm's request_terminate_timeout_track_finished.
+    pub(super) terminate_track_finished: bool,
     /// How the pool scales its threads (`threads` is the most it runs).
     pub(super) pm: Pm,
     /// php-fpm's pm.max_requests: a thread that has served this many is
@@ -162,6 +164,10 @@ pub(super) struct Current {
     pub(super) interrupted: Option<Instant>,
     /// The watchdog noted it past request_slowlog_timeout.
     pub(super) slow_logged: bool,
+    /// The script has ended and PHP's request shutdown runs (shutdown
+    /// functions, destructors): php-fpm's "Finishing" stage, which
+    /// request_terminate_timeout leaves alone unless told to track it.
+    pub(super) finishing: bool,
     /// The request's tracing span, for the watchdog's log lines about it.
     pub(super) span: tracing::Span,
     /// The request's output, which the watchdog ends if the thread is stuck.
@@ -179,6 +185,7 @@ impl Default for Current {
             script: String::new(),
             interrupted: None,
             slow_logged: false,
+            finishing: false,
             span: tracing::Span::none(),
             sink: None,
         }
@@ -220,6 +227,7 @@ impl Worker {
             started: self.born,
             requests: current.seq,
             busy,
+            finishing: busy && current.finishing,
             request_duration: duration,
             request: current.info.clone(),
             last_cpu_percent: usage.0,
@@ -410,7 +418,11 @@ impl Workers {
             Some((dir, app)) => Some(super::watch::spawn(dir, app.clone())?),
             None => None,
         };
-        let watchdog = watchdog::spawn(shared.clone(), config.terminate_after)?;
+        let terminate = config.terminate_after.map(|after| watchdog::Terminate {
+            after,
+            track_finished: config.terminate_track_finished,
+        });
+        let watchdog = watchdog::spawn(shared.clone(), terminate)?;
         let manager = match config.pm.scales() {
             true => Some(spawn_manager(shared.clone())?),
             false => None,

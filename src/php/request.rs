@@ -111,6 +111,16 @@ impl Abort {
         }
     }
 
+    /// The script has ended; PHP's request shutdown runs next.
+    pub(super) fn script_ended(&self) {
+        if let Some((worker, seq)) = self.lock().as_ref() {
+            let mut current = worker.current();
+            if current.seq == *seq {
+                current.finishing = true;
+            }
+        }
+    }
+
     /// The request is over; `raise` no longer reaches the worker.
     pub(super) fn detach(&self) {
         *self.lock() = None;

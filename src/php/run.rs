@@ -55,6 +55,7 @@ pub(super) fn begin(
         script: prepared.ctx.script.clone(),
         interrupted: None,
         slow_logged: false,
+        finishing: false,
         span,
         sink: Some(prepared.ctx.sink.clone()),
     };

@@ -208,6 +208,9 @@ pub struct ThreadStatus {
     pub requests: u64,
     /// Running a request now.
     pub busy: bool,
+    /// Its script has ended, and PHP's request shutdown runs (php-fpm's
+    /// "Finishing").
+    pub finishing: bool,
     /// How long the current (or last) request has run.
     pub request_duration: std::time::Duration,
     pub request: RequestInfo,

@@ -9,7 +9,10 @@
 //! limit is interrupted (see `tfpm_interrupt`): PHP ends it with a fatal
 //! error at its next interrupt point, and a blocking system call returns
 //! early. A worker still busy with that request a grace period later is stuck
-//! in C code that ignores interrupts: it is retired and replaced.
+//! in C code that ignores interrupts: it is retired and replaced. Once the
+//! script has ended, PHP's request shutdown (shutdown functions,
+//! destructors) runs outside both limits, as php-fpm's "Finishing" stage,
+//! unless `request_terminate_timeout_track_finished` keeps the hard limit on.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -19,14 +22,24 @@ use std::time::{Duration, Instant};
 use super::pool::{retire, Shared, Worker};
 use super::status::PoolStats;
 
+/// php-fpm's `request_terminate_timeout` and
+/// `request_terminate_timeout_track_finished`.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Terminate {
+    pub(super) after: Duration,
+    /// The limit also covers PHP's request shutdown.
+    pub(super) track_finished: bool,
+}
+
 /// Starts the watchdog, if the pool has a time limit (`terminate`) or a
 /// slowlog to watch.
 pub(super) fn spawn(
     shared: Arc<Shared>,
-    terminate: Option<Duration>,
+    terminate: Option<Terminate>,
 ) -> std::io::Result<Option<JoinHandle<()>>> {
     let slow = shared.logs.slowlog.as_ref().map(|s| s.after);
-    let Some(shortest) = [terminate, slow].into_iter().flatten().min() else {
+    let limits = [terminate.map(|t| t.after), slow];
+    let Some(shortest) = limits.into_iter().flatten().min() else {
         return Ok(None);
     };
     let tick = (shortest / 4).clamp(Duration::from_millis(10), Duration::from_secs(1));
@@ -36,7 +49,7 @@ pub(super) fn spawn(
         .map(Some)
 }
 
-fn run(shared: &Arc<Shared>, tick: Duration, terminate: Option<Duration>, slow: Option<Duration>) {
+fn run(shared: &Arc<Shared>, tick: Duration, terminate: Option<Terminate>, slow: Option<Duration>) {
     while !shared.stopping.load(Ordering::Relaxed) {
         std::thread::sleep(tick);
         for worker in shared.workers() {
@@ -46,8 +59,7 @@ fn run(shared: &Arc<Shared>, tick: Duration, terminate: Option<Duration>, slow: 
             let Some(limit) = terminate else {
                 continue;
             };
-            let grace = limit.clamp(Duration::from_secs(1), Duration::from_secs(10));
-            if check(&worker, &shared.stats, limit, grace) {
+            if check(&worker, &shared.stats, limit) {
                 retire(shared, &worker);
             }
         }
@@ -62,7 +74,7 @@ fn slow_check(worker: &Worker, shared: &Shared, after: Duration) {
         return;
     };
     let ran = started.elapsed();
-    if current.slow_logged || ran < after || !worker.running(current.seq) {
+    if current.slow_logged || current.finishing || ran < after || !worker.running(current.seq) {
         return;
     }
     current.slow_logged = true;
@@ -112,12 +124,17 @@ fn cut(s: &str, max: usize) -> &str {
 }
 
 /// Interrupts an overdue request; returns true if the worker is stuck.
-fn check(worker: &Worker, stats: &PoolStats, limit: Duration, grace: Duration) -> bool {
+fn check(worker: &Worker, stats: &PoolStats, terminate: Terminate) -> bool {
     let now = Instant::now();
+    let limit = terminate.after;
+    let grace = limit.clamp(Duration::from_secs(1), Duration::from_secs(10));
     let mut current = worker.current();
     let Some(started) = current.started else {
         return false;
     };
+    if current.finishing && !terminate.track_finished && current.interrupted.is_none() {
+        return false;
+    }
     let _entered = current.span.clone().entered();
     match current.interrupted {
         None if now.duration_since(started) >= limit => {

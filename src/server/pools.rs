@@ -47,6 +47,9 @@ pub struct PoolRun {
     /// `pm.max_requests` (None: never renew threads).
     pub max_requests: Option<u64>,
     pub terminate_after: Option<Duration>,
+    /// `request_terminate_timeout_track_finished`: the limit also covers
+    /// PHP's request shutdown (shutdown functions, destructors).
+    pub terminate_track_finished: bool,
     /// `user` and `group`: the name and ids the worker switches to.
     pub user: Option<(String, u32, u32)>,
     pub chdir: Option<PathBuf>,
@@ -130,6 +133,7 @@ fn pool_run(p: &Pool, allow_root: bool) -> Result<PoolRun, String> {
             .transpose()?,
         max_requests: (p.pm_max_requests > 0).then_some(p.pm_max_requests as u64),
         terminate_after: seconds(p.request_terminate_timeout),
+        terminate_track_finished: p.request_terminate_timeout_track_finished,
         user,
         chdir: p.chdir.clone().map(PathBuf::from),
         env: environment(p, std::env::vars()),
@@ -271,26 +275,6 @@ fn environment(p: &Pool, vars: impl Iterator<Item = (String, String)>) -> Vec<(S
     env
 }
 
-/// Directives of pool `p` that are set but that tfpm does not honour
-/// (yet), as warnings for the start-up log. php-fpm refuses unknown
-/// directives, so tfpm accepts them all: this says which ones do nothing.
-pub fn not_honoured(p: &Pool) -> Vec<String> {
-    let mut set = Vec::new();
-    let mut note = |on: bool, what: &str| {
-        if on {
-            set.push(format!(
-                "[pool {}] {what} is not supported by tfpm yet; ignored",
-                p.name
-            ));
-        }
-    };
-    note(
-        p.request_terminate_timeout_track_finished,
-        "request_terminate_timeout_track_finished",
-    );
-    set
-}
-
 fn seconds(n: i32) -> Option<Duration> {
     (n > 0).then(|| Duration::from_secs(n as u64))
 }
@@ -398,11 +382,13 @@ mod tests {
         p.php_values = vec![("memory_limit".into(), "64M".into())];
         p.php_admin_values = vec![("log_errors".into(), "1".into())];
         p.request_terminate_timeout = 30;
+        p.request_terminate_timeout_track_finished = true;
         p.listen_mode = Some("0666".into());
         let run = pool_run(&p, true).unwrap();
         assert_eq!(run.threads, 5);
         assert_eq!(run.ini.len(), 2);
         assert_eq!(run.terminate_after, Some(Duration::from_secs(30)));
+        assert!(run.terminate_track_finished);
         assert_eq!(run.socket_mode, 0o666);
         assert_eq!(run.listen, "127.0.0.1:9000".parse().unwrap());
     }

@@ -138,10 +138,10 @@ fn proc_status(t: &ThreadStatus) -> ProcStatus {
     let r = &t.request;
     ProcStatus {
         pid: t.tid,
-        state: if t.busy {
-            ProcState::Running
-        } else {
-            ProcState::Idle
+        state: match (t.busy, t.finishing) {
+            (true, false) => ProcState::Running,
+            (true, true) => ProcState::Finishing,
+            (false, _) => ProcState::Idle,
         },
         start_time: local(t.started),
         requests: t.requests,

@@ -145,6 +145,12 @@ fn counts_add_up_across_worker_processes() {
     assert_eq!(json_number(json, "total processes"), 4, "{json}");
     assert_eq!(json_number(json, "idle processes"), 4, "{json}");
     assert_eq!(json_number(json, "active processes"), 0, "{json}");
+    // fpm_get_status() reports the whole pool too: the eleven, and itself.
+    let php = fetch(tfpm.addr(), "/engine/fpm_status.php", "");
+    let php = body(&php);
+    assert_eq!(json_number(php, "accepted-conn"), 12, "{php}");
+    assert_eq!(json_number(php, "total-processes"), 4, "{php}");
+    assert_eq!(json_number(php, "active-processes"), 1, "{php}");
     // ?full lists the threads of the worker that answered: half of them.
     let full = fetch(tfpm.addr(), "/status", "json&full");
     let mut per_field = BTreeMap::new();

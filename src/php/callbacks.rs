@@ -105,7 +105,17 @@ extern "C" fn tfpm_rs_pool_status(out: *mut ffi::tfpm_pool_status) -> c_int {
     if out.is_null() {
         return -1;
     }
-    let s = stats.snapshot();
+    let mut s = stats.snapshot();
+    if let Some(all) = super::status::pool_counts() {
+        s.accepted = all.accepted;
+        s.queued = all.queued;
+        s.max_queued = all.max_queued;
+        s.idle = all.idle;
+        s.active = all.active;
+        s.max_active = all.max_active;
+        s.max_children_reached = all.max_children_reached;
+        s.slow = all.slow;
+    }
     let status = ffi::tfpm_pool_status {
         start_time: s.start_time,
         accepted_conn: s.accepted,

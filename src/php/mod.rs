@@ -32,6 +32,7 @@ pub use logs::{AccessLog, RequestLogs, Slowlog, StderrLog, STDERR_FLUSH};
 pub use pool::{Pool, SubmitError};
 pub use request::{Abort, BodyPoll, BodySource, Request, RequestPolicy, ResponseSink, SinkGone};
 pub use status::Snapshot as PoolSnapshot;
+pub use status::{set_pool_counts_source, PoolCounts, PoolCountsSource};
 pub use status::{RequestInfo, ThreadStatus};
 pub use worker_mode::WorkerScript;
 

@@ -63,6 +63,39 @@ pub struct Snapshot {
 /// The process's pool, for `fpm_get_status()`; the first engine started.
 static CURRENT: OnceLock<Arc<PoolStats>> = OnceLock::new();
 
+/// The whole pool's counts, summed over every worker process by the
+/// master: what `fpm_get_status()` reports (as php-fpm's reads every
+/// child's slot of its scoreboard), in place of this process's own.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PoolCounts {
+    pub accepted: u64,
+    pub queued: u64,
+    pub max_queued: u64,
+    pub idle: u64,
+    pub active: u64,
+    pub max_active: u64,
+    pub max_children_reached: u64,
+    pub slow: u64,
+}
+
+/// Where `fpm_get_status()` gets the whole pool's counts; None when they
+/// cannot be had (then it reports this process's).
+pub type PoolCountsSource = Box<dyn Fn() -> Option<PoolCounts> + Send + Sync>;
+
+static POOL_COUNTS: OnceLock<PoolCountsSource> = OnceLock::new();
+
+/// Tells `fpm_get_status()` where the whole pool's counts come from (a
+/// worker process: its master). Called once; later calls change nothing.
+pub fn set_pool_counts_source(source: PoolCountsSource) {
+    let _ = POOL_COUNTS.set(source);
+}
+
+/// The whole pool's counts, if a source is set and answers.
+pub(super) fn pool_counts() -> Option<PoolCounts> {
+    let source = POOL_COUNTS.get()?;
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(source)).unwrap_or(None)
+}
+
 impl PoolStats {
     pub(super) fn new(
         threads: usize,

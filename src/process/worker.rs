@@ -253,6 +253,14 @@ pub async fn run(spec: WorkerSpec, mut settings: WorkerSettings) -> i32 {
         gone_tx,
         retire_tx,
     ));
+    // fpm_get_status() reports the whole pool, as the status page does.
+    let asking = link.clone();
+    let runtime = tokio::runtime::Handle::current();
+    crate::php::set_pool_counts_source(Box::new(move || {
+        // On a PHP thread, outside the runtime: blocking here is allowed.
+        let text = runtime.block_on(asking.pool_metrics())?;
+        Some(crate::server::status::pool_counts(&text))
+    }));
     if let Some(page) = settings.status.take() {
         let asking = link.clone();
         let pool_metrics: crate::server::status::PoolMetrics = Arc::new(move || {

@@ -13,7 +13,7 @@ use super::status_page::{
     self, LocalTime, PoolStatus, ProcState, ProcStatus, ProcessManager, WorkerScriptStatus,
 };
 use crate::fcgi::nv::Params;
-use crate::php::{Pool, ThreadStatus};
+use crate::php::{Pool, PoolCounts, ThreadStatus};
 use crate::sys::os;
 
 /// Where the page gets the whole pool's metrics (Prometheus text, summed
@@ -105,19 +105,20 @@ impl StatusPage {
         let own = || metrics::render(&self.config.pool, &self.pool.stats());
         let text = (self.pool_metrics)().await.unwrap_or_else(own);
         let v = |name: &str| metrics::value(&text, name).unwrap_or(0.0) as u64;
+        let counts = pool_counts(&text);
         PoolStatus {
             pool: self.config.pool.clone(),
             process_manager: self.config.pm,
             start_time: local(self.started),
-            accepted_conn: v("tfpm_requests_accepted_total"),
-            listen_queue: v("tfpm_queue_depth"),
-            max_listen_queue: v("tfpm_queue_depth_max"),
+            accepted_conn: counts.accepted,
+            listen_queue: counts.queued,
+            max_listen_queue: counts.max_queued,
             listen_queue_len: self.config.queue_capacity,
-            idle_processes: v("tfpm_threads_idle"),
-            active_processes: v("tfpm_threads_busy"),
-            max_active_processes: v("tfpm_threads_busy_max"),
-            max_children_reached: v("tfpm_max_children_reached_total"),
-            slow_requests: v("tfpm_slow_requests_total"),
+            idle_processes: counts.idle,
+            active_processes: counts.active,
+            max_active_processes: counts.max_active,
+            max_children_reached: counts.max_children_reached,
+            slow_requests: counts.slow,
             dialect: status_page::Dialect::of_linked_php(),
             memory_peak: crate::php::php_at_least(8, 4)
                 .then(|| metrics::max_value(&text, "tfpm_memory_peak_bytes").unwrap_or(0.0) as u64),
@@ -129,6 +130,22 @@ impl StatusPage {
             }),
             procs: self.pool.threads_status().iter().map(proc_status).collect(),
         }
+    }
+}
+
+/// The pool-wide counts in a worker's or the master's metrics text (the
+/// status page's, and `fpm_get_status()`'s).
+pub fn pool_counts(metrics_text: &str) -> PoolCounts {
+    let v = |name: &str| metrics::value(metrics_text, name).unwrap_or(0.0) as u64;
+    PoolCounts {
+        accepted: v("tfpm_requests_accepted_total"),
+        queued: v("tfpm_queue_depth"),
+        max_queued: v("tfpm_queue_depth_max"),
+        idle: v("tfpm_threads_idle"),
+        active: v("tfpm_threads_busy"),
+        max_active: v("tfpm_threads_busy_max"),
+        max_children_reached: v("tfpm_max_children_reached_total"),
+        slow: v("tfpm_slow_requests_total"),
     }
 }
 

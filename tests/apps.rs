@@ -154,16 +154,8 @@ impl Site {
     /// session tries on purpose, and on PHP errors in either log.
     fn assert_clean(&self) {
         let nginx_log = self.nginx.error_log();
-        let bad: Vec<&str> = nginx_log
-            .lines()
-            .filter(|l| {
-                ["[error]", "[crit]", "[alert]", "[emerg]"]
-                    .iter()
-                    .any(|lv| l.contains(lv))
-            })
-            .filter(|l| !l.contains("FastCGI sent in stderr"))
-            .filter(|l| !l.contains("access forbidden by rule"))
-            .collect();
+        let mut bad = self.nginx.errors();
+        bad.retain(|l| !l.contains("access forbidden by rule"));
         assert!(bad.is_empty(), "nginx logged errors:\n{}", bad.join("\n"));
         let logs = format!("{}\n{nginx_log}", self.upstream.log());
         let php: Vec<&str> = logs

@@ -202,16 +202,7 @@ impl Site {
 
     /// Fails on nginx errors other than PHP's stderr, and on PHP or app errors.
     fn assert_clean(&self) {
-        let nginx_log = self.nginx.error_log();
-        let bad: Vec<&str> = nginx_log
-            .lines()
-            .filter(|l| {
-                ["[error]", "[crit]", "[alert]", "[emerg]"]
-                    .iter()
-                    .any(|lv| l.contains(lv))
-            })
-            .filter(|l| !l.contains("FastCGI sent in stderr"))
-            .collect();
+        let bad = self.nginx.errors();
         assert!(
             bad.is_empty(),
             "{:?}: nginx logged errors:\n{}",

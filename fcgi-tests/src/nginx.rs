@@ -87,6 +87,22 @@ impl Nginx {
         fs::read_to_string(self.dir.path().join("error.log")).unwrap_or_default()
     }
 
+    /// The error.log lines of level error or worse, other than PHP's stderr
+    /// passed on (`FastCGI sent in stderr`): `upstream prematurely closed
+    /// connection`, `upstream sent invalid header` and the like.
+    pub fn errors(&self) -> Vec<String> {
+        self.error_log()
+            .lines()
+            .filter(|l| {
+                ["[error]", "[crit]", "[alert]", "[emerg]"]
+                    .iter()
+                    .any(|level| l.contains(level))
+            })
+            .filter(|l| !l.contains("FastCGI sent in stderr"))
+            .map(str::to_string)
+            .collect()
+    }
+
     /// The generated nginx.conf.
     pub fn config(&self) -> String {
         fs::read_to_string(self.dir.path().join("nginx.conf")).unwrap_or_default()

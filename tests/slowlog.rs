@@ -98,9 +98,12 @@ fn warning(log: &str) -> String {
         .chars()
         .map(|c| if c.is_ascii_digit() { 'D' } else { c })
         .collect();
-    masked
-        .replace("child DDDDD", "child N")
-        .replace("child DDDD", "child N")
+    // The pid, of any length (pids wrap around to short ones).
+    let Some(at) = masked.find("child D") else {
+        return masked;
+    };
+    let digits = masked[at + 6..].chars().take_while(|&c| c == 'D').count();
+    format!("{}child N{}", &masked[..at], &masked[at + 6 + digits..])
 }
 
 #[test]

@@ -74,20 +74,33 @@ run_one() {
     env+=(TEST_FPM_RUN_AS_ROOT=1)
   fi
   local start=$SECONDS status=0
+  # Whatever the test leaves running in its network namespace is killed from
+  # inside it, while this shell still holds the namespace: once it is gone,
+  # the kernel gives its number to the next test's namespace, and a check
+  # from outside would kill that test's processes.
   # shellcheck disable=SC2016
   timeout -k 5 $((SUITE_TIMEOUT + 60)) setsid unshare --net -- bash -c '
       d="$1"; shift
       ip link set lo up || exit 90
-      readlink /proc/self/ns/net > "$d/.netns"
+      ns="$(readlink /proc/self/ns/net)"
+      echo "$ns" > "$d/.netns"
       cd "$d"
-      exec "$@"' suite "$d" \
+      status=0
+      "$@" || status=$?
+      for p in /proc/[0-9]*; do
+        pid="${p#/proc/}"
+        [[ "$pid" == "$$" ]] && continue
+        [[ "$(readlink "$p/ns/net" 2>/dev/null || true)" == "$ns" ]] && kill -9 "$pid" 2>/dev/null
+      done
+      exit "$status"' suite "$d" \
     "${as[@]}" env -i "${env[@]}" \
       "$SUITE_PHP" "$d/run-tests.php" -q --no-color --no-progress \
       --set-timeout "$SUITE_TIMEOUT" -p "$d/bin/php" -W "$d/.result" \
       "sapi/fpm/tests/$name.phpt" > "$d/run-tests.log" 2>&1 || status=$?
   local seconds=$((SECONDS - start))
-  # Whatever the test left running in its network namespace.
-  if [[ -s "$d/.netns" ]]; then
+  # After a timeout the shell above is gone: what it left runs on, with
+  # the namespace (so its number is still this test's).
+  if [[ ( "$status" == 124 || "$status" == 137 ) && -s "$d/.netns" ]]; then
     local ns p
     ns="$(cat "$d/.netns")"
     for p in /proc/[0-9]*; do

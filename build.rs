@@ -30,6 +30,7 @@ const SHIM_SOURCES: &[&str] = &[
     "ffi/tfpm_slowlog.c",
     "ffi/tfpm_request_ini.c",
     "ffi/tfpm_worker.c",
+    "ffi/tfpm_fork.c",
 ];
 const SHIM_HEADERS: &[&str] = &["ffi/tfpm_shim.h", "ffi/tfpm_internal.h"];
 

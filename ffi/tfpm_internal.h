@@ -31,6 +31,29 @@ void tfpm_request_ini_restore(void);
 /* tfpm_isolation.c: per-request copies of process-wide state. */
 void tfpm_isolation_thread_init(void);
 void tfpm_isolation_request_shutdown(void);
+/* Puts `handler` in place of the internal function `name`'s and keeps the
+ * function's own handler in *original, for `handler` to call. */
+void tfpm_wrap_handler(const char *name, zif_handler handler, zif_handler *original);
+
+/* tfpm_fork.c: pcntl_fork() and pcntl_alarm() for one request. Set in the
+ * child of a script's pcntl_fork(): nothing may reach the daemon from it. */
+extern int tfpm_forked_child;
+void tfpm_fork_startup(void);
+void tfpm_fork_thread_init(void);
+void tfpm_fork_thread_shutdown(void);
+/* Disarms the request's alarm; reaps the thread's children that ended. */
+void tfpm_fork_request_end(void);
+/* Raises the fatal error if this request's alarm went off. */
+void tfpm_alarm_check(void);
+/* The parent: passes its children's output on to the response (at each
+ * write and flush), and then closes their pipes (before the response ends). */
+void tfpm_fork_drain(void);
+void tfpm_fork_response_ends(void);
+/* The forked child: its output (to the parent), its log line (stderr), and
+ * its end. */
+size_t tfpm_fork_child_write(const char *str, size_t len);
+void tfpm_fork_child_log(const char *message);
+ZEND_NORETURN void tfpm_fork_child_exit(int status);
 
 /* The request's params, newest first, into `array`, through the input
  * filter `filter` (PARSE_SERVER, PARSE_ENV) or as they are (getenv()). */

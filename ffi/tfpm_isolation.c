@@ -13,8 +13,9 @@
  *     changes: exported at the head of their shell command, or through
  *     env(1) for proc_open's array form;
  *   - setlocale() sets a per-thread locale (uselocale), undone at request end;
- *   - pcntl's process-wide calls (signal handlers, masks, fork, exec, alarm)
- *     are refused with a warning;
+ *   - pcntl's process-wide calls (signal handlers, masks, exec) are refused
+ *     with a warning, except in the child of a pcntl_fork(), which is a
+ *     process of its own (tfpm_fork.c, with pcntl_fork() and pcntl_alarm());
  *   - proc_nice() changes the calling thread's priority on Linux, not the
  *     process's: the thread gets its own back when the request ends;
  *   - posix_setrlimit() changes the process's limits: they are put back
@@ -40,12 +41,11 @@
 
 static zif_handler replace_handler(const char *name, zif_handler handler);
 
-/* Puts `handler` in place of `name`'s and keeps the function's own handler
- * in *original, for `handler` to call. Where the threads share the
+/* (tfpm_internal.h) Where the threads share the
  * function (PHP 8.3+), a later thread finds `handler` already there: the
  * original stays as the first thread found it (taking `handler` as its own
  * original made it call itself until the stack overflowed). */
-static void wrap_handler(const char *name, zif_handler handler, zif_handler *original)
+void tfpm_wrap_handler(const char *name, zif_handler handler, zif_handler *original)
 {
     zif_handler old = replace_handler(name, handler);
     if (old && old != handler) {
@@ -55,7 +55,7 @@ static void wrap_handler(const char *name, zif_handler handler, zif_handler *ori
 
 /* Replaces an internal function's handler; returns the old one (NULL if absent).
  * From PHP 8.3 on, the threads share the internal functions, so a thread
- * can find the handler already replaced by another: see wrap_handler(). */
+ * can find the handler already replaced by another: see tfpm_wrap_handler(). */
 static zif_handler replace_handler(const char *name, zif_handler handler)
 {
     zend_function *fn = zend_hash_str_find_ptr(CG(function_table), name, strlen(name));
@@ -70,13 +70,34 @@ static zif_handler replace_handler(const char *name, zif_handler handler)
 /* ---- pcntl ----------------------------------------------------------------- */
 
 static const char *const process_wide[] = {
-    "pcntl_signal", "pcntl_async_signals", "pcntl_sigprocmask", "pcntl_fork",
-    "pcntl_rfork", "pcntl_exec", "pcntl_alarm", "pcntl_sigwaitinfo",
+    "pcntl_signal", "pcntl_async_signals", "pcntl_sigprocmask",
+    "pcntl_rfork", "pcntl_exec", "pcntl_sigwaitinfo",
     "pcntl_sigtimedwait", "pcntl_unshare", NULL
 };
+#define N_PROCESS_WIDE (sizeof(process_wide) / sizeof(process_wide[0]) - 1)
+
+/* Their own handlers, for the child of a pcntl_fork(). */
+static zif_handler process_wide_handlers[N_PROCESS_WIDE];
+
+static zif_handler own_handler(const zend_string *name)
+{
+    for (size_t i = 0; i < N_PROCESS_WIDE; i++) {
+        if (zend_string_equals_cstr(name, process_wide[i], strlen(process_wide[i]))) {
+            return __atomic_load_n(&process_wide_handlers[i], __ATOMIC_ACQUIRE);
+        }
+    }
+    return NULL;
+}
 
 static ZEND_NAMED_FUNCTION(tfpm_refused)
 {
+    if (tfpm_forked_child) {
+        zif_handler own = own_handler(EX(func)->common.function_name);
+        if (own) {
+            own(execute_data, return_value);
+            return;
+        }
+    }
     /* php_error_docref names the function. */
     php_error_docref(NULL, E_WARNING,
         "Not available under tfpm: PHP runs on threads that share one process, "
@@ -303,7 +324,7 @@ static ZEND_NAMED_FUNCTION(tfpm_setlocale)
 static const char *const spawners[] = {
     "exec", "system", "passthru", "shell_exec", "popen", "proc_open", NULL
 };
-/* The spawners' own handlers, the same for every thread (wrap_handler()). */
+/* The spawners' own handlers, the same for every thread (tfpm_wrap_handler()). */
 static zif_handler spawner_handlers[6];
 
 /* A name a POSIX shell can export. */
@@ -501,20 +522,21 @@ static void restore_rlimits(void)
 
 void tfpm_isolation_thread_init(void)
 {
-    for (const char *const *name = process_wide; *name; name++) {
-        replace_handler(*name, tfpm_refused);
+    for (size_t i = 0; i < N_PROCESS_WIDE; i++) {
+        tfpm_wrap_handler(process_wide[i], tfpm_refused, &process_wide_handlers[i]);
     }
+    tfpm_fork_thread_init();
     if (replace_handler("getenv", tfpm_getenv)) {
         replace_handler("putenv", tfpm_putenv);
         /* A spawner that is absent (disable_functions) stays absent. */
         for (int i = 0; spawners[i]; i++) {
-            wrap_handler(spawners[i], tfpm_spawn, &spawner_handlers[i]);
+            tfpm_wrap_handler(spawners[i], tfpm_spawn, &spawner_handlers[i]);
         }
     }
     replace_handler("setlocale", tfpm_setlocale);
-    wrap_handler("proc_nice", tfpm_proc_nice, &proc_nice_handler);
+    tfpm_wrap_handler("proc_nice", tfpm_proc_nice, &proc_nice_handler);
     pthread_once(&start_limits_once, save_start_limits);
-    wrap_handler("posix_setrlimit", tfpm_posix_setrlimit, &setrlimit_handler);
+    tfpm_wrap_handler("posix_setrlimit", tfpm_posix_setrlimit, &setrlimit_handler);
     errno = 0;
     thread_nice = getpriority(PRIO_PROCESS, (id_t) thread_id());
     if (errno != 0) {

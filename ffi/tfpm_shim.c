@@ -87,8 +87,13 @@ static PHP_MSHUTDOWN_FUNCTION(tfpm)
     return SUCCESS;
 }
 
+/* The request's Rust side, or NULL: outside a request, and in the child of
+ * a pcntl_fork(), which must never call into the daemon (tfpm_fork.c). */
 static void *current_ctx(void)
 {
+    if (tfpm_forked_child) {
+        return NULL;
+    }
     return tfpm_current_request ? tfpm_current_request->ctx : NULL;
 }
 
@@ -97,10 +102,15 @@ static void *current_ctx(void)
 static size_t tfpm_ub_write(const char *str, size_t len)
 {
     void *ctx = current_ctx();
+    if (tfpm_forked_child) {
+        /* Into the parent's response, through the parent. */
+        return tfpm_fork_child_write(str, len);
+    }
     if (!ctx) {
         /* Outside a request (start-up messages): plain stderr. */
         return fwrite(str, 1, len, stderr);
     }
+    tfpm_fork_drain();
     size_t written;
     TFPM_MEASURED(TFPM_STACK_WRITE, written = tfpm_rs_write(ctx, str, len));
     if (written < len) {
@@ -121,6 +131,7 @@ static void tfpm_flush(void *server_context)
      * when no body has been written yet (e.g. all of it is in a buffer). */
     sapi_send_headers();
 #endif
+    tfpm_fork_drain();
     int status;
     TFPM_MEASURED(TFPM_STACK_FLUSH, status = tfpm_rs_flush(ctx));
     if (status != 0) {
@@ -281,7 +292,7 @@ static int body_wait_expired(void)
 static size_t tfpm_read_post(char *buf, size_t count)
 {
     const tfpm_request *r = tfpm_current_request;
-    if (!r) {
+    if (!r || tfpm_forked_child) {
         return 0;
     }
     if (r->content_length >= 0) {
@@ -401,6 +412,10 @@ static void tfpm_register_variables(zval *track_vars_array)
 static void tfpm_log_message(const char *message, int syslog_type)
 {
     (void) syslog_type;
+    if (tfpm_forked_child) {
+        tfpm_fork_child_log(message);
+        return;
+    }
     void *ctx = current_ctx();
     /* fastcgi.logging=0 keeps PHP's messages out of the web server's log.
      * Outside a request (start-up: an extension that cannot load) there is
@@ -414,6 +429,7 @@ static int tfpm_deactivate(void)
     /* End the response as soon as PHP is done with it, as php-fpm does. */
     void *ctx = current_ctx();
     if (ctx && SG(sapi_started)) {
+        tfpm_fork_response_ends();
         TFPM_MEASURED(TFPM_STACK_FINISH, tfpm_rs_finish(ctx));
     }
     return SUCCESS;
@@ -430,6 +446,7 @@ PHP_FUNCTION(fastcgi_finish_request)
     }
     php_output_end_all();
     php_header();
+    tfpm_fork_response_ends();
     int finished;
     TFPM_MEASURED(TFPM_STACK_FINISH, finished = tfpm_rs_finish(ctx));
     RETURN_BOOL(finished);
@@ -533,7 +550,7 @@ PHP_FUNCTION(fpm_get_status)
 {
     ZEND_PARSE_PARAMETERS_NONE();
     tfpm_pool_status st;
-    if (tfpm_rs_pool_status(&st) != 0) {
+    if (tfpm_forked_child || tfpm_rs_pool_status(&st) != 0) {
         RETURN_FALSE;
     }
     time_t now = time(NULL);
@@ -954,6 +971,7 @@ tfpm_cgi_settings tfpm_cgi_settings_now(void)
 
 void tfpm_thread_shutdown(void)
 {
+    tfpm_fork_thread_shutdown();
     ts_free_thread();
 }
 
@@ -1019,7 +1037,9 @@ void tfpm_free_path_translated(void)
 void tfpm_log_fastcgi(const char *message)
 {
     const tfpm_request *r = tfpm_current_request;
-    if (r) {
+    if (tfpm_forked_child) {
+        tfpm_fork_child_log(message);
+    } else if (r) {
         tfpm_rs_log(r->ctx, TFPM_LOG_SAPI, message, strlen(message));
     }
 }
@@ -1129,7 +1149,7 @@ static void send_error_header(void)
  * (and fastcgi.error_header), before the request shutdown resets it. */
 void tfpm_report_end(const tfpm_request *r, int started)
 {
-    if (!r->report_end) {
+    if (!r->report_end || tfpm_forked_child) {
         return;
     }
     tfpm_request_end end;
@@ -1215,6 +1235,12 @@ int tfpm_execute(const tfpm_request *request, uint64_t seq)
             note_memory_peak();
         }
     } zend_end_try();
+    if (tfpm_forked_child) {
+        /* The child of the script's pcntl_fork(): its script and PHP's
+         * request shutdown are over, and there is no thread to go back to. */
+        tfpm_fork_child_exit(status);
+    }
+    tfpm_fork_request_end();
     tfpm_request_ini_restore();
     tfpm_clear_request_info();
     tfpm_worker_script_end();

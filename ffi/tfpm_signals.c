@@ -74,6 +74,7 @@ static void tfpm_interrupt_function(zend_execute_data *execute_data)
             "Request terminated after %" PRId64 " second%s (request_terminate_timeout)",
             after, after == 1 ? "" : "s");
     }
+    tfpm_alarm_check();
     if (tfpm_abort_requested()) {
         tfpm_abort_seq = 0;
         /* Marks the connection aborted; bails out unless ignore_user_abort. */
@@ -227,4 +228,5 @@ void tfpm_signals_startup(void)
     install_crash_handler(SIGSEGV, &previous_segv);
     install_crash_handler(SIGBUS, &previous_bus);
     pthread_atfork(NULL, NULL, child_after_fork);
+    tfpm_fork_startup();
 }

@@ -364,6 +364,10 @@ PHP_FUNCTION(frankenphp_handle_request)
             "frankenphp_handle_request() called from its own handler", 0);
         RETURN_THROWS();
     }
+    if (tfpm_forked_child) {
+        /* The child of a pcntl_fork(): the requests are the parent's. */
+        RETURN_FALSE;
+    }
     const tfpm_request *boot = boot_request;
     if (cache_is_back()) {
         tfpm_rs_worker_stop(boot->worker);
@@ -385,9 +389,14 @@ PHP_FUNCTION(frankenphp_handle_request)
         /* exit: the script ends; tfpm_execute's shutdown ends this request. */
         RETURN_THROWS();
     }
+    if (tfpm_forked_child) {
+        /* The handler forked, and this is the child: its script ends. */
+        RETURN_FALSE;
+    }
     tfpm_running_seq = 0;
     zend_unset_timeout();
     close_request(r, 1);
+    tfpm_fork_request_end();
     tfpm_worker_request_ended();
     EG(exit_status) = 0; /* an uncaught exception cost its request only */
     tfpm_rs_worker_done(boot->worker);
@@ -416,7 +425,7 @@ static __thread int restart_scheduled_here;
 
 void tfpm_worker_request_ended(void)
 {
-    if (restart_scheduled_here) {
+    if (restart_scheduled_here && !tfpm_forked_child) {
         restart_scheduled_here = 0;
         tfpm_rs_opcache_restart();
     }

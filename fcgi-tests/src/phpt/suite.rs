@@ -127,7 +127,7 @@ pub struct Config {
     /// Pass SKIP_SLOW_TESTS=1 to the tests.
     pub skip_slow: bool,
     /// Tests run on php-fpm only: those EXPECTED.md lists as `by design`
-    /// (most wait out a time limit for a pcntl_fork() that tfpm refuses).
+    /// (they would only show again what the row says).
     pub not_on_tfpm: Vec<String>,
 }
 

@@ -5,8 +5,7 @@ $calls = [
     'pcntl_signal' => [SIGUSR1, SIG_IGN],
     'pcntl_async_signals' => [true],
     'pcntl_sigprocmask' => [SIG_BLOCK, [SIGUSR1]],
-    'pcntl_fork' => [],
-    'pcntl_alarm' => [5],
+    'pcntl_exec' => ['/bin/true'],
 ];
 foreach ($calls as $fn => $args) {
     $results[$fn] = $fn(...$args);

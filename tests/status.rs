@@ -166,7 +166,18 @@ fn counts_add_up_across_worker_processes() {
 fn full_shows_the_last_requests_cpu_and_memory() {
     let (tfpm, _dir) = start_tfpm("1", 1);
     assert_eq!(body(&fetch(tfpm.addr(), "/cpu.php", "")), "burnt\n");
-    let full = fetch(tfpm.addr(), "/status", "json&full");
+    // The response goes out during PHP's request shutdown, so the thread can
+    // still be "Finishing" for a moment; like php-fpm, only an idle thread
+    // shows its last request's figures.
+    let full = fcgi_tests::poll_until(
+        std::time::Duration::from_secs(5),
+        std::time::Duration::from_millis(10),
+        || {
+            let full = fetch(tfpm.addr(), "/status", "json&full");
+            body(&full).contains("\"state\":\"Idle\"").then_some(full)
+        },
+    )
+    .expect("the thread becomes idle after its request");
     let json = body(&full);
     let number = |key: &str| -> f64 { json_value(json, key) };
     assert!(json.contains("\"script\":\""), "{json}");

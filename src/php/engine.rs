@@ -14,7 +14,7 @@ use super::ffi;
 use super::pool::{Pool, WorkerConfig, Workers};
 use super::request::RequestPolicy;
 
-/// How to start PHP and its worker threads.
+/// How to start PHP and its threads.
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
     /// `-c`: php.ini file or directory.
@@ -73,7 +73,7 @@ pub struct Engine {
 }
 
 impl Engine {
-    /// Starts PHP and the worker threads; returns once they are ready.
+    /// Starts PHP and the PHP threads; returns once they are ready.
     pub fn start(config: EngineConfig) -> Result<Engine, EngineError> {
         let stack_size = config.stack_size;
         let (ready_tx, ready_rx) = mpsc::channel();

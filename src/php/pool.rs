@@ -46,7 +46,7 @@ pub struct Pool {
 
 impl Pool {
     /// Queues a request, waiting while the queue is full. A request for
-    /// the pool's worker script goes to the worker threads.
+    /// the pool's worker script goes to the threads that run that script.
     pub async fn submit(&self, req: Request) -> Result<(), SubmitError> {
         if let Some(app) = self.shared.app.as_ref().filter(|a| a.wants(&req.params)) {
             return app.send(req).await;
@@ -192,8 +192,8 @@ impl Default for Current {
     }
 }
 
-/// One worker thread, as the pool and the watchdog see it.
-pub(super) struct Worker {
+/// One PHP thread, as the pool and the watchdog see it.
+pub(super) struct Thread {
     pub(super) name: String,
     /// It runs the pool's worker script (worker mode), not one script per
     /// request; the pm neither counts nor scales it.
@@ -211,7 +211,7 @@ pub(super) struct Worker {
     join: Mutex<Option<JoinHandle<()>>>,
 }
 
-impl Worker {
+impl Thread {
     pub(super) fn current(&self) -> MutexGuard<'_, Current> {
         self.current.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -305,7 +305,7 @@ pub(super) struct Shared {
     pub(super) policy: RequestPolicy,
     pub(super) scoreboard: Option<Arc<Scoreboard>>,
     stack_size: usize,
-    workers: Mutex<Vec<Arc<Worker>>>,
+    threads: Mutex<Vec<Arc<Thread>>>,
     next_index: AtomicUsize,
     pub(super) stopping: AtomicBool,
     pub(super) logs: RequestLogs,
@@ -320,19 +320,19 @@ pub(super) struct Shared {
 impl Shared {
     /// Every live thread, for the status page and `fpm_get_status()`.
     fn threads_status(&self) -> Vec<ThreadStatus> {
-        self.workers().iter().map(|w| w.status()).collect()
+        self.threads().iter().map(|w| w.status()).collect()
     }
 
     /// The live (not retired) workers.
-    pub(super) fn workers(&self) -> Vec<Arc<Worker>> {
-        self.workers
+    pub(super) fn threads(&self) -> Vec<Arc<Thread>> {
+        self.threads
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
     }
 
-    fn workers_mut(&self) -> MutexGuard<'_, Vec<Arc<Worker>>> {
-        self.workers.lock().unwrap_or_else(|e| e.into_inner())
+    fn threads_mut(&self) -> MutexGuard<'_, Vec<Arc<Thread>>> {
+        self.threads.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Counts one more thread if the pool may have it (pm.max_children).
@@ -353,7 +353,7 @@ pub(super) fn current_threads_status() -> Vec<ThreadStatus> {
     shared.map_or_else(Vec::new, |s| s.threads_status())
 }
 
-/// The worker threads and their watchdog.
+/// The PHP threads and their watchdog.
 pub(super) struct Workers {
     shared: Arc<Shared>,
     watchdog: Option<JoinHandle<()>>,
@@ -393,7 +393,7 @@ impl Workers {
             policy: config.policy,
             scoreboard: config.scoreboard,
             stack_size: config.stack_size,
-            workers: Mutex::new(Vec::new()),
+            threads: Mutex::new(Vec::new()),
             next_index: AtomicUsize::new(0),
             stopping: AtomicBool::new(false),
             max_requests: config.max_requests,
@@ -458,10 +458,10 @@ impl Workers {
         if let Some(w) = self.watcher {
             let _ = w.join();
         }
-        for worker in self.shared.workers() {
-            let handle = worker.join.lock().unwrap_or_else(|e| e.into_inner()).take();
+        for thread in self.shared.threads() {
+            let handle = thread.join.lock().unwrap_or_else(|e| e.into_inner()).take();
             if handle.is_some_and(|h| h.join().is_err()) {
-                tracing::error!(thread = %worker.name, "a PHP worker thread panicked");
+                tracing::error!(thread = %thread.name, "a PHP thread panicked");
             }
         }
         let recycled = self
@@ -476,13 +476,13 @@ impl Workers {
     }
 }
 
-/// Starts one more worker thread.
+/// Starts one more PHP thread.
 pub(super) fn spawn_worker(shared: &Arc<Shared>) -> std::io::Result<()> {
     shared.live.fetch_add(1, Ordering::Relaxed);
     spawn_reserved(shared)
 }
 
-/// Starts a worker thread already counted in `live`.
+/// Starts a PHP thread already counted in `live`.
 fn spawn_reserved(shared: &Arc<Shared>) -> std::io::Result<()> {
     let started = spawn_thread(shared, false);
     if started.is_err() {
@@ -493,7 +493,7 @@ fn spawn_reserved(shared: &Arc<Shared>) -> std::io::Result<()> {
 
 fn spawn_thread(shared: &Arc<Shared>, app: bool) -> std::io::Result<()> {
     let index = shared.next_index.fetch_add(1, Ordering::Relaxed);
-    let worker = Arc::new(Worker {
+    let thread = Arc::new(Thread {
         name: format!("php-{index}"),
         app,
         index,
@@ -505,25 +505,25 @@ fn spawn_thread(shared: &Arc<Shared>, app: bool) -> std::io::Result<()> {
         retired: AtomicBool::new(false),
         join: Mutex::new(None),
     });
-    let (s, w) = (shared.clone(), worker.clone());
+    let (s, w) = (shared.clone(), thread.clone());
     let join = std::thread::Builder::new()
-        .name(worker.name.clone())
+        .name(thread.name.clone())
         .stack_size(shared.stack_size)
-        .spawn(move || worker_main(&s, &w))?;
-    *worker.join.lock().unwrap_or_else(|e| e.into_inner()) = Some(join);
-    shared.workers_mut().push(worker);
+        .spawn(move || thread_main(&s, &w))?;
+    *thread.join.lock().unwrap_or_else(|e| e.into_inner()) = Some(join);
+    shared.threads_mut().push(thread);
     Ok(())
 }
 
 /// Takes a stuck worker out of the pool and starts a replacement. The old
 /// thread exits by itself if its request ever ends.
-pub(super) fn retire(shared: &Arc<Shared>, worker: &Arc<Worker>) {
-    worker.retired.store(true, Ordering::Relaxed);
+pub(super) fn retire(shared: &Arc<Shared>, thread: &Arc<Thread>) {
+    thread.retired.store(true, Ordering::Relaxed);
     shared.stats.restarted();
-    shared.workers_mut().retain(|w| !Arc::ptr_eq(w, worker));
+    shared.threads_mut().retain(|w| !Arc::ptr_eq(w, thread));
     // Detach: joining could wait forever.
-    drop(worker.join.lock().unwrap_or_else(|e| e.into_inner()).take());
-    let replaced = match worker.app {
+    drop(thread.join.lock().unwrap_or_else(|e| e.into_inner()).take());
+    let replaced = match thread.app {
         true => spawn_thread(shared, true),
         false => spawn_worker(shared),
     };
@@ -532,7 +532,7 @@ pub(super) fn retire(shared: &Arc<Shared>, worker: &Arc<Worker>) {
     }
 }
 
-fn worker_main(shared: &Arc<Shared>, me: &Arc<Worker>) {
+fn thread_main(shared: &Arc<Shared>, me: &Arc<Thread>) {
     let mut handle = ffi::tfpm_thread_handle::default();
     // SAFETY: called once on this fresh thread, after php_module_startup
     // finished (workers are spawned after it); fills `handle` with this
@@ -552,7 +552,7 @@ fn worker_main(shared: &Arc<Shared>, me: &Arc<Worker>) {
 }
 
 /// One script per request, from the pool's queue.
-fn serve_classic(shared: &Arc<Shared>, me: &Arc<Worker>) {
+fn serve_classic(shared: &Arc<Shared>, me: &Arc<Thread>) {
     let cgi = cgi_settings();
     let mut seq = 0u64;
     while !me.retired.load(Ordering::Relaxed) {
@@ -576,18 +576,18 @@ fn serve_classic(shared: &Arc<Shared>, me: &Arc<Worker>) {
 }
 
 /// Whether `me` should stop taking requests (the watchdog retired it).
-pub(super) fn is_retired(me: &Worker) -> bool {
+pub(super) fn is_retired(me: &Thread) -> bool {
     me.retired.load(Ordering::Relaxed)
 }
 
 /// The pool shrinks (pm dynamic or ondemand): this thread leaves, its join
 /// handle kept for the pool's shutdown. False when the pool is stopping.
-fn leave(shared: &Arc<Shared>, me: &Arc<Worker>) -> bool {
+fn leave(shared: &Arc<Shared>, me: &Arc<Thread>) -> bool {
     let mut recycled = shared.recycled.lock().unwrap_or_else(|e| e.into_inner());
     let Some(list) = recycled.as_mut() else {
         return false;
     };
-    shared.workers_mut().retain(|w| !Arc::ptr_eq(w, me));
+    shared.threads_mut().retain(|w| !Arc::ptr_eq(w, me));
     shared.live.fetch_sub(1, Ordering::Relaxed);
     list.extend(me.join.lock().unwrap_or_else(|e| e.into_inner()).take());
     tracing::debug!(thread = %me.name, "an idle PHP thread leaves (pm)");
@@ -610,9 +610,9 @@ fn spawn_manager(shared: Arc<Shared>) -> std::io::Result<JoinHandle<()>> {
 }
 
 fn manage(shared: &Arc<Shared>) {
-    let mut workers = shared.workers();
-    workers.retain(|w| !w.app);
-    let idle: Vec<&Arc<Worker>> = workers
+    let mut threads = shared.threads();
+    threads.retain(|w| !w.app);
+    let idle: Vec<&Arc<Thread>> = threads
         .iter()
         .filter(|w| w.current().started.is_none())
         .collect();
@@ -631,7 +631,7 @@ fn manage(shared: &Arc<Shared>) {
     };
     match shared
         .pm
-        .decide(workers.len(), idle.len(), stale, shared.max)
+        .decide(threads.len(), idle.len(), stale, shared.max)
     {
         Decision::Keep => {}
         Decision::Grow(n) => {
@@ -652,7 +652,7 @@ fn manage(shared: &Arc<Shared>) {
 /// pm.max_requests reached: a fresh thread takes this one's place, and this
 /// one leaves (its join handle kept for the pool's shutdown). False when
 /// the pool is stopping: the thread then serves on to the end.
-fn recycle(shared: &Arc<Shared>, me: &Arc<Worker>) -> bool {
+fn recycle(shared: &Arc<Shared>, me: &Arc<Thread>) -> bool {
     let mut recycled = shared.recycled.lock().unwrap_or_else(|e| e.into_inner());
     let Some(list) = recycled.as_mut() else {
         return false;
@@ -661,7 +661,7 @@ fn recycle(shared: &Arc<Shared>, me: &Arc<Worker>) -> bool {
         tracing::error!("cannot start a fresh PHP thread for pm.max_requests: {e}");
         return false;
     }
-    shared.workers_mut().retain(|w| !Arc::ptr_eq(w, me));
+    shared.threads_mut().retain(|w| !Arc::ptr_eq(w, me));
     list.extend(me.join.lock().unwrap_or_else(|e| e.into_inner()).take());
     tracing::debug!(thread = %me.name, "pm.max_requests reached: replaced by a fresh thread");
     true

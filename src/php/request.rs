@@ -1,4 +1,4 @@
-//! One PHP request: what the server hands to a worker thread ([`Request`]),
+//! One PHP request: what the server hands to a PHP thread ([`Request`]),
 //! the traits through which output leaves and the body arrives, and the
 //! context that lives on the worker's stack while PHP runs ([`RequestCtx`]).
 
@@ -12,7 +12,7 @@ use bytes::{Bytes, BytesMut};
 use super::cgi_env::{self, CgiSettings, RealFiles};
 use super::ffi;
 use super::logs::{PendingAccess, RequestEnd};
-use super::pool::Worker;
+use super::pool::Thread;
 use crate::fcgi::Params;
 
 /// Output is sent in chunks of about this size (PHP's writes are coalesced).
@@ -84,7 +84,7 @@ pub struct Request {
 pub struct Abort {
     raised: AtomicBool,
     /// The worker running the request, and its number there, while it runs.
-    running: Mutex<Option<(Arc<Worker>, u64)>>,
+    running: Mutex<Option<(Arc<Thread>, u64)>>,
 }
 
 impl Abort {
@@ -93,8 +93,8 @@ impl Abort {
         if self.raised.swap(true, Ordering::AcqRel) {
             return;
         }
-        if let Some((worker, seq)) = self.lock().as_ref() {
-            worker.abort(*seq);
+        if let Some((thread, seq)) = self.lock().as_ref() {
+            thread.abort(*seq);
         }
     }
 
@@ -103,18 +103,18 @@ impl Abort {
     }
 
     /// Request `seq` on `worker` starts running (called on that worker).
-    pub(super) fn attach(&self, worker: Arc<Worker>, seq: u64) {
-        *self.lock() = Some((worker.clone(), seq));
+    pub(super) fn attach(&self, thread: Arc<Thread>, seq: u64) {
+        *self.lock() = Some((thread.clone(), seq));
         if self.is_raised() {
             // Raised before this point: nobody told the worker yet.
-            worker.abort(seq);
+            thread.abort(seq);
         }
     }
 
     /// The script has ended; PHP's request shutdown runs next.
     pub(super) fn script_ended(&self) {
-        if let Some((worker, seq)) = self.lock().as_ref() {
-            let mut current = worker.current();
+        if let Some((thread, seq)) = self.lock().as_ref() {
+            let mut current = thread.current();
             if current.seq == *seq {
                 current.finishing = true;
             }
@@ -126,7 +126,7 @@ impl Abort {
         *self.lock() = None;
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Option<(Arc<Worker>, u64)>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<(Arc<Thread>, u64)>> {
         self.running.lock().unwrap_or_else(|e| e.into_inner())
     }
 }

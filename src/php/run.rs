@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use super::cgi_env::CgiSettings;
 use super::ffi;
 use super::logs::Start;
-use super::pool::{Current, Shared, Worker};
+use super::pool::{Current, Shared, Thread};
 use super::request::{PreparedRequest, Request};
 use super::status::RequestInfo;
 
@@ -28,7 +28,7 @@ pub(super) struct Running {
 pub(super) fn begin(
     req: Request,
     seq: u64,
-    me: &Arc<Worker>,
+    me: &Arc<Thread>,
     shared: &Shared,
     cgi: &CgiSettings,
 ) -> Box<Running> {
@@ -85,7 +85,7 @@ pub(super) fn begin(
 
 /// The request is over: its response ends (if PHP did not end it), and
 /// the thread is idle again.
-pub(super) fn end(running: Box<Running>, me: &Arc<Worker>, shared: &Shared) {
+pub(super) fn end(running: Box<Running>, me: &Arc<Thread>, shared: &Shared) {
     let Running {
         mut prepared,
         abort,

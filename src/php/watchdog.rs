@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use super::pool::{retire, Shared, Worker};
+use super::pool::{retire, Shared, Thread};
 use super::status::PoolStats;
 
 /// php-fpm's `request_terminate_timeout` and
@@ -52,15 +52,15 @@ pub(super) fn spawn(
 fn run(shared: &Arc<Shared>, tick: Duration, terminate: Option<Terminate>, slow: Option<Duration>) {
     while !shared.stopping.load(Ordering::Relaxed) {
         std::thread::sleep(tick);
-        for worker in shared.workers() {
+        for thread in shared.threads() {
             if let Some(after) = slow {
-                slow_check(&worker, shared, after);
+                slow_check(&thread, shared, after);
             }
             let Some(limit) = terminate else {
                 continue;
             };
-            if check(&worker, &shared.stats, limit) {
-                retire(shared, &worker);
+            if check(&thread, &shared.stats, limit) {
+                retire(shared, &thread);
             }
         }
     }
@@ -68,13 +68,13 @@ fn run(shared: &Arc<Shared>, tick: Duration, terminate: Option<Terminate>, slow:
 
 /// Notes a script running past `after`, once per request: php-fpm's
 /// warning, the slow request count, and the slowlog entry.
-fn slow_check(worker: &Worker, shared: &Shared, after: Duration) {
-    let mut current = worker.current();
+fn slow_check(thread: &Thread, shared: &Shared, after: Duration) {
+    let mut current = thread.current();
     let Some(started) = current.started else {
         return;
     };
     let ran = started.elapsed();
-    if current.slow_logged || current.finishing || ran < after || !worker.running(current.seq) {
+    if current.slow_logged || current.finishing || ran < after || !thread.running(current.seq) {
         return;
     }
     current.slow_logged = true;
@@ -88,7 +88,7 @@ fn slow_check(worker: &Worker, shared: &Shared, after: Duration) {
     tracing::warn!(
         "[pool {}] child {}, script '{}' (request: \"{} {}{}{}\") executing too slow ({}.{:06} sec), logging",
         shared.logs.pool,
-        worker.tid(),
+        thread.tid(),
         purified(&current.script),
         cut(&method, 15),
         cut(&uri, 127),
@@ -98,7 +98,7 @@ fn slow_check(worker: &Worker, shared: &Shared, after: Duration) {
         ran.subsec_micros()
     );
     shared.stats.slow();
-    worker.request_slowlog(current.seq);
+    thread.request_slowlog(current.seq);
 }
 
 /// A script name as php-fpm logs it: bytes outside printable ASCII as
@@ -124,11 +124,11 @@ fn cut(s: &str, max: usize) -> &str {
 }
 
 /// Interrupts an overdue request; returns true if the worker is stuck.
-fn check(worker: &Worker, stats: &PoolStats, terminate: Terminate) -> bool {
+fn check(thread: &Thread, stats: &PoolStats, terminate: Terminate) -> bool {
     let now = Instant::now();
     let limit = terminate.after;
     let grace = limit.clamp(Duration::from_secs(1), Duration::from_secs(10));
-    let mut current = worker.current();
+    let mut current = thread.current();
     let Some(started) = current.started else {
         return false;
     };
@@ -139,19 +139,19 @@ fn check(worker: &Worker, stats: &PoolStats, terminate: Terminate) -> bool {
     match current.interrupted {
         None if now.duration_since(started) >= limit => {
             tracing::warn!(
-                thread = %worker.name,
+                thread = %thread.name,
                 script = %current.script,
                 "execution timed out ({:.3} sec), terminating (request_terminate_timeout)",
                 now.duration_since(started).as_secs_f64()
             );
-            worker.interrupt(current.seq, limit);
+            thread.interrupt(current.seq, limit);
             current.interrupted = Some(now);
             stats.terminated();
             false
         }
         Some(at) if now.duration_since(at) >= grace => {
             tracing::error!(
-                thread = %worker.name,
+                thread = %thread.name,
                 script = %current.script,
                 "thread did not stop {:.1} sec after being terminated; retiring it and starting a replacement",
                 grace.as_secs_f64()
@@ -159,7 +159,7 @@ fn check(worker: &Worker, stats: &PoolStats, terminate: Terminate) -> bool {
             // The client gets its error now, not when (if) the thread returns.
             if let Some(sink) = current.sink.take() {
                 if !sink.abandon() {
-                    tracing::warn!(thread = %worker.name, "could not end the stuck request's response");
+                    tracing::warn!(thread = %thread.name, "could not end the stuck request's response");
                 }
             }
             true

@@ -2,10 +2,10 @@
 //! serve many requests from it, through FrankenPHP's
 //! `frankenphp_handle_request()` (its PHP side is `ffi/tfpm_worker.c`).
 //! This file owns the worker script's settings, the queue of the requests
-//! routed to it, and each worker thread's loop: run the script, and when it
-//! ends (it asked to, it served `worker.max_requests`, it called `exit`, or
-//! a fatal error or a timeout ended it) start it again, with a back-off
-//! when it ends before it ever asked for a request. `worker.watch`
+//! routed to it, and the loop of each thread that runs it: run the script,
+//! and when it ends (it asked to, it served `worker.max_requests`, it
+//! called `exit`, or a fatal error or a timeout ended it) start it again,
+//! with a back-off when it ends before it ever asked for a request. `worker.watch`
 //! (`watch.rs`) asks every thread to start the script again by moving the
 //! queue's epoch on; opcache's restart asks it of every worker script in
 //! the process (`tfpm_rs_opcache_restart`).
@@ -23,7 +23,7 @@ use bytes::Bytes;
 
 use super::cgi_env::CgiSettings;
 use super::ffi;
-use super::pool::{self, Shared, SubmitError, Worker};
+use super::pool::{self, Shared, SubmitError, Thread};
 use super::request::{PreparedRequest, Request, ResponseSink, SinkGone};
 use super::run::{self, Running};
 use crate::fcgi::Params;
@@ -234,8 +234,9 @@ impl Wake for Unpark {
     }
 }
 
-/// A worker thread's life: the script, again and again, until the pool stops.
-pub(super) fn serve(shared: &Arc<Shared>, me: &Arc<Worker>) {
+/// The life of a thread that runs the worker script: the script, again and
+/// again, until the pool stops.
+pub(super) fn serve(shared: &Arc<Shared>, me: &Arc<Thread>) {
     let Some(app) = shared.app.as_ref() else {
         return;
     };
@@ -343,7 +344,7 @@ fn refuse_waiting(app: &AppQueue) {
 struct ScriptRun<'a> {
     app: &'a AppQueue,
     shared: &'a Arc<Shared>,
-    me: &'a Arc<Worker>,
+    me: &'a Arc<Thread>,
     cgi: &'a CgiSettings,
     /// The queue's epoch when the script started; once it moves on, the
     /// script is asked to stop, and starts again.

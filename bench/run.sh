@@ -25,7 +25,7 @@ done
 
 ./scripts/install-deps.sh
 . ./scripts/env.sh
-cargo build --release --locked -q -p tfpm -p fcgi-load
+cargo build --release --locked -q -p tfpm -p fcgi-load --features tfpm/bench
 tfpm_bin="$root/target/release/tfpm"
 loadgen="$root/target/release/fcgi-load"
 

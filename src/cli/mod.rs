@@ -1,7 +1,7 @@
 //! Command-line options and what they start: in the master, the listeners
 //! (or systemd's) and the worker processes ([`process::master`]); in a
 //! worker, PHP and the server ([`process::worker`]). `-t` and
-//! `--bench-floor` run in-process and exit.
+//! `--bench-floor` (with the `bench` feature) run in-process and exit.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -143,10 +143,12 @@ pub struct Cli {
 
     /// Benchmark floor: run this script --bench-requests times in-process (no
     /// FastCGI, no I/O), print the time per request as JSON, and exit.
+    #[cfg(feature = "bench")]
     #[arg(long, value_name = "SCRIPT")]
     pub bench_floor: Option<PathBuf>,
 
     /// Requests for --bench-floor.
+    #[cfg(feature = "bench")]
     #[arg(long, value_name = "N", default_value_t = 10_000)]
     pub bench_requests: u64,
 
@@ -404,6 +406,7 @@ pub async fn run(cli: Cli, worker: Option<Result<WorkerSpec, String>>) -> i32 {
             None => 64,
         };
     }
+    #[cfg(feature = "bench")]
     if let Some(script) = &cli.bench_floor {
         return bench_floor(&cli, script);
     }
@@ -638,6 +641,7 @@ fn print_info(cli: &Cli) -> i32 {
 }
 
 /// `--bench-floor`: the engine's own cost per request.
+#[cfg(feature = "bench")]
 fn bench_floor(cli: &Cli, script: &std::path::Path) -> i32 {
     let mut config = cli.engine_config();
     config.threads = 0;

@@ -106,8 +106,9 @@ impl Engine {
 
     /// Runs `script` `requests` times on a thread of its own, with no I/O,
     /// and returns the total time: the engine's floor cost per request.
+    #[cfg(feature = "bench")]
     pub fn floor(&self, script: &std::path::Path, requests: u64) -> std::io::Result<Duration> {
-        super::floor::run(script, requests, self.stack_size)
+        super::direct::run(script, requests, self.stack_size)
     }
 
     /// Runs `script` once, outside any server, and returns its output;
@@ -116,7 +117,7 @@ impl Engine {
         // SAFETY: sets one field of the SAPI module; no request runs now
         // (output_of is for a started engine with no server).
         unsafe { ffi::tfpm_set_phpinfo_as_text(1) };
-        let out = super::floor::output_of(script, self.stack_size);
+        let out = super::direct::output_of(script, self.stack_size);
         // SAFETY: as above; the request is over.
         unsafe { ffi::tfpm_set_phpinfo_as_text(0) };
         out

@@ -14,9 +14,9 @@
 
 mod callbacks;
 mod cgi_env;
+mod direct;
 mod engine;
 mod ffi;
-mod floor;
 mod logs;
 mod pool;
 mod request;

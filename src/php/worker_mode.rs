@@ -443,7 +443,7 @@ impl ScriptRun<'_> {
 /// `FRANKENPHP_WORKER=1` and `worker.env` (so that Symfony Runtime and
 /// Laravel Octane see the mode).
 fn boot_request(script: &WorkerScript) -> Request {
-    let mut pairs = super::floor::script_params(&script.script);
+    let mut pairs = super::direct::script_params(&script.script);
     pairs.push(("FRANKENPHP_WORKER".into(), "1".into()));
     pairs.extend(script.env.iter().cloned());
     let text: Vec<(&str, &str)> = pairs
@@ -452,7 +452,7 @@ fn boot_request(script: &WorkerScript) -> Request {
         .collect();
     Request {
         params: Params::from_text(&text),
-        body: Box::new(super::floor::NoBody),
+        body: Box::new(super::direct::NoBody),
         sink: Arc::new(BootLog {
             script: script.script.display().to_string(),
         }),

@@ -1,11 +1,15 @@
-//! The engine's own cost per request, with no FastCGI and no I/O: one thread
-//! runs the same script over and over, output discarded. The benchmark
-//! compares the daemon's cost per request against this floor.
+//! Scripts run directly on a PHP thread of their own, with no FastCGI and no
+//! I/O: `-i` and `-m` (one run, its output kept), the params worker mode's
+//! boot request starts from, and, with the `bench` feature, the engine
+//! floor (the same script over and over, output discarded), the cost per
+//! request that `bench/run.sh` compares the daemon's against.
 #![allow(unsafe_code)]
 
 use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+#[cfg(feature = "bench")]
+use std::time::Instant;
 
 use bytes::Bytes;
 
@@ -16,8 +20,10 @@ use super::request::{
 use crate::fcgi::Params;
 
 /// Discards output.
+#[cfg(feature = "bench")]
 struct NullSink;
 
+#[cfg(feature = "bench")]
 impl ResponseSink for NullSink {
     fn stdout(&self, _: Bytes) -> Result<(), SinkGone> {
         Ok(())
@@ -112,6 +118,7 @@ pub(super) fn script_params(script: &Path) -> Vec<(String, String)> {
 
 /// Runs `script` `requests` times on a fresh PHP thread; returns the total
 /// time. PHP must have started (see `Engine::start`).
+#[cfg(feature = "bench")]
 pub(super) fn run(script: &Path, requests: u64, stack_size: usize) -> std::io::Result<Duration> {
     let script = script.to_path_buf();
     let handle = std::thread::Builder::new()
@@ -169,6 +176,7 @@ fn capture_on_thread(script: &Path) -> Vec<u8> {
     out.clone()
 }
 
+#[cfg(feature = "bench")]
 fn on_thread(script: &Path, requests: u64) -> Duration {
     let mut handle = ffi::tfpm_thread_handle::default();
     // SAFETY: a fresh thread, after module start-up; fills `handle`.

@@ -1,6 +1,8 @@
 //! The process exit codes tfpm uses, as `sysexits.h` names them (php-fpm
 //! exits 78 on a bad configuration too). 0 is a clean exit.
 
+/// The command line is wrong (php-fpm's, too).
+pub const USAGE: i32 = 64;
 /// An internal error: PHP did not start, a worker failed as it started.
 pub const SOFTWARE: i32 = 70;
 /// The operating system refused something: a socket, a descriptor, a

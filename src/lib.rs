@@ -20,6 +20,7 @@
 #[cfg(feature = "php")]
 pub mod cli;
 pub mod config;
+pub mod error;
 pub mod exit_code;
 pub mod fcgi;
 #[cfg(feature = "php")]

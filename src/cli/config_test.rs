@@ -20,7 +20,7 @@ pub fn test_config(cli: &Cli, path: &std::path::Path) -> i32 {
     if passed {
         0
     } else {
-        78
+        crate::exit_code::CONFIG
     }
 }
 

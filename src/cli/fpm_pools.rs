@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use super::{serve_master, Cli, STARTUP};
 use crate::config;
+use crate::error::Error;
 use crate::exit_code;
 use crate::php::{AccessLog, RequestLogs, Slowlog, StderrLog};
 use crate::process;
@@ -88,22 +89,22 @@ pub(super) fn drain_time(cli: &Cli, loaded: &config::Config) -> Duration {
 }
 
 /// The master of a php-fpm config: one pool of workers per section.
-pub(super) async fn run_config_master(cli: &Cli, path: &std::path::Path) -> i32 {
+pub(super) async fn run_config_master(cli: &Cli, path: &std::path::Path) -> Result<i32, Error> {
     let loaded = match config::load(path, &cli.read_options()) {
         Ok(loaded) => loaded,
         Err(e) => {
+            // As php-fpm prints it, its own lines on stderr.
             eprintln!("{e}\nERROR: FPM initialization failed");
-            return exit_code::CONFIG;
+            return Ok(exit_code::CONFIG);
         }
     };
     if let Some(n) = loaded.global.rlimit_files.filter(|&n| n > 0) {
         if let Err(e) = crate::sys::os::set_open_files_limit(n as u64) {
-            tracing::error!(
+            return Err(Error::Config(format!(
                 "failed to set rlimit_files for this pool. Please check your system limits or \
                  decrease rlimit_files. setrlimit(RLIMIT_NOFILE, {n}): {e}\n\
                  ERROR: FPM initialization failed"
-            );
-            return exit_code::CONFIG;
+            )));
         }
     }
     // Sockets systemd passed (tfpm.socket) serve the pools that listen
@@ -115,10 +116,9 @@ pub(super) async fn run_config_master(cli: &Cli, path: &std::path::Path) -> i32 
             .map(std::sync::Arc::new)
             .collect(),
         Err(e) => {
-            tracing::error!(
+            return Err(Error::Config(format!(
                 "cannot use the sockets systemd passed: {e}\nERROR: FPM initialization failed"
-            );
-            return exit_code::CONFIG;
+            )));
         }
     };
     if let Some(notice) = cli
@@ -131,8 +131,9 @@ pub(super) async fn run_config_master(cli: &Cli, path: &std::path::Path) -> i32 
     let (master, pools) = match config_pools(cli, &loaded, activated).await {
         Ok(plan) => plan,
         Err(e) => {
-            tracing::error!("{e}\nERROR: FPM initialization failed");
-            return exit_code::CONFIG;
+            return Err(Error::Config(format!(
+                "{e}\nERROR: FPM initialization failed"
+            )));
         }
     };
     for unused in passed.iter().filter(|l| {

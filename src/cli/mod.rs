@@ -9,6 +9,7 @@ use std::time::Duration;
 use clap::Parser;
 
 use crate::config;
+use crate::error::Error;
 use crate::exit_code;
 use crate::fcgi::conn::ConnConfig;
 use crate::php::{Engine, EngineConfig, RequestLogs, RequestPolicy};
@@ -387,7 +388,7 @@ pub fn usage_error(e: clap::Error) -> ! {
     eprintln!(
         "Usage: tfpm [-n] [-h] [-i] [-m] [-v] [-t] [-p <prefix>] [-g <pid>] [-c <file>] [-d foo[=bar]] [-y <file>] [-D] [-F [-O]] [--listen ADDR] [--threads N] (tfpm --help lists every option)\n\n{e}"
     );
-    std::process::exit(64)
+    std::process::exit(exit_code::USAGE)
 }
 
 pub use crate::server::STARTUP;
@@ -395,15 +396,26 @@ pub use crate::server::STARTUP;
 /// Runs the daemon to completion (the master, or a worker when the master
 /// started this process with a `worker` spec); returns the exit code.
 pub async fn run(cli: Cli, worker: Option<Result<WorkerSpec, String>>) -> i32 {
+    match start(cli, worker).await {
+        Ok(code) => code,
+        Err(e) => {
+            tracing::error!("{e}");
+            e.exit_code()
+        }
+    }
+}
+
+/// What `run` runs; an error it returns is logged there.
+async fn start(cli: Cli, worker: Option<Result<WorkerSpec, String>>) -> Result<i32, Error> {
     let (major, minor) = crate::php::php_branch();
     crate::config::ini::use_php_version(major, minor);
     if cli.modules || cli.info || cli.version {
-        return print_info(&cli);
+        return Ok(print_info(&cli));
     }
     if cli.test > 0 {
         return match &cli.fpm_config {
-            Some(path) => test_config(&cli, path),
-            None => 64,
+            Some(path) => Ok(test_config(&cli, path)),
+            None => Err(Error::Usage("-t needs a configuration: -y FILE".into())),
         };
     }
     #[cfg(feature = "bench")]
@@ -411,17 +423,11 @@ pub async fn run(cli: Cli, worker: Option<Result<WorkerSpec, String>>) -> i32 {
         return bench_floor(&cli, script);
     }
     match worker {
-        Some(Ok(spec)) => match worker_settings(&cli, &spec) {
-            Ok(settings) => process::worker::run(spec, settings).await,
-            Err(e) => {
-                tracing::error!("{e}");
-                78
-            }
-        },
-        Some(Err(e)) => {
-            tracing::error!("bad worker spec from the master: {e}");
-            71
+        Some(Ok(spec)) => {
+            let settings = worker_settings(&cli, &spec).map_err(Error::Config)?;
+            Ok(process::worker::run(spec, settings).await)
         }
+        Some(Err(e)) => Err(Error::Os(format!("bad worker spec from the master: {e}"))),
         None => run_master(cli).await,
     }
 }
@@ -475,22 +481,17 @@ fn worker_settings(cli: &Cli, spec: &WorkerSpec) -> Result<WorkerSettings, Strin
 }
 
 /// The master: binds the sockets, then starts and watches the workers.
-async fn run_master(cli: Cli) -> i32 {
+async fn run_master(cli: Cli) -> Result<i32, Error> {
     if let Some(path) = cli.fpm_config.clone() {
         return run_config_master(&cli, &path).await;
     }
     if cli.workers > cli.threads {
-        tracing::error!(
+        return Err(Error::Config(format!(
             "--workers {} is more than --threads {}: each worker needs a thread",
-            cli.workers,
-            cli.threads
-        );
-        return exit_code::CONFIG;
+            cli.workers, cli.threads
+        )));
     }
-    let listeners = match bind_listeners(&cli.listen).await {
-        Ok(listeners) => listeners,
-        Err(code) => return code,
-    };
+    let listeners = bind_listeners(&cli.listen).await?;
     let config = MasterConfig {
         process_control_timeout: cli.process_control_timeout,
         emergency_restart_threshold: cli.emergency_restart_threshold,
@@ -515,39 +516,28 @@ async fn serve_master(
     pools: Vec<PoolProcs>,
     reread: Option<Reread>,
     pid_file: Option<PathBuf>,
-) -> i32 {
-    let metrics = match bind_metrics(cli.metrics_listen).await {
-        Ok(metrics) => metrics,
-        Err(code) => return code,
-    };
+) -> Result<i32, Error> {
+    let metrics = bind_metrics(cli.metrics_listen).await?;
     // Caught from before READY=1 on: systemd may stop us right after it.
-    let signals = match process::Signals::install() {
-        Ok(signals) => signals,
-        Err(e) => {
-            tracing::error!("cannot watch signals: {e}");
-            return exit_code::OS_ERROR;
-        }
-    };
+    let signals =
+        process::Signals::install().map_err(|e| Error::Os(format!("cannot watch signals: {e}")))?;
     if let Some(path) = &pid_file {
-        if let Err(e) = std::fs::write(path, format!("{}\n", std::process::id())) {
-            tracing::error!("cannot write the pid file {}: {e}", path.display());
-            return exit_code::CANT_CREATE;
-        }
+        std::fs::write(path, format!("{}\n", std::process::id())).map_err(|e| {
+            Error::CantCreate(format!("cannot write the pid file {}: {e}", path.display()))
+        })?;
     }
     let code = process::master::run(config, pools, reread, metrics, signals).await;
     if let Some(path) = &pid_file {
         let _ = std::fs::remove_file(path);
     }
-    code
+    Ok(code)
 }
 
 /// The sockets systemd passed (socket activation), or else those of
-/// `--listen`; Err is the exit code.
-async fn bind_listeners(addrs: &[ListenAddr]) -> Result<Vec<Listener>, i32> {
-    let inherited = process::systemd::activated_listeners().map_err(|e| {
-        tracing::error!("cannot use the sockets systemd passed: {e}");
-        78
-    })?;
+/// `--listen`.
+async fn bind_listeners(addrs: &[ListenAddr]) -> Result<Vec<Listener>, Error> {
+    let inherited = process::systemd::activated_listeners()
+        .map_err(|e| Error::Config(format!("cannot use the sockets systemd passed: {e}")))?;
     if !inherited.is_empty() {
         for l in &inherited {
             tracing::info!(target: STARTUP, "listening on {} (from systemd)", l.addr());
@@ -561,19 +551,16 @@ async fn bind_listeners(addrs: &[ListenAddr]) -> Result<Vec<Listener>, i32> {
                 tracing::info!(target: STARTUP, "listening on {}", l.addr());
                 listeners.push(l);
             }
-            Err(e) => {
-                tracing::error!("cannot listen on {addr}: {e}");
-                return Err(exit_code::CONFIG);
-            }
+            Err(e) => return Err(Error::Config(format!("cannot listen on {addr}: {e}"))),
         }
     }
     Ok(listeners)
 }
 
-/// The metrics listener, if `--metrics-listen` asks for one; Err is the exit code.
+/// The metrics listener, if `--metrics-listen` asks for one.
 async fn bind_metrics(
     addr: Option<std::net::SocketAddr>,
-) -> Result<Option<tokio::net::TcpListener>, i32> {
+) -> Result<Option<tokio::net::TcpListener>, Error> {
     let Some(addr) = addr else {
         return Ok(None);
     };
@@ -583,10 +570,9 @@ async fn bind_metrics(
             tracing::info!("metrics listening on {local}");
             Ok(Some(listener))
         }
-        Err(e) => {
-            tracing::error!("cannot listen for metrics on {addr}: {e}");
-            Err(exit_code::CONFIG)
-        }
+        Err(e) => Err(Error::Config(format!(
+            "cannot listen for metrics on {addr}: {e}"
+        ))),
     }
 }
 
@@ -635,40 +621,27 @@ fn print_info(cli: &Cli) -> i32 {
         }
         Err(e) => {
             eprintln!("tfpm: {e}");
-            70
+            exit_code::SOFTWARE
         }
     }
 }
 
 /// `--bench-floor`: the engine's own cost per request.
 #[cfg(feature = "bench")]
-fn bench_floor(cli: &Cli, script: &std::path::Path) -> i32 {
+fn bench_floor(cli: &Cli, script: &std::path::Path) -> Result<i32, Error> {
     let mut config = cli.engine_config();
     config.threads = 0;
-    let engine = match Engine::start(config) {
-        Ok(engine) => engine,
-        Err(e) => {
-            tracing::error!("{e}");
-            return exit_code::SOFTWARE;
-        }
-    };
+    let engine = Engine::start(config).map_err(|e| Error::Software(e.to_string()))?;
     let result = engine.floor(script, cli.bench_requests.max(1));
     engine.shutdown();
-    match result {
-        Ok(total) => {
-            let per_request = total.as_secs_f64() * 1e6 / cli.bench_requests.max(1) as f64;
-            println!(
-                r#"{{"requests":{},"seconds":{:.6},"per_request_us":{per_request:.2}}}"#,
-                cli.bench_requests,
-                total.as_secs_f64()
-            );
-            0
-        }
-        Err(e) => {
-            tracing::error!("bench floor failed: {e}");
-            70
-        }
-    }
+    let total = result.map_err(|e| Error::Software(format!("bench floor failed: {e}")))?;
+    let per_request = total.as_secs_f64() * 1e6 / cli.bench_requests.max(1) as f64;
+    println!(
+        r#"{{"requests":{},"seconds":{:.6},"per_request_us":{per_request:.2}}}"#,
+        cli.bench_requests,
+        total.as_secs_f64()
+    );
+    Ok(0)
 }
 
 #[cfg(test)]

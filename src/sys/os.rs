@@ -358,7 +358,7 @@ pub fn daemonize() -> std::io::Result<std::fs::File> {
             let mut byte = [0u8; 1];
             let ready = matches!((&read_end).read(&mut byte), Ok(1));
             // SAFETY: _exit ends the parent at once; it has nothing to flush.
-            unsafe { libc::_exit(if ready { 0 } else { 78 }) }
+            unsafe { libc::_exit(if ready { 0 } else { crate::exit_code::CONFIG }) }
         }
     }
 }

@@ -13,6 +13,7 @@ use fcgi_tests::daemon::{Signal, Tfpm};
 use fcgi_tests::fcgi_client::{
     encode_pair, encode_record, encode_stream, FcgiClient, FcgiResponse,
 };
+use fcgi_tests::launch::Launch;
 use fcgi_tests::{docroot, md5_hex, php_has_stack_guard, poll_until, tempfile};
 
 const TFPM: &str = env!("CARGO_BIN_EXE_tfpm");
@@ -24,10 +25,11 @@ const WAIT: Duration = Duration::from_secs(30);
 const NO_STACK_GUARD: [&str; 2] = ["-d", "zend.max_allowed_stack_size=-1"];
 
 fn start(threads: &str, extra: &[&str]) -> Tfpm {
-    let mut args = vec!["--listen", "127.0.0.1:0", "--threads", threads];
-    args.extend_from_slice(extra);
-    PHP_INI.iter().for_each(|ini| args.extend(["-d", ini]));
-    Tfpm::start(Path::new(TFPM), &args)
+    Launch::new(Path::new(TFPM))
+        .threads(threads)
+        .args(extra)
+        .inis(&PHP_INI)
+        .start()
 }
 
 fn get(script: &str, query: &str) -> CgiRequest {
@@ -46,7 +48,7 @@ fn send(tfpm: &Tfpm, request: &CgiRequest) -> FcgiResponse {
 }
 
 fn fetch(tfpm: &Tfpm, script: &str, query: &str) -> (CgiResponse, String) {
-    let response = send(tfpm, &get(script, query));
+    let response = tfpm.fetch(script, query);
     (response.cgi(), response.stderr_text())
 }
 

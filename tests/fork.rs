@@ -9,30 +9,20 @@ use std::thread;
 use fcgi_tests::cgi::{CgiRequest, CgiResponse};
 use fcgi_tests::daemon::Tfpm;
 use fcgi_tests::fcgi_client::FcgiClient;
+use fcgi_tests::launch::Launch;
 use fcgi_tests::{docroot, tempfile};
 
 const TFPM: &str = env!("CARGO_BIN_EXE_tfpm");
 
 fn start(threads: &str) -> Tfpm {
-    let args = [
-        "--listen",
-        "127.0.0.1:0",
-        "--threads",
-        threads,
-        "-d",
-        "display_errors=0",
-        "-d",
-        "log_errors=1",
-    ];
-    Tfpm::start(Path::new(TFPM), &args)
+    Launch::new(Path::new(TFPM))
+        .threads(threads)
+        .inis(&["display_errors=0", "log_errors=1"])
+        .start()
 }
 
 fn fetch(tfpm: &Tfpm, script: &str, query: &str) -> (CgiResponse, String) {
-    let mut client = FcgiClient::connect_tcp(tfpm.addr()).expect("connect");
-    let request = CgiRequest::get(&docroot(), script).query(query);
-    let response = client
-        .send(&request, false)
-        .unwrap_or_else(|e| panic!("request to {script} failed: {e}\n{}", tfpm.log()));
+    let response = tfpm.fetch(script, query);
     (response.cgi(), response.stderr_text())
 }
 

@@ -12,6 +12,7 @@ use fcgi_tests::fcgi_client::{
     begin_body, encode_pair, encode_record, encode_request, encode_stream, read_record, FcgiClient,
     Record, BEGIN_REQUEST, END_REQUEST, KEEP_CONN, PARAMS, RESPONDER, STDIN, STDOUT,
 };
+use fcgi_tests::launch::Launch;
 use fcgi_tests::{docroot, poll_until};
 
 const TFPM: &str = env!("CARGO_BIN_EXE_tfpm");
@@ -21,9 +22,7 @@ const POLL: Duration = Duration::from_millis(20);
 const OVERLOADED: u8 = 2;
 
 fn start(extra: &[&str]) -> Tfpm {
-    let mut args = vec!["--listen", "127.0.0.1:0", "--threads", "2"];
-    args.extend_from_slice(extra);
-    Tfpm::start(Path::new(TFPM), &args)
+    Launch::new(Path::new(TFPM)).args(extra).start()
 }
 
 fn connect(tfpm: &Tfpm) -> FcgiClient {

@@ -13,6 +13,7 @@ use fcgi_tests::cgi::CgiRequest;
 use fcgi_tests::daemon::Tfpm;
 use fcgi_tests::fcgi_client::{begin_body, BEGIN_REQUEST, KEEP_CONN, PARAMS, RESPONDER, STDIN};
 use fcgi_tests::fcgi_client::{encode_pair, encode_record, encode_stream, FcgiClient};
+use fcgi_tests::launch::Launch;
 use fcgi_tests::tempfile::TempDir;
 use fcgi_tests::{docroot, http, poll_until, tempfile};
 
@@ -21,11 +22,11 @@ const TFPM: &str = env!("CARGO_BIN_EXE_tfpm");
 const PHP_INI: [&str; 4] = ["-d", "display_errors=0", "-d", "log_errors=1"];
 
 fn start(extra: &[&str]) -> Tfpm {
-    let mut args = vec!["--listen", "127.0.0.1:0", "--threads", "2"];
-    args.extend_from_slice(&["--metrics-listen", "127.0.0.1:0"]);
-    args.extend_from_slice(&PHP_INI);
-    args.extend_from_slice(extra);
-    Tfpm::start(Path::new(TFPM), &args)
+    Launch::new(Path::new(TFPM))
+        .args(&["--metrics-listen", "127.0.0.1:0"])
+        .args(&PHP_INI)
+        .args(extra)
+        .start()
 }
 
 fn send(tfpm: &Tfpm, request: &CgiRequest) -> u16 {

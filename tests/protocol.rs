@@ -14,6 +14,7 @@ use fcgi_tests::fcgi_client::{
     Record, ABORT_REQUEST, BEGIN_REQUEST, END_REQUEST, KEEP_CONN, PARAMS, RESPONDER, STDIN, STDOUT,
     UNKNOWN_TYPE,
 };
+use fcgi_tests::launch::Launch;
 use fcgi_tests::{docroot, poll_until};
 
 const TFPM: &str = env!("CARGO_BIN_EXE_tfpm");
@@ -21,10 +22,7 @@ const TFPM: &str = env!("CARGO_BIN_EXE_tfpm");
 const POLL: Duration = Duration::from_millis(20);
 
 fn start() -> Tfpm {
-    Tfpm::start(
-        Path::new(TFPM),
-        &["--listen", "127.0.0.1:0", "--threads", "2"],
-    )
+    Launch::new(Path::new(TFPM)).start()
 }
 
 fn connect(tfpm: &Tfpm) -> FcgiClient {

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use fcgi_tests::cgi::CgiRequest;
 use fcgi_tests::daemon::{signal_pid, Signal, Tfpm};
 use fcgi_tests::fcgi_client::FcgiClient;
+use fcgi_tests::launch::Launch;
 use fcgi_tests::{docroot, poll_until, tempfile};
 
 const TFPM: &str = env!("CARGO_BIN_EXE_tfpm");
@@ -152,18 +153,12 @@ fn recovery(outcomes: &[Outcome], at: Duration) -> Duration {
 /// (`zend.max_allowed_stack_size=-1`; 8.2 has none), so that the scripts in
 /// `crash/` really crash a worker, as any segfault in an extension would.
 fn start(workers: &str, threads: &str, extra: &[&str]) -> Tfpm {
-    let mut args = vec![
-        "--listen",
-        "127.0.0.1:0",
-        "--workers",
-        workers,
-        "--threads",
-        threads,
-        "-d",
-        "zend.max_allowed_stack_size=-1",
-    ];
-    args.extend_from_slice(extra);
-    Tfpm::start(TFPM.as_ref(), &args)
+    Launch::new(TFPM.as_ref())
+        .workers(workers)
+        .threads(threads)
+        .ini("zend.max_allowed_stack_size=-1")
+        .args(extra)
+        .start()
 }
 
 /// Waits until the master runs `n` workers, none of them in `gone`.

@@ -31,6 +31,7 @@ pub mod fcgi_client;
 pub mod fpm;
 pub mod frontends;
 pub mod http;
+pub mod launch;
 pub mod nginx;
 pub mod pattern;
 pub mod php;

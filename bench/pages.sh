@@ -12,15 +12,20 @@
 #
 # Usage: bench/pages.sh [--secs N] [--rounds N] [--threads N] [--conns N]
 #                       [--pages "wordpress mediawiki"] [--dir DIR] [--out FILE]
+#                       [--profile DIR]
 # Each figure is the median of --rounds runs (each run's figure in
-# brackets), the servers measured in turn within each round.
+# brackets), the servers measured in turn within each round. --profile
+# then runs one more --secs of load on php-fpm and on tfpm under
+# `perf record -g` and `perf stat`, and writes to DIR, per page and server,
+# the profile (PAGE-SERVER.data), its flat report by symbol (.txt), and the
+# counts per request: CPU time, context switches, migrations (.stat).
 # The PHP is the one scripts/env.sh picks (TFPM_PHP_VERSION=8.2 for 8.2).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(dirname "$here")"
 cd "$root"
 
-secs=10; rounds=3; threads=4; conns=16; pages="wordpress mediawiki"; out=""; dir=/tmp
+secs=10; rounds=3; threads=4; conns=16; pages="wordpress mediawiki"; out=""; dir=/tmp; profile=""
 while (($#)); do
   case "$1" in
     --secs) secs="$2"; shift 2 ;;
@@ -30,6 +35,7 @@ while (($#)); do
     --pages) pages="$2"; shift 2 ;;
     --out) out="$2"; shift 2 ;;
     --dir) dir="$2"; shift 2 ;;
+    --profile) profile="$2"; shift 2 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -197,6 +203,28 @@ start_server() { # server page sock
 
 . "$here/lib.sh"
 
+# perf record and perf stat over a server's processes while wrk loads it.
+profile_server() { # page server pid
+  local pids out="$profile/$1-$2"
+  pids="$( (echo "$3"; pgrep -P "$3" || true) | paste -sd, -)"
+  perf record -q -g -o "$out.data" -p "$pids" -- sleep "$secs" 2>/dev/null &
+  local rec=$!
+  read -r rps _ < <(wrk_run "$(port_of "$2")" "$secs" "$(path_of "$1")")
+  wait "$rec" || true
+  perf stat -x, -e task-clock,context-switches,cpu-migrations -p "$pids" -o "$out.stat.raw" -- sleep "$secs" &
+  local stat=$!
+  read -r rps2 _ < <(wrk_run "$(port_of "$2")" "$secs" "$(path_of "$1")")
+  wait "$stat" || true
+  awk -F, -v n="$(awk -v r="$rps2" -v s="$secs" 'BEGIN { print r * s }')" -v rps="$rps2" '
+    $3 == "task-clock" { printf "cpu ms per request: %.2f\n", $1 / n }
+    $3 == "context-switches" { printf "context switches per request: %.1f\n", $1 / n }
+    $3 == "cpu-migrations" { printf "cpu migrations per request: %.2f\n", $1 / n }
+    END { printf "req/s while counted: %s\n", rps }' "$out.stat.raw" > "$out.stat"
+  perf report -i "$out.data" --no-children --sort dso,symbol --stdio 2>/dev/null |
+    grep -v '^$' | grep -v '^#' | grep '%' | head -n 60 > "$out.txt"
+  echo "bench: profiled $2 on $1 ($rps req/s under perf record): $out.txt, $out.stat" >&2
+}
+
 say ""
 say "## Real pages ($threads threads or children each, $conns connections, median of $rounds runs of ${secs} s, $(date -u +%F), $(nproc) cores, PHP $("$PHP_CONFIG" --version), opcache on)"
 say ""
@@ -249,6 +277,10 @@ for page in $pages; do
     pss="$(pss_tree "${server_of[$s]}")"
     say "| $page | $s | $rps (${rps_of[$s]% }) | $(ratio "$rps" "$fpm_rps") | $(median ${p99_of[$s]}) (${p99_of[$s]% }) | ${bad_of[$s]} | $(awk -v k="$pss" 'BEGIN { printf "%.0f", k / 1024 }') |"
   done
+  if [[ -n "$profile" ]]; then
+    mkdir -p "$profile"
+    for s in php-fpm tfpm; do profile_server "$page" "$s" "${server_of[$s]}"; done
+  fi
   for s in "${servers[@]}"; do
     kill "${server_of[$s]}" 2>/dev/null || true
     wait "${server_of[$s]}" 2>/dev/null || true

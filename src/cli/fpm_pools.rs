@@ -90,7 +90,7 @@ pub(super) fn drain_time(cli: &Cli, loaded: &config::Config) -> Duration {
 
 /// The master of a php-fpm config: one pool of workers per section.
 pub(super) async fn run_config_master(cli: &Cli, path: &std::path::Path) -> Result<i32, Error> {
-    let loaded = match config::load(path, &cli.read_options()) {
+    let loaded = match super::startup_config::read(cli, path) {
         Ok(loaded) => loaded,
         Err(e) => {
             // As php-fpm prints it, its own lines on stderr.

@@ -72,7 +72,7 @@ pub fn wants_background(cli: &Cli) -> bool {
     let Some(path) = cli.fpm_config.as_deref() else {
         return false;
     };
-    let configured = config::load(path, &cli.read_options()).is_ok_and(|c| c.global.daemonize);
+    let configured = super::startup_config::read(cli, path).is_ok_and(|c| c.global.daemonize);
     configured && std::env::var_os("NOTIFY_SOCKET").is_none()
 }
 
@@ -89,7 +89,7 @@ fn config_logging(
     let Some(path) = cli.fpm_config.as_deref().filter(|_| cli.test == 0) else {
         return (None, None);
     };
-    let Ok(loaded) = config::load(path, &cli.read_options()) else {
+    let Ok(loaded) = super::startup_config::read(cli, path) else {
         return (None, None);
     };
     let level = match loaded.global.log_level {

@@ -25,6 +25,7 @@ mod config_test;
 mod debian_ini;
 mod fpm_pools;
 mod logging;
+mod startup_config;
 mod worker_args;
 
 pub use config_test::test_config;
@@ -451,7 +452,7 @@ fn worker_settings(cli: &Cli, spec: &WorkerSpec) -> Result<WorkerSettings, Strin
             }),
         });
     };
-    let loaded = config::load(path, &cli.read_options()).map_err(|e| e.to_string())?;
+    let loaded = startup_config::read(cli, path).map_err(|e| e.to_string())?;
     let pools = server::pools::from_config(&loaded, cli.allow_root)?;
     let pool = pools.get(spec.pool).ok_or("the config has changed")?;
     let mut server = cli.server_config(spec.threads, pool.threads);

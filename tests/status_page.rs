@@ -32,8 +32,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use fcgi_tests::fcgi_client::FcgiClient;
 use fcgi_tests::fpm::PhpFpm;
 use tfpm::server::status_page::{
-    parse_query, render, render_head, Dialect, Format, LocalTime, PoolStatus, ProcState,
-    ProcStatus, ProcessManager, Rendered,
+    parse_query, render, render_head, Dialect, Format, LocalTime, Pm, PoolStatus, ProcState,
+    ProcStatus, Rendered,
 };
 
 const STATUS_PATH: &str = "/status";
@@ -418,11 +418,11 @@ fn undash(s: &str) -> String {
     if s == "-" { "" } else { s }.to_string()
 }
 
-fn process_manager(name: &str) -> ProcessManager {
+fn process_manager(name: &str) -> Pm {
     match name {
-        "static" => ProcessManager::Static,
-        "dynamic" => ProcessManager::Dynamic,
-        "ondemand" => ProcessManager::Ondemand,
+        "static" => Pm::Static,
+        "dynamic" => Pm::Dynamic,
+        "ondemand" => Pm::Ondemand,
         other => panic!("process manager {other:?}"),
     }
 }

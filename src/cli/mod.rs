@@ -18,7 +18,6 @@ use crate::process::master::{MasterConfig, Output, PoolProcs, Reread};
 use crate::process::worker::{WorkerSettings, WorkerSpec};
 use crate::server::pools::PoolRun;
 use crate::server::status::StatusConfig;
-use crate::server::status_page::ProcessManager;
 use crate::server::{self, ListenAddr, Listener, ServerConfig, Timeouts};
 
 mod config_test;
@@ -447,7 +446,7 @@ fn worker_settings(cli: &Cli, spec: &WorkerSpec) -> Result<WorkerSettings, Strin
             status: cli.status_path.clone().map(|path| StatusConfig {
                 path,
                 pool: "www".into(),
-                pm: ProcessManager::Static,
+                pm: config::Pm::Static,
                 queue_capacity: cli.queue as u64,
             }),
         });
@@ -471,11 +470,7 @@ fn worker_settings(cli: &Cli, spec: &WorkerSpec) -> Result<WorkerSettings, Strin
         status: pool.status_path.clone().map(|path| StatusConfig {
             path,
             pool: pool.name.clone(),
-            pm: match pool.pm {
-                config::Pm::Static => ProcessManager::Static,
-                config::Pm::Dynamic => ProcessManager::Dynamic,
-                config::Pm::Ondemand => ProcessManager::Ondemand,
-            },
+            pm: pool.pm,
             queue_capacity: cli.queue as u64,
         }),
     })

@@ -120,12 +120,24 @@ pub enum LogLevel {
     Alert,
 }
 
-/// `pm`.
+/// `pm`: how a pool's processes (tfpm: its threads) are managed. The thread
+/// pool's form of it, with its settings, is `php::scaling::Pm`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Pm {
     Static,
     Dynamic,
     Ondemand,
+}
+
+impl Pm {
+    /// php-fpm's word for it, as the status page prints it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Pm::Static => "static",
+            Pm::Dynamic => "dynamic",
+            Pm::Ondemand => "ondemand",
+        }
+    }
 }
 
 /// A parsed value.

@@ -10,7 +10,7 @@ use bytes::Bytes;
 
 use super::metrics;
 use super::status_page::{
-    self, LocalTime, PoolStatus, ProcState, ProcStatus, ProcessManager, WorkerScriptStatus,
+    self, LocalTime, Pm, PoolStatus, ProcState, ProcStatus, WorkerScriptStatus,
 };
 use crate::fcgi::nv::Params;
 use crate::php::{Pool, PoolCounts, ThreadStatus};
@@ -30,7 +30,7 @@ pub struct StatusConfig {
     /// `pm.status_path`, matched against SCRIPT_NAME.
     pub path: String,
     pub pool: String,
-    pub pm: ProcessManager,
+    pub pm: Pm,
     /// Requests that may wait for a thread (shown as "listen queue len").
     pub queue_capacity: u64,
 }

@@ -20,6 +20,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::status_escape::{escape_json, escape_json_path, escape_xml};
 pub use super::status_query::{parse_query, Dialect, Query};
+pub use crate::config::Pm;
 
 /// PHP's `default_charset` when php.ini does not set it.
 pub const DEFAULT_CHARSET: &str = "UTF-8";
@@ -38,7 +39,7 @@ const TEXT_PROC_RULE: &str = "************************";
 pub struct PoolStatus {
     /// The pool's name (php-fpm keeps 31 bytes of it).
     pub pool: String,
-    pub process_manager: ProcessManager,
+    pub process_manager: Pm,
     /// When the pool started.
     pub start_time: LocalTime,
     /// Requests accepted since the start.
@@ -79,25 +80,6 @@ impl PoolStatus {
     /// "total processes": php-fpm adds idle and active.
     pub fn total_processes(&self) -> u64 {
         self.idle_processes + self.active_processes
-    }
-}
-
-/// `pm`: how the pool's processes are managed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ProcessManager {
-    Static,
-    Dynamic,
-    Ondemand,
-}
-
-impl ProcessManager {
-    /// The name the status page prints.
-    pub fn name(self) -> &'static str {
-        match self {
-            ProcessManager::Static => "static",
-            ProcessManager::Dynamic => "dynamic",
-            ProcessManager::Ondemand => "ondemand",
-        }
     }
 }
 
@@ -673,7 +655,7 @@ mod tests {
     fn pool() -> PoolStatus {
         PoolStatus {
             pool: "www".into(),
-            process_manager: ProcessManager::Static,
+            process_manager: Pm::Static,
             start_time: at(START, 3600),
             accepted_conn: 11,
             listen_queue: 1,
@@ -1238,13 +1220,13 @@ phpfpm_slow_requests 5
     #[test]
     fn other_process_managers_and_pool_names() {
         let mut status = pool();
-        status.process_manager = ProcessManager::Ondemand;
+        status.process_manager = Pm::Ondemand;
         status.pool = "api".into();
         let body = render(&status, Format::OpenMetrics, false, now()).body;
         assert!(body.starts_with(
             "# HELP phpfpm_up Could pool api using a ondemand PM on PHP-FPM be reached?\n"
         ));
-        status.process_manager = ProcessManager::Dynamic;
+        status.process_manager = Pm::Dynamic;
         let body = render(&status, Format::Text, false, now()).body;
         assert!(body.contains("process manager:      dynamic\n"));
     }

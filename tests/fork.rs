@@ -145,3 +145,23 @@ fn an_alarm_ends_its_own_request_and_no_other() {
     let (response, _) = fetch(&tfpm, "/fork/alarm.php", "set=30&again=0&sleep=1.2");
     assert_eq!(response.text(), "previous: 0\nleft: 30\ndone\n");
 }
+
+#[test]
+fn a_worker_scripts_handler_forks_and_the_script_serves_on() {
+    let script = docroot().join("fork/worker.php");
+    let tfpm = Launch::new(Path::new(TFPM))
+        .threads("1")
+        .args(&["--worker", script.to_str().expect("UTF-8 path")])
+        .args(&["--worker-threads", "1"])
+        .inis(&["display_errors=0", "log_errors=1"])
+        .start();
+    for n in 1..=3 {
+        let (response, _) = fetch(&tfpm, "/fork/worker.php", "");
+        assert_eq!(
+            response.text(),
+            format!("the child of request {n}\nrequest {n}: its child exited with 3\n"),
+            "{}",
+            tfpm.log()
+        );
+    }
+}

@@ -31,6 +31,7 @@ const SHIM_SOURCES: &[&str] = &[
     "ffi/tfpm_request_ini.c",
     "ffi/tfpm_worker.c",
     "ffi/tfpm_fork.c",
+    "ffi/tfpm_pcntl.c",
 ];
 const SHIM_HEADERS: &[&str] = &["ffi/tfpm_shim.h", "ffi/tfpm_internal.h"];
 

@@ -43,6 +43,11 @@ void tfpm_fork_thread_init(void);
 void tfpm_fork_thread_shutdown(void);
 /* Disarms the request's alarm; reaps the thread's children that ended. */
 void tfpm_fork_request_end(void);
+/* tfpm_pcntl.c: a script's signal handlers, for its own request; run at an
+ * interrupt point when pcntl_async_signals() is on. */
+void tfpm_pcntl_thread_init(void);
+void tfpm_pcntl_request_shutdown(void);
+void tfpm_pcntl_interrupt(void);
 /* Raises the fatal error if this request's alarm went off. */
 void tfpm_alarm_check(void);
 /* The parent: passes its children's output on to the response (at each

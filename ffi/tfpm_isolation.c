@@ -13,9 +13,10 @@
  *     changes: exported at the head of their shell command, or through
  *     env(1) for proc_open's array form;
  *   - setlocale() sets a per-thread locale (uselocale), undone at request end;
- *   - pcntl's process-wide calls (signal handlers, masks, exec) are refused
+ *   - pcntl's process-wide calls (signal masks, exec, sigwait) are refused
  *     with a warning, except in the child of a pcntl_fork(), which is a
  *     process of its own (tfpm_fork.c, with pcntl_fork() and pcntl_alarm());
+ *     a script's signal handlers belong to its request (tfpm_pcntl.c);
  *   - proc_nice() changes the calling thread's priority on Linux, not the
  *     process's: the thread gets its own back when the request ends;
  *   - posix_setrlimit() changes the process's limits: they are put back
@@ -70,8 +71,7 @@ static zif_handler replace_handler(const char *name, zif_handler handler)
 /* ---- pcntl ----------------------------------------------------------------- */
 
 static const char *const process_wide[] = {
-    "pcntl_signal", "pcntl_async_signals", "pcntl_sigprocmask",
-    "pcntl_rfork", "pcntl_exec", "pcntl_sigwaitinfo",
+    "pcntl_sigprocmask", "pcntl_rfork", "pcntl_exec", "pcntl_sigwaitinfo",
     "pcntl_sigtimedwait", "pcntl_unshare", NULL
 };
 #define N_PROCESS_WIDE (sizeof(process_wide) / sizeof(process_wide[0]) - 1)
@@ -101,7 +101,7 @@ static ZEND_NAMED_FUNCTION(tfpm_refused)
     /* php_error_docref names the function. */
     php_error_docref(NULL, E_WARNING,
         "Not available under tfpm: PHP runs on threads that share one process, "
-        "so signals, signal masks, fork and exec would affect every request");
+        "so signal masks, signal waits and exec would affect every request");
     RETURN_FALSE;
 }
 
@@ -526,6 +526,7 @@ void tfpm_isolation_thread_init(void)
         tfpm_wrap_handler(process_wide[i], tfpm_refused, &process_wide_handlers[i]);
     }
     tfpm_fork_thread_init();
+    tfpm_pcntl_thread_init();
     if (replace_handler("getenv", tfpm_getenv)) {
         replace_handler("putenv", tfpm_putenv);
         /* A spawner that is absent (disable_functions) stays absent. */
@@ -546,6 +547,7 @@ void tfpm_isolation_thread_init(void)
 
 void tfpm_isolation_request_shutdown(void)
 {
+    tfpm_pcntl_request_shutdown();
     restore_nice();
     restore_rlimits();
     if (env_overrides) {

@@ -75,6 +75,7 @@ static void tfpm_interrupt_function(zend_execute_data *execute_data)
             after, after == 1 ? "" : "s");
     }
     tfpm_alarm_check();
+    tfpm_pcntl_interrupt();
     if (tfpm_abort_requested()) {
         tfpm_abort_seq = 0;
         /* Marks the connection aborted; bails out unless ignore_user_abort. */

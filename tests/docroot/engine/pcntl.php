@@ -2,9 +2,8 @@
 // Process-wide pcntl calls are refused with a warning and return false.
 $results = [];
 $calls = [
-    'pcntl_signal' => [SIGUSR1, SIG_IGN],
-    'pcntl_async_signals' => [true],
     'pcntl_sigprocmask' => [SIG_BLOCK, [SIGUSR1]],
+    'pcntl_sigtimedwait' => [[SIGUSR1], null, 0, 1],
     'pcntl_exec' => ['/bin/true'],
 ];
 foreach ($calls as $fn => $args) {

@@ -240,12 +240,15 @@ void tfpm_fork_response_ends(void)
 /* Before a blocking wait for a child: drains the children's output until
  * the child waited for is ready to be reaped (WNOWAIT leaves it for the
  * real wait), so that a child whose output fills its pipe cannot wait for
- * a parent that waits for it. */
-static void wait_draining(idtype_t idtype, id_t id, zend_long flags)
+ * a parent that waits for it. Returns -1 if the request was interrupted
+ * meanwhile (a time limit, a client gone): the wait then returns -1 at
+ * once, as an interrupted waitpid() does, instead of blocking past it. */
+static int wait_draining(idtype_t idtype, id_t id, zend_long flags)
 {
     if (tfpm_forked_child || n_pipes == 0 || (flags & WNOHANG)) {
-        return;
+        return 0;
     }
+    int interrupted = 0;
     int which = WEXITED | WNOWAIT | WNOHANG;
     which |= (flags & WUNTRACED) ? WSTOPPED : 0;
     which |= (flags & WCONTINUED) ? WCONTINUED : 0;
@@ -266,16 +269,16 @@ static void wait_draining(idtype_t idtype, id_t id, zend_long flags)
             fds[n++] = (struct pollfd) {pidfd, POLLIN, 0};
         }
         /* Without a pidfd, look for the child's end every 50 ms. */
-        if (poll(fds, (nfds_t) n, pidfd >= 0 ? -1 : 50) < 0 && errno == EINTR) {
-            break; /* a signal: the real wait sees it too */
-        }
+        poll(fds, (nfds_t) n, pidfd >= 0 ? -1 : 50);
         if (zend_atomic_bool_load_ex(&EG(vm_interrupt))) {
+            interrupted = 1;
             break;
         }
     }
     if (pidfd >= 0) {
         close(pidfd);
     }
+    return interrupted ? -1 : 0;
 }
 
 static zend_long long_arg(zend_execute_data *execute_data, uint32_t n, zend_long otherwise)
@@ -290,19 +293,26 @@ static zend_long long_arg(zend_execute_data *execute_data, uint32_t n, zend_long
 static ZEND_NAMED_FUNCTION(tfpm_pcntl_waitpid)
 {
     zend_long pid = long_arg(execute_data, 1, 0);
+    zend_long flags = long_arg(execute_data, 3, 0);
+    int drained;
     if (pid > 0) {
-        wait_draining(P_PID, (id_t) pid, long_arg(execute_data, 3, 0));
+        drained = wait_draining(P_PID, (id_t) pid, flags);
     } else if (pid == -1) {
-        wait_draining(P_ALL, 0, long_arg(execute_data, 3, 0));
+        drained = wait_draining(P_ALL, 0, flags);
     } else {
-        wait_draining(P_PGID, (id_t) -pid, long_arg(execute_data, 3, 0));
+        drained = wait_draining(P_PGID, (id_t) -pid, flags);
+    }
+    if (drained < 0) {
+        RETURN_LONG(-1);
     }
     __atomic_load_n(&waitpid_handler, __ATOMIC_ACQUIRE)(execute_data, return_value);
 }
 
 static ZEND_NAMED_FUNCTION(tfpm_pcntl_wait)
 {
-    wait_draining(P_ALL, 0, long_arg(execute_data, 2, 0));
+    if (wait_draining(P_ALL, 0, long_arg(execute_data, 2, 0)) < 0) {
+        RETURN_LONG(-1);
+    }
     __atomic_load_n(&wait_handler, __ATOMIC_ACQUIRE)(execute_data, return_value);
 }
 

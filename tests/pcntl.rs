@@ -187,3 +187,18 @@ fn a_signal_the_script_sends_itself_reaches_its_own_handler_only() {
     let (response, _) = fetch(&tfpm, "/pcntl/self_signal.php", "mode=none");
     assert_eq!(response.text(), "handler before: 0\n");
 }
+
+#[test]
+fn a_time_limit_ends_a_wait_for_a_child() {
+    let tfpm = start("1");
+    let (response, stderr) = fetch(&tfpm, "/pcntl/wait_timeout.php", "");
+    let text = response.text();
+    assert!(text.starts_with("the child is up\n"), "{text}");
+    assert!(!text.contains("not reached"), "{text}");
+    assert!(
+        stderr.contains("Maximum execution time of 1 second exceeded"),
+        "{stderr}"
+    );
+    let (again, _) = fetch(&tfpm, "/hello.php", "");
+    assert_eq!(again.text(), "Hello, world!\n");
+}

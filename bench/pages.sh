@@ -220,8 +220,9 @@ profile_server() { # page server pid
     $3 == "context-switches" { printf "context switches per request: %.1f\n", $1 / n }
     $3 == "cpu-migrations" { printf "cpu migrations per request: %.2f\n", $1 / n }
     END { printf "req/s while counted: %s\n", rps }' "$out.stat.raw" > "$out.stat"
-  perf report -i "$out.data" --no-children --sort dso,symbol --stdio 2>/dev/null |
-    grep -v '^$' | grep -v '^#' | grep '%' | head -n 60 > "$out.txt"
+  # (awk, not head: head would end the pipe early, and pipefail with it)
+  perf report -i "$out.data" --no-children -g none --sort dso,symbol --stdio 2>/dev/null |
+    awk '/%/ && !/^#/ && n++ < 60' > "$out.txt"
   echo "bench: profiled $2 on $1 ($rps req/s under perf record): $out.txt, $out.stat" >&2
 }
 

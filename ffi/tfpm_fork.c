@@ -424,7 +424,11 @@ void tfpm_fork_request_end(void)
     }
     alarm_rang = 0;
     alarm_seq = 0;
-    tfpm_fork_response_ends();
+    /* Normally closed when the response ended; after the request shutdown
+     * nothing more may be passed on. */
+    while (n_pipes > 0) {
+        close_pipe(n_pipes - 1);
+    }
     int kept = 0;
     for (int i = 0; i < n_children; i++) {
         pid_t r = waitpid(children[i], NULL, WNOHANG);

@@ -139,7 +139,14 @@ static void dispatch(void)
             add_assoc_long(&params[1], "uid", (zend_long) getuid());
         }
         ZVAL_NULL(&retval);
-        call_user_function(NULL, NULL, handle, &retval, 2, params);
+        zend_try {
+            call_user_function(NULL, NULL, handle, &retval, 2, params);
+        } zend_catch {
+            /* A fatal error in the handler: the block is per thread, and
+             * would outlive the request. */
+            zend_fiber_switch_unblock();
+            zend_bailout();
+        } zend_end_try();
         zval_ptr_dtor(&retval);
         zval_ptr_dtor(&params[1]);
     }

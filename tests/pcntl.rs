@@ -185,7 +185,18 @@ fn a_signal_the_script_sends_itself_reaches_its_own_handler_only() {
     );
     // The handlers were the request's: the thread's next one has none.
     let (response, _) = fetch(&tfpm, "/pcntl/self_signal.php", "mode=none");
-    assert_eq!(response.text(), "handler before: 0\n");
+    assert_eq!(response.text(), "handler before: 0\nfibers switch\n");
+    // A fatal error in a handler ends its request; the thread's next
+    // request can still switch fibers (handlers run with switching blocked).
+    let (response, stderr) = fetch(&tfpm, "/pcntl/self_signal.php", "mode=fatal");
+    assert!(
+        !response.text().contains("not reached"),
+        "{}",
+        response.text()
+    );
+    assert!(stderr.contains("Allowed memory size"), "{stderr}");
+    let (response, _) = fetch(&tfpm, "/pcntl/self_signal.php", "mode=none");
+    assert_eq!(response.text(), "handler before: 0\nfibers switch\n");
 }
 
 #[test]

@@ -1,10 +1,22 @@
 <?php
 // A signal the script sends its own process, with ?mode=async (handled at
-// once), dispatch (handled at pcntl_signal_dispatch()) or none (only shows
-// the handler the request starts with).
+// once), dispatch (handled at pcntl_signal_dispatch()), fatal (a fatal
+// error in the handler) or none (only shows the handler the request starts
+// with, and that fibers can switch).
 $mode = $_GET['mode'] ?? 'none';
+if ($mode === 'fatal') {
+    pcntl_async_signals(true);
+    pcntl_signal(SIGUSR1, function () {
+        ini_set('memory_limit', '4M');
+        $too_much = str_repeat('x', 16 << 20);
+    });
+    posix_kill(posix_getpid(), SIGUSR1);
+    echo "not reached\n";
+}
 echo "handler before: ", var_export(pcntl_signal_get_handler(SIGUSR1), true), "\n";
 if ($mode === 'none') {
+    $fiber = new Fiber(fn () => Fiber::suspend('fibers switch'));
+    echo $fiber->start(), "\n";
     exit;
 }
 pcntl_async_signals($mode === 'async');

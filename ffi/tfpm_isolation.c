@@ -42,8 +42,8 @@
 
 static zif_handler replace_handler(const char *name, zif_handler handler);
 
-/* (tfpm_internal.h) Where the threads share the
- * function (PHP 8.3+), a later thread finds `handler` already there: the
+/* Declared in tfpm_internal.h. Where the threads share the function (PHP
+ * 8.3+), a later thread finds `handler` already there: the
  * original stays as the first thread found it (taking `handler` as its own
  * original made it call itself until the stack overflowed). */
 void tfpm_wrap_handler(const char *name, zif_handler handler, zif_handler *original)

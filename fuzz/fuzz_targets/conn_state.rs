@@ -8,18 +8,21 @@
 //! for an id not active before; a refusal never makes the id active; the
 //! PARAMS outcome is a plain `NvParser`'s on the same bytes, plus FCGI_ROLE;
 //! Params once per request, input only after it; no event for an id not
-//! begun. A protocol error that is not per-request ends the run (the
-//! connection would close).
+//! begun; an Abort says whether Params was reported. After every step the
+//! next deadline names an active request, or, with none active, the
+//! connection itself. A protocol error that is not per-request ends the
+//! run (the connection would close).
 #![no_main]
 
 use std::collections::HashMap;
+use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use libfuzzer_sys::fuzz_target;
 use tfpm::fcgi::record::{FCGI_ROLE, KEEP_CONN, MAX_CONNS, MAX_REQS, MPXS_CONNS};
 use tfpm::fcgi::{
-    encode_pair, ConnConfig, ConnState, Event, NvError, NvParser, Out, Params, ProtocolError,
-    Record, RecordType, Role,
+    encode_pair, ConnConfig, ConnState, Event, Expired, NvError, NvParser, Out, Params,
+    ProtocolError, Record, RecordType, Role, Timeouts,
 };
 
 const IDS: [u16; 5] = [0, 1, 2, 3, 65535];
@@ -65,14 +68,16 @@ fuzz_target!(|data: &[u8]| {
     } else {
         cfg.max_reqs.min(1)
     };
-    let mut conn = ConnState::new(cfg);
+    let mut now = Instant::now();
+    let mut conn = ConnState::new(cfg, now);
     let mut model: HashMap<u16, Model> = HashMap::new();
     let mut input = Input(&data[3..]);
 
     while let Some(op) = next_op(&mut input) {
+        now += Duration::from_millis(1);
         let rec = match op {
             Op::End(id) => {
-                conn.end(id);
+                conn.end(id, now);
                 model.remove(&id);
                 continue;
             }
@@ -86,7 +91,7 @@ fuzz_target!(|data: &[u8]| {
             }
             _ => None,
         };
-        let result = conn.handle(rec);
+        let result = conn.handle(rec, now);
         if let Some(expected) = expected {
             check_params(&result, expected, model[&id].role);
         }
@@ -112,6 +117,7 @@ fuzz_target!(|data: &[u8]| {
         ids.sort_unstable();
         expected.sort_unstable();
         assert_eq!(ids, expected, "active ids differ from the model");
+        check_deadline(&conn, &ids);
     }
 });
 
@@ -198,11 +204,33 @@ fn check_event(
             assert_eq!(*got, id);
             check_input(req, kind, true);
         }
-        Event::Abort { id: got } => {
+        Event::Abort { id: got, dispatched } => {
             assert_eq!((kind, *got), (RecordType::AbortRequest, id));
+            assert_eq!(*dispatched, req.params_done, "Abort's dispatched flag");
             req.aborted = true;
         }
         Event::Begin { .. } | Event::Reply(_) => unreachable!(),
+    }
+}
+
+/// The next deadline concerns an active request, or the connection when
+/// none is active; it is never before the connection opened.
+fn check_deadline(conn: &ConnState, active: &[u16]) {
+    let second = Some(Duration::from_secs(1));
+    let t = Timeouts {
+        first_byte: second,
+        params: second,
+        stdin: second,
+        idle: second,
+    };
+    match conn.next_deadline(&t).map(|(_, expired)| expired) {
+        Some(Expired::Params(id) | Expired::Stdin(id)) => {
+            assert!(active.contains(&id), "deadline for inactive {id}")
+        }
+        Some(Expired::FirstByte | Expired::Idle) => {
+            assert!(active.is_empty(), "connection deadline with {active:?} active")
+        }
+        None => assert!(!active.is_empty(), "no deadline on an empty connection"),
     }
 }
 

@@ -11,14 +11,14 @@ use clap::Parser;
 use crate::config;
 use crate::error::Error;
 use crate::exit_code;
-use crate::fcgi::conn::ConnConfig;
+use crate::fcgi::conn::{ConnConfig, Timeouts};
 use crate::php::{Engine, EngineConfig, RequestLogs, RequestPolicy};
 use crate::process;
 use crate::process::master::{MasterConfig, Output, PoolProcs, Reread};
 use crate::process::worker::{WorkerSettings, WorkerSpec};
 use crate::server::pools::PoolRun;
 use crate::server::status::StatusConfig;
-use crate::server::{self, ListenAddr, Listener, ServerConfig, Timeouts};
+use crate::server::{self, ListenAddr, Listener, ServerConfig};
 
 mod config_test;
 mod debian_ini;
@@ -235,6 +235,7 @@ pub struct Cli {
     #[arg(long = "worker-spec", hide = true)]
     pub worker_spec: Option<String>,
 
+    /// Worker mode: `--worker` and its options.
     #[command(flatten)]
     pub worker_mode: worker_args::WorkerArgs,
 }

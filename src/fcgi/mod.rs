@@ -3,10 +3,12 @@
 
 pub mod codec;
 pub mod conn;
+pub mod error;
 pub mod nv;
 pub mod record;
 
-pub use codec::{FcgiError, Out, RecordCodec};
-pub use conn::{ConnConfig, ConnState, Event, ProtocolError};
+pub use codec::RecordCodec;
+pub use conn::{ConnConfig, ConnState, Event, Expired, Timeouts};
+pub use error::{FcgiError, ProtocolError};
 pub use nv::{encode_pair, NvError, NvParser, Params};
-pub use record::{BeginRequest, ProtocolStatus, Record, RecordType, Role};
+pub use record::{BeginRequest, Out, ProtocolStatus, Record, RecordType, Role};

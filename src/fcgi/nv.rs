@@ -264,6 +264,7 @@ impl Params {
         self.pairs.len()
     }
 
+    /// Whether there are no pairs at all.
     pub fn is_empty(&self) -> bool {
         self.pairs.is_empty()
     }

@@ -1,7 +1,8 @@
 //! The FastCGI wire vocabulary: protocol constants, record types, the 8-byte
 //! record header, roles, protocol statuses and the fixed-size bodies of
-//! BEGIN_REQUEST and END_REQUEST. Parsing and layout only; framing a byte
-//! stream into records is `codec`'s job.
+//! BEGIN_REQUEST and END_REQUEST, and `Out`, the records the application
+//! sends. Parsing and layout only; framing a byte stream into records is
+//! `codec`'s job.
 
 use std::fmt;
 
@@ -32,17 +33,29 @@ pub const FIXED_BODY_LEN: usize = 8;
 /// and everything else (0, 12..=255) to `Other`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RecordType {
+    /// 1: starts a request and names its role.
     BeginRequest,
+    /// 2: the web server gives up on a request.
     AbortRequest,
+    /// 3: the application's last record for a request.
     EndRequest,
+    /// 4: a stream of the request's name-value pairs (the CGI environment).
     Params,
+    /// 5: a stream of the request body.
     Stdin,
+    /// 6: a stream of the response.
     Stdout,
+    /// 7: a stream of error output.
     Stderr,
+    /// 8: a stream of extra data for the Filter role.
     Data,
+    /// 9: a management query for variables like `FCGI_MAX_CONNS`.
     GetValues,
+    /// 10: the answer to GET_VALUES.
     GetValuesResult,
+    /// 11: the answer to a management record of a type not known.
     UnknownType,
+    /// Any other type byte (0 or 12..=255), kept as it came.
     Other(u8),
 }
 
@@ -115,12 +128,16 @@ impl fmt::Display for RecordType {
 /// One decoded record. `content` excludes the padding.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Record {
+    /// The record's type.
     pub kind: RecordType,
+    /// The request id the record belongs to; 0 for management records.
     pub request_id: u16,
+    /// The content, at most [`MAX_CONTENT_LEN`] bytes.
     pub content: Bytes,
 }
 
 impl Record {
+    /// A record of `kind` for `request_id` carrying `content`.
     pub fn new(kind: RecordType, request_id: u16, content: impl Into<Bytes>) -> Self {
         let content = content.into();
         Record {
@@ -135,10 +152,15 @@ impl Record {
 /// version: that is the decoder's decision.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Header {
+    /// The protocol version; only [`VERSION_1`] is defined.
     pub version: u8,
+    /// The record's type.
     pub kind: RecordType,
+    /// The request id the record belongs to; 0 for management records.
     pub request_id: u16,
+    /// Bytes of content that follow the header.
     pub content_len: u16,
+    /// Bytes of padding that follow the content, to be skipped.
     pub padding_len: u8,
 }
 
@@ -183,8 +205,11 @@ pub fn padding_for(content_len: usize) -> u8 {
 /// The role asked for by BEGIN_REQUEST.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
+    /// 1: answer a request with a response (what PHP does).
     Responder,
+    /// 2: decide whether a request is allowed.
     Authorizer,
+    /// 3: like Responder, with a file to filter sent as DATA.
     Filter,
 }
 
@@ -199,6 +224,7 @@ impl Role {
         }
     }
 
+    /// The role number in BEGIN_REQUEST.
     pub fn as_u16(self) -> u16 {
         match self {
             Self::Responder => 1,
@@ -221,7 +247,9 @@ impl Role {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("{kind} body is {len} bytes long, expected {FIXED_BODY_LEN}")]
 pub struct BodyLenError {
+    /// The type of the record whose body it was.
     pub kind: RecordType,
+    /// The body's actual length in bytes.
     pub len: usize,
 }
 
@@ -238,6 +266,8 @@ fn fixed_body(kind: RecordType, body: &[u8]) -> Result<&[u8; FIXED_BODY_LEN], Bo
 pub struct BeginRequest {
     /// The raw role number; see [`BeginRequest::role`].
     pub role: u16,
+    /// The KEEP_CONN flag: the web server keeps the connection open after
+    /// the request; without it the application closes it.
     pub keep_conn: bool,
 }
 
@@ -269,13 +299,18 @@ impl BeginRequest {
 #[repr(u8)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ProtocolStatus {
+    /// The request ended normally.
     RequestComplete = 0,
+    /// Refused: a second request on a connection that does not multiplex.
     CantMpxConn = 1,
+    /// Refused: too many requests already, on the connection or in all.
     Overloaded = 2,
+    /// Refused: the role is not one the application plays.
     UnknownRole = 3,
 }
 
 impl ProtocolStatus {
+    /// Maps the status byte; `None` for anything but 0..=3.
     pub fn from_u8(value: u8) -> Option<Self> {
         match value {
             0 => Some(Self::RequestComplete),
@@ -286,6 +321,7 @@ impl ProtocolStatus {
         }
     }
 
+    /// The status byte written in END_REQUEST.
     pub fn as_u8(self) -> u8 {
         self as u8
     }
@@ -295,11 +331,14 @@ impl ProtocolStatus {
 /// The status stays raw so that a client can see unknown values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EndRequestBody {
+    /// The application's exit status for the request (tfpm sends 0).
     pub app_status: u32,
+    /// The raw [`ProtocolStatus`] byte.
     pub protocol_status: u8,
 }
 
 impl EndRequestBody {
+    /// Parses an 8-byte body; the reserved bytes are ignored.
     pub fn parse(body: &[u8]) -> Result<Self, BodyLenError> {
         let body = fixed_body(RecordType::EndRequest, body)?;
         Ok(EndRequestBody {
@@ -314,6 +353,38 @@ impl EndRequestBody {
         dst.put_u8(self.protocol_status);
         dst.put_bytes(0, 3);
     }
+}
+
+/// A record the application sends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Out {
+    /// Response bytes; empty `data` is the end-of-stream record.
+    Stdout {
+        /// The request id.
+        id: u16,
+        /// The bytes, of any length: the encoder splits them into records.
+        data: Bytes,
+    },
+    /// Error bytes; empty `data` is the end-of-stream record.
+    Stderr {
+        /// The request id.
+        id: u16,
+        /// The bytes, of any length: the encoder splits them into records.
+        data: Bytes,
+    },
+    /// The end of a request, or the refusal of one.
+    EndRequest {
+        /// The request id.
+        id: u16,
+        /// The application's exit status for the request.
+        app_status: u32,
+        /// Whether the request was served or why it was refused.
+        protocol_status: ProtocolStatus,
+    },
+    /// The answer to GET_VALUES, on request id 0.
+    GetValuesResult(Vec<(Bytes, Bytes)>),
+    /// The answer to a record type we do not know, on request id 0.
+    UnknownType(u8),
 }
 
 #[cfg(test)]

@@ -15,9 +15,7 @@ pub mod pools;
 pub mod probes;
 mod sink;
 pub mod status;
-pub mod status_escape;
 pub mod status_page;
-pub mod status_query;
 
 pub use listener::{ListenAddr, Listener};
 
@@ -32,7 +30,7 @@ use std::time::Duration;
 
 use tokio::sync::{oneshot, watch, OwnedSemaphorePermit, Semaphore};
 
-use crate::fcgi::conn::ConnConfig;
+use crate::fcgi::conn::{ConnConfig, Timeouts};
 use crate::php::Pool;
 use crate::sys::fdpass;
 
@@ -81,19 +79,6 @@ pub struct ServerConfig {
     /// The pool's environment (`env[...]`, `clear_env`): pairs every
     /// request gets under its own params.
     pub env: Arc<Vec<(bytes::Bytes, bytes::Bytes)>>,
-}
-
-/// How long a connection may keep us waiting; `None` never times out.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Timeouts {
-    /// From accept to the first record.
-    pub first_byte: Option<Duration>,
-    /// From BEGIN_REQUEST to the end of its PARAMS stream.
-    pub params: Option<Duration>,
-    /// Between two STDIN records of a request whose body is still open.
-    pub stdin: Option<Duration>,
-    /// With no request in flight (keep-alive).
-    pub idle: Option<Duration>,
 }
 
 /// What every connection shares: its settings, the request slots, and

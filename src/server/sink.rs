@@ -13,7 +13,7 @@ use tokio::sync::mpsc;
 use tokio::sync::mpsc::error::TryRecvError;
 
 use super::metrics;
-use crate::fcgi::codec::Out;
+use crate::fcgi::record::Out;
 use crate::fcgi::record::ProtocolStatus;
 use crate::php::{BodyPoll, BodySource, ResponseSink, SinkGone};
 

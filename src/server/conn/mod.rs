@@ -8,9 +8,12 @@
 //! body chunks) carry backpressure to the socket on one side and to the PHP
 //! thread on the other.
 //!
-//! The reader also enforces the per-connection timeouts ([`Timeouts`]): each
-//! one that fires is logged with its name and costs only what it must (the
-//! connection before any request, or else the one request that stalled).
+//! Each request's life (its phase, its deadlines, who ends it) is the
+//! protocol layer's ([`ConnState`]); this module is the I/O around it: the
+//! reader runs the timer for the deadline [`ConnState::next_deadline`]
+//! names, and each timeout that fires is logged with its name and costs
+//! only what it must (the connection before any request, or else the one
+//! request that stalled).
 //!
 //! Each request gets a tracing span with a per-process request id and its
 //! script, entered by whatever logs about it: this module, and the PHP
@@ -34,11 +37,12 @@ use tokio_util::codec::FramedRead;
 
 use super::metrics::{self, TimeoutKind};
 use super::sink::{body_channel, BodySender, FcgiSink};
-use super::{ConnContext, Draining, Timeouts};
-use crate::fcgi::codec::{FcgiError, Out, RecordCodec};
-use crate::fcgi::conn::{ConnState, Event, ProtocolError};
+use super::{ConnContext, Draining};
+use crate::fcgi::codec::RecordCodec;
+use crate::fcgi::conn::{ConnState, Event, Expired};
+use crate::fcgi::error::{FcgiError, ProtocolError};
 use crate::fcgi::nv::Params;
-use crate::fcgi::record::{ProtocolStatus, Record, RecordType};
+use crate::fcgi::record::{Out, ProtocolStatus, Record, RecordType};
 use crate::php::{Abort, Pool, Request};
 use handover::{Frames, Prefixed};
 use write::write_loop;
@@ -62,39 +66,16 @@ const PARAMS_MALFORMED: &[u8] =
 const PARAMS_TIMED_OUT: &[u8] =
     b"Status: 408 Request Timeout\r\nContent-type: text/plain\r\n\r\nRequest parameters timed out.\n";
 
-/// What the connection knows about one active request.
+/// What the connection holds for one active request, besides its
+/// protocol state: the ends of its channels to the PHP thread.
 struct Entry {
-    keep_conn: bool,
     body: Option<Arc<BodySender>>,
     abort: Arc<Abort>,
-    dispatched: bool,
-    /// What the request waits for from the peer, and since when.
-    waiting: Waiting,
     /// The span its log lines go in.
     span: tracing::Span,
     /// Its place in the daemon's limit of requests in flight, given back
     /// when the entry goes.
     _slot: OwnedSemaphorePermit,
-}
-
-/// The input a request still waits for, and since when.
-#[derive(Clone, Copy)]
-enum Waiting {
-    /// The rest of its PARAMS stream, since BEGIN_REQUEST.
-    Params(Instant),
-    /// More STDIN, since the last STDIN record.
-    Body(Instant),
-    /// Nothing the peer could be late with.
-    Nothing,
-}
-
-/// A timeout that fired.
-#[derive(Debug, Clone, Copy)]
-enum Expired {
-    FirstByte,
-    Idle,
-    Params(u16),
-    Stdin(u16),
 }
 
 /// The active requests of one connection. Web servers keep one at a time
@@ -126,35 +107,6 @@ impl Requests {
 struct Shared {
     state: ConnState,
     requests: Requests,
-    /// When the last request ended (or the connection opened).
-    quiet_since: Instant,
-    /// Whether any record arrived yet.
-    heard_from: bool,
-}
-
-impl Shared {
-    /// The first timeout due, and when: first byte or idle while no request
-    /// is active, else the earliest request still waiting for input.
-    fn next_deadline(&self, t: &Timeouts) -> Option<(Instant, Expired)> {
-        if !self.heard_from {
-            return t
-                .first_byte
-                .map(|d| (self.quiet_since + d, Expired::FirstByte));
-        }
-        if self.state.active() == 0 {
-            return t.idle.map(|d| (self.quiet_since + d, Expired::Idle));
-        }
-        let due = |&(id, ref entry): &(u16, Entry)| match entry.waiting {
-            Waiting::Params(since) => t.params.map(|d| (since + d, Expired::Params(id))),
-            Waiting::Body(since) => t.stdin.map(|d| (since + d, Expired::Stdin(id))),
-            Waiting::Nothing => None,
-        };
-        self.requests
-            .0
-            .iter()
-            .filter_map(due)
-            .min_by_key(|(at, _)| *at)
-    }
 }
 
 #[derive(Clone)]
@@ -216,13 +168,14 @@ where
         Origin::Accepted => None,
         Origin::Adopted(head) => Some(head),
     };
+    let state = match head {
+        None => ConnState::new(context.conn, Instant::now()),
+        Some(_) => ConnState::resumed(context.conn, Instant::now()),
+    };
     let shared = SharedRef {
         inner: Arc::new(Mutex::new(Shared {
-            state: ConnState::new(context.conn),
+            state,
             requests: Requests::default(),
-            quiet_since: Instant::now(),
-            // A kept connection that served requests elsewhere: idle, not new.
-            heard_from: head.is_some(),
         })),
         ended: Arc::new(Notify::new()),
     };
@@ -329,11 +282,7 @@ impl Reader {
             if record.kind == RecordType::BeginRequest {
                 self.shared.wait_for_end(record.request_id).await;
             }
-            let event = {
-                let mut shared = self.shared.lock();
-                shared.heard_from = true;
-                shared.state.handle(record)
-            };
+            let event = self.shared.lock().state.handle(record, Instant::now());
             match event {
                 Ok(Some(event)) => self.dispatch(event).await,
                 Ok(None) => {}
@@ -375,7 +324,11 @@ impl Reader {
                 }
                 _ => {}
             }
-            let deadline = self.shared.lock().next_deadline(&self.context.timeouts);
+            let deadline = self
+                .shared
+                .lock()
+                .state
+                .next_deadline(&self.context.timeouts);
             let timer = async {
                 match deadline {
                     Some((at, expired)) => {
@@ -413,8 +366,7 @@ impl Reader {
     /// a draining server may close it. (A new connection first gets to send
     /// the request it was opened for.)
     fn idle_after_a_request(&self) -> bool {
-        let shared = self.shared.lock();
-        shared.heard_from && shared.state.active() == 0
+        self.shared.lock().state.is_idle()
     }
 
     /// Acts on a timeout; returns true if the connection must close.
@@ -465,22 +417,20 @@ impl Reader {
         let mut shared = self.shared.lock();
         shared.state.cancel(id);
         if let Some(entry) = shared.requests.get_mut(&id) {
-            entry.waiting = Waiting::Nothing;
+            // Raised for a request no thread has yet, it is never seen.
+            entry.abort.raise();
             entry.body = None;
-            if entry.dispatched {
-                entry.abort.raise();
-            }
         }
     }
 
     async fn dispatch(&self, event: Event) {
         match event {
-            Event::Begin { id, keep_conn, .. } => self.begin(id, keep_conn).await,
+            Event::Begin { id, .. } => self.begin(id).await,
             Event::Params { id, params } => self.start(id, params).await,
             Event::Stdin { id, data } => self.body_chunk(id, data).await,
             Event::StdinEnd { id } => self.body_end(id),
             Event::Data { .. } | Event::DataEnd { .. } => {} // FILTER data is consumed, unused
-            Event::Abort { id } => self.abort(id).await,
+            Event::Abort { id, dispatched } => self.abort(id, dispatched).await,
             Event::Reply(out) => {
                 log_reply(&out);
                 let _ = self.out.send(out).await;
@@ -488,11 +438,11 @@ impl Reader {
         }
     }
 
-    async fn begin(&self, id: u16, keep_conn: bool) {
+    async fn begin(&self, id: u16) {
         let Some(slot) = self.context.request_slot() else {
             // Refused like the protocol's own refusals: the id never
             // becomes active, so the peer may begin it again at once.
-            self.shared.lock().state.end(id);
+            self.shared.lock().state.end(id, Instant::now());
             let end = Out::EndRequest {
                 id,
                 app_status: 0,
@@ -502,11 +452,8 @@ impl Reader {
             return;
         };
         let entry = Entry {
-            keep_conn,
             body: None,
             abort: Arc::default(),
-            dispatched: false,
-            waiting: Waiting::Params(Instant::now()),
             span: request_span(),
             _slot: slot,
         };
@@ -516,15 +463,13 @@ impl Reader {
     /// The params are complete: hand the request to a PHP thread.
     async fn start(&self, id: u16, params: Params) {
         let (body_tx, body_rx) = body_channel(BODY_QUEUE);
-        let (abort, keep_conn, span) = {
+        let (abort, span) = {
             let mut shared = self.shared.lock();
             let Some(entry) = shared.requests.get_mut(&id) else {
                 return;
             };
             entry.body = Some(Arc::new(body_tx));
-            entry.dispatched = true;
-            entry.waiting = Waiting::Body(Instant::now());
-            (entry.abort.clone(), entry.keep_conn, entry.span.clone())
+            (entry.abort.clone(), entry.span.clone())
         };
         if !span.is_disabled() {
             span.record("script", script_of(&params));
@@ -537,7 +482,7 @@ impl Reader {
         }
         let request = Request {
             span,
-            keep_conn,
+            keep_conn: self.shared.lock().state.keeps_conn(id),
             params: self.context.with_env(params),
             body: Box::new(body_rx),
             sink: Arc::new(FcgiSink::new(id, self.out.clone())),
@@ -551,42 +496,38 @@ impl Reader {
     }
 
     async fn body_chunk(&self, id: u16, data: Bytes) {
-        let tx = self.shared.lock().requests.get_mut(&id).and_then(|e| {
-            e.waiting = Waiting::Body(Instant::now());
-            e.body.clone()
-        });
+        let tx = self
+            .shared
+            .lock()
+            .requests
+            .get_mut(&id)
+            .and_then(|e| e.body.clone());
         let Some(tx) = tx else { return };
-        // While the script is slow to read, the peer is not the one late.
         let sent = tx.send(data).await;
-        if let Some(entry) = self.shared.lock().requests.get_mut(&id) {
-            if sent.is_err() {
-                // The script is done with its body; the rest is dropped.
-                entry.body = None;
-            }
-            if matches!(entry.waiting, Waiting::Body(_)) {
-                entry.waiting = Waiting::Body(Instant::now());
-            }
+        let mut shared = self.shared.lock();
+        // While the script is slow to read, the peer is not the one late.
+        shared.state.body_taken(id, Instant::now());
+        if let Some(entry) = shared.requests.get_mut(&id).filter(|_| sent.is_err()) {
+            // The script is done with its body; the rest is dropped.
+            entry.body = None;
         }
     }
 
     fn body_end(&self, id: u16) {
         if let Some(entry) = self.shared.lock().requests.get_mut(&id) {
             entry.body = None;
-            entry.waiting = Waiting::Nothing;
         }
     }
 
-    async fn abort(&self, id: u16) {
-        let dispatched = {
+    async fn abort(&self, id: u16, dispatched: bool) {
+        {
             let mut shared = self.shared.lock();
             let Some(entry) = shared.requests.get_mut(&id) else {
                 return;
             };
             entry.abort.raise();
             entry.body = None;
-            entry.waiting = Waiting::Nothing;
-            entry.dispatched
-        };
+        }
         if !dispatched {
             // No PHP thread owns it yet: the reply is ours to send.
             self.end_now(id).await;

@@ -12,8 +12,9 @@ use tokio::sync::{mpsc, watch};
 
 use super::super::metrics;
 use super::SharedRef;
-use crate::fcgi::codec::{encode_segments, FcgiError, Out};
-use crate::fcgi::record::ProtocolStatus;
+use crate::fcgi::codec::encode_segments;
+use crate::fcgi::error::FcgiError;
+use crate::fcgi::record::{Out, ProtocolStatus};
 
 /// How the writer and the reader tell each other that the connection ends.
 pub(super) struct Ends {
@@ -141,12 +142,10 @@ fn note_end(out: &Out, shared: &SharedRef) -> bool {
         return false;
     };
     let mut guard = shared.lock();
-    let Some(entry) = guard.requests.remove(id) else {
+    if guard.requests.remove(id).is_none() {
         return false;
-    };
-    guard.state.end(*id);
-    guard.quiet_since = Instant::now();
-    let close = !entry.keep_conn && guard.state.active() == 0;
+    }
+    let close = guard.state.end(*id, Instant::now());
     drop(guard);
     shared.ended.notify_waiters();
     close

@@ -1,7 +1,7 @@
 //! Which format and detail a status page request asks for: its query string
 //! read as php-fpm reads `$_GET` (the dialect of php-fpm 8.2 or 8.4).
 
-use super::status_page::Format;
+use super::Format;
 
 /// How many `name=value` pairs PHP reads from a query string
 /// (`max_input_vars`' default); later ones are dropped.

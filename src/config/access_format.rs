@@ -80,7 +80,9 @@ enum Unit {
 /// CPU time a request used.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct CpuTime {
+    /// Time spent in user mode.
     pub user: Duration,
+    /// Time spent in the kernel on the request's behalf.
     pub system: Duration,
 }
 
@@ -90,23 +92,33 @@ pub struct Record<'a> {
     pub remote_ip: Option<String>,
     /// The HTTP basic auth user (`%u`), empty without one.
     pub auth_user: &'a [u8],
+    /// The request method (`%m`), e.g. `GET`.
     pub method: &'a [u8],
     /// SCRIPT_NAME as PHP saw it (`%r`).
     pub request_uri: &'a [u8],
+    /// QUERY_STRING without its `?` (`%q`), empty without one.
     pub query_string: &'a [u8],
     /// The script (`%f`), empty when none was found.
     pub script_filename: &'a [u8],
+    /// CONTENT_LENGTH, the request body's size in bytes (`%l`).
     pub content_length: u64,
+    /// The HTTP status of the response (`%s`).
     pub status: i32,
-    /// Unix times: when the request began (`%t`) and ended (`%T`).
+    /// When the request began (`%t`), in Unix seconds.
     pub started: i64,
+    /// When the request ended (`%T`), in Unix seconds.
     pub ended: i64,
+    /// Wall time from start to end (`%d`).
     pub duration: Duration,
+    /// CPU time the request used (`%C`).
     pub cpu: CpuTime,
     /// Peak memory in bytes (PHP's real peak usage).
     pub memory: u64,
+    /// The pool's name (`%n`).
     pub pool: &'a str,
+    /// The pid of the worker process that ran the request (`%p`).
     pub pid: u32,
+    /// The master's pid (`%P`).
     pub parent_pid: u32,
     /// The request's FastCGI param `name` (`%{name}e`).
     pub param: &'a dyn Fn(&[u8]) -> Option<Vec<u8>>,

@@ -113,10 +113,15 @@ pub fn pool_directives() -> impl Iterator<Item = &'static str> {
 /// `log_level`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum LogLevel {
+    /// `debug`: everything; log times get microseconds.
     Debug,
+    /// `notice`: php-fpm's default.
     Notice,
+    /// `warning`.
     Warning,
+    /// `error`.
     Error,
+    /// `alert`.
     Alert,
 }
 
@@ -124,8 +129,11 @@ pub enum LogLevel {
 /// pool's form of it, with its settings, is `php::scaling::Pm`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Pm {
+    /// `static`: `pm.max_children` all the time.
     Static,
+    /// `dynamic`: between the spare-server bounds, up to `pm.max_children`.
     Dynamic,
+    /// `ondemand`: started on demand, stopped after `pm.process_idle_timeout`.
     Ondemand,
 }
 
@@ -153,10 +161,14 @@ enum Value {
 /// The `[global]` section, with php-fpm's defaults.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Global {
+    /// `pid`: the file the master writes its pid to; None: no pid file.
     pub pid: Option<String>,
     /// `None` = php-fpm's default, `log/php-fpm.log` under localstatedir.
     pub error_log: Option<String>,
+    /// `log_level`: the least severe message the error log keeps.
     pub log_level: LogLevel,
+    /// `log_limit`: the longest log line in bytes; longer ones are cut into
+    /// several (512 at least).
     pub log_limit: i32,
     /// `log_buffering`: worker output lines written whole (the default).
     pub log_buffering: bool,
@@ -165,8 +177,13 @@ pub struct Global {
     /// Crashes within `emergency_restart_interval` (seconds) that restart
     /// every worker; 0 = never.
     pub emergency_restart_threshold: i32,
+    /// `emergency_restart_interval`: the window, in seconds, for the count
+    /// above.
     pub emergency_restart_interval: i32,
+    /// `daemonize`: go to the background once started (the default).
     pub daemonize: bool,
+    /// `rlimit_files`: the open-file limit (RLIMIT_NOFILE) to set at start;
+    /// None: leave it as inherited.
     pub rlimit_files: Option<i32>,
     /// Known directives tfpm does not honour, with their raw values.
     pub unsupported: Vec<(String, String)>,
@@ -193,40 +210,81 @@ impl Default for Global {
 /// A pool section, with php-fpm's defaults. Times are in seconds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Pool {
+    /// The section's name, `[name]`.
     pub name: String,
+    /// `prefix`: the directory the pool's relative paths are under.
     pub prefix: Option<String>,
+    /// `user`: the user (name or uid) the pool's workers run as.
     pub user: Option<String>,
+    /// `group`: the group the workers run as; None: the user's own group.
     pub group: Option<String>,
+    /// `listen`: the socket, as `address:port`, a port, or a Unix socket path.
     pub listen: Option<String>,
     /// -1 = the kernel's maximum (php-fpm's Linux default).
     pub listen_backlog: i32,
+    /// `listen.owner`: the Unix socket's owner; None: the pool's `user`.
     pub listen_owner: Option<String>,
+    /// `listen.group`: the Unix socket's group; None: the pool's `group`.
     pub listen_group: Option<String>,
+    /// `listen.mode`: the Unix socket's permissions, in octal; None: `0660`.
     pub listen_mode: Option<String>,
+    /// `listen.allowed_clients`: the web servers' IP addresses, separated by
+    /// commas; None: any client.
     pub listen_allowed_clients: Option<String>,
+    /// `pm`; None until set (the pool is then refused).
     pub pm: Option<Pm>,
+    /// `pm.max_children`: the most requests served at once (tfpm: threads).
     pub pm_max_children: i32,
+    /// `pm.start_servers` (`dynamic`); when 0, validation sets it midway
+    /// between the spare bounds.
     pub pm_start_servers: i32,
+    /// `pm.min_spare_servers` (`dynamic`): the fewest idle ones kept.
     pub pm_min_spare_servers: i32,
+    /// `pm.max_spare_servers` (`dynamic`): the most idle ones kept.
     pub pm_max_spare_servers: i32,
+    /// `pm.process_idle_timeout` (`ondemand`): how long an idle one lives.
     pub pm_process_idle_timeout: i32,
+    /// `pm.max_requests`: requests served before one is renewed; 0 = never.
     pub pm_max_requests: i32,
+    /// `pm.status_path`: the URI of the status page; None: no page.
     pub pm_status_path: Option<String>,
+    /// `pm.status_listen`: a second socket for the status and ping pages.
     pub pm_status_listen: Option<String>,
+    /// `ping.path`: the URI of the ping page; None: no page.
     pub ping_path: Option<String>,
+    /// `ping.response`: the ping page's body (`pong` by default).
     pub ping_response: String,
+    /// `access.log`: the access log file; None or empty: no access log.
     pub access_log: Option<String>,
+    /// `access.format`; None: [`super::access_format::DEFAULT_FORMAT`].
     pub access_format: Option<String>,
+    /// `access.suppress_path[]`: request URIs, each starting with '/', whose
+    /// plain successful requests are not logged
+    /// ([`super::access_format::suppressed`]).
     pub access_suppress_paths: Vec<String>,
+    /// `slowlog`: the file slow requests' PHP backtraces are written to.
     pub slowlog: Option<String>,
+    /// `request_slowlog_timeout`: a request running this long gets a
+    /// slowlog entry; 0 = off.
     pub request_slowlog_timeout: i32,
     /// Frames in a slowlog entry at most (0 until validated: then 20).
     pub request_slowlog_trace_depth: i32,
+    /// `request_terminate_timeout`: a request running this long is killed;
+    /// 0 = never.
     pub request_terminate_timeout: i32,
+    /// `request_terminate_timeout_track_finished`: the limit above also
+    /// covers PHP's request shutdown (shutdown functions, destructors).
     pub request_terminate_timeout_track_finished: bool,
+    /// `chdir`: the directory workers change to at start (absolute).
     pub chdir: Option<String>,
+    /// `catch_workers_output`: scripts' stdout and stderr go to the error
+    /// log (else they are discarded).
     pub catch_workers_output: bool,
+    /// `decorate_workers_output`: caught output lines get php-fpm's prefix
+    /// (time, level, pool, child pid, stream) and quotes.
     pub decorate_workers_output: bool,
+    /// `clear_env`: scripts do not see the process's own environment, only
+    /// `env[...]` (the default).
     pub clear_env: bool,
     /// Empty = every extension allowed.
     pub security_limit_extensions: Vec<String>,
@@ -293,7 +351,9 @@ impl Pool {
 /// The whole configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
+    /// The `[global]` section.
     pub global: Global,
+    /// The pool sections, in file order.
     pub pools: Vec<Pool>,
     /// Warnings and notices php-fpm would log while loading (in order).
     pub notices: Vec<Notice>,

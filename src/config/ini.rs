@@ -25,11 +25,19 @@ pub enum Line {
     /// `[name]`.
     Section(String),
     /// `key = value`.
-    Entry { key: String, value: String },
+    Entry {
+        /// The directive's name.
+        key: String,
+        /// The value, unquoted and with `${ENV}` expanded.
+        value: String,
+    },
     /// `name[key] = value` (`key` is empty for `name[]`).
     Array {
+        /// The array's name, e.g. `env` or `php_value`.
         name: String,
+        /// What is between the brackets.
         key: String,
+        /// The value, unquoted and with `${ENV}` expanded.
         value: String,
     },
 }
@@ -37,7 +45,9 @@ pub enum Line {
 /// Where a line came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Source {
+    /// The file, as it was opened (the main path or an include's match).
     pub file: PathBuf,
+    /// The line number, from 1.
     pub line: usize,
 }
 

@@ -32,9 +32,13 @@ pub use ini::ReadOptions;
 /// A zlog level, as php-fpm prints it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Level {
+    /// `NOTICE`: for information, e.g. a default filled in.
     Notice,
+    /// `WARNING`: e.g. a directive tfpm accepts but ignores.
     Warning,
+    /// `ERROR`: most config errors.
     Error,
+    /// `ALERT`: php-fpm's post-parse checks of a pool.
     Alert,
 }
 
@@ -53,11 +57,14 @@ impl fmt::Display for Level {
 /// match nothing, defaults filled in.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Notice {
+    /// How php-fpm would log it.
     pub level: Level,
+    /// The text, without the level.
     pub message: String,
 }
 
 impl Notice {
+    /// A notice at `level`.
     pub fn new(level: Level, message: impl Into<String>) -> Self {
         Notice {
             level,
@@ -77,11 +84,17 @@ impl fmt::Display for Notice {
 /// (`Unable to include ... from ... at line N`), innermost first.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError {
+    /// The level of its first line: ERROR unless made otherwise.
     pub level: Level,
+    /// The file the faulty line is in; None when php-fpm names no place.
     pub file: Option<std::path::PathBuf>,
+    /// The faulty line's number (from 1), with `file`.
     pub line: Option<usize>,
+    /// The directive the error is about, when there is one.
     pub directive: Option<String>,
+    /// php-fpm's message, without the level and place.
     pub message: String,
+    /// The lines printed after the message, each as `ERROR: line`.
     pub context: Vec<String>,
 }
 

@@ -25,11 +25,13 @@ pub struct EngineConfig {
     pub ini_entries: Vec<(String, String)>,
     /// Entries scripts cannot change (php-fpm's php_admin_value).
     pub locked_ini: Vec<String>,
+    /// The most PHP threads the pool runs (php-fpm's pm.max_children).
     pub threads: usize,
     /// Stack size of each PHP thread, in bytes.
     pub stack_size: usize,
     /// Requests that may wait for a free thread.
     pub queue_len: usize,
+    /// How requests are mapped onto scripts.
     pub policy: RequestPolicy,
     /// php-fpm's request_terminate_timeout: a hard limit per request.
     pub terminate_after: Option<Duration>,
@@ -54,12 +56,16 @@ pub struct EngineConfig {
 /// PHP failed to start.
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
+    /// PHP's start-up failed; PHP printed why.
     #[error("PHP start-up failed (see the messages above)")]
     Startup,
+    /// The OS refused to spawn a thread.
     #[error("cannot start a PHP thread: {0}")]
     Thread(#[from] std::io::Error),
+    /// A setting handed to PHP (a path, an ini entry) contains a NUL byte.
     #[error("invalid setting (contains a NUL byte): {0}")]
     Nul(#[from] std::ffi::NulError),
+    /// Worker mode: the worker script kept failing before its first request.
     #[error(transparent)]
     WorkerBoot(#[from] super::worker_mode::BootFailed),
 }
@@ -100,6 +106,7 @@ impl Engine {
         }
     }
 
+    /// The PHP threads, to submit requests to.
     pub fn pool(&self) -> &Pool {
         &self.pool
     }

@@ -25,7 +25,9 @@ use crate::sys::os;
 pub struct RequestLogs {
     /// The pool's name (`%n`, the slowlog's entries and warnings).
     pub pool: String,
+    /// The access log; None: `access.log` unset.
     pub access: Option<Arc<AccessLog>>,
+    /// The slowlog; None: off.
     pub slowlog: Option<Slowlog>,
     /// Where PHP's messages go besides the web server (None: tfpm's log).
     pub stderr: Option<StderrLog>,
@@ -120,6 +122,7 @@ pub(super) fn flush_stderr() {
 pub struct Slowlog {
     /// Opened (appending) by the worker process before it left root.
     pub file: Arc<File>,
+    /// `request_slowlog_timeout`: how long a request runs before its entry.
     pub after: std::time::Duration,
     /// `request_slowlog_trace_depth`: frames per entry at most.
     pub depth: u32,
@@ -132,9 +135,11 @@ pub struct Slowlog {
 pub struct AccessLog {
     /// Opened (appending) by the worker process before it left root.
     pub file: Arc<File>,
+    /// `access.format`, parsed.
     pub format: AccessFormat,
     /// `access.suppress_path`.
     pub suppress: Vec<String>,
+    /// The pool's name (`%n`).
     pub pool: String,
 }
 

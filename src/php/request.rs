@@ -40,6 +40,7 @@ pub trait ResponseSink: Send + Sync {
 /// What [`BodySource::next_chunk`] found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BodyPoll {
+    /// The next bytes of the body.
     Chunk(Bytes),
     /// The body is complete (or will never come).
     End,
@@ -61,8 +62,11 @@ pub(super) const BODY_PENDING: usize = usize::MAX;
 
 /// A request ready to run: its FastCGI params, body and output.
 pub struct Request {
+    /// The FastCGI params: the CGI environment the script sees.
     pub params: Params,
+    /// The request body (FastCGI STDIN).
     pub body: Box<dyn BodySource>,
+    /// Where the response and the web server's log text go.
     pub sink: Arc<dyn ResponseSink>,
     /// Raised by the server when the client aborts or disconnects.
     pub abort: Arc<Abort>,
@@ -98,6 +102,7 @@ impl Abort {
         }
     }
 
+    /// Whether [`Abort::raise`] was called: the client is gone.
     pub fn is_raised(&self) -> bool {
         self.raised.load(Ordering::Acquire)
     }

@@ -17,13 +17,20 @@ use std::time::Duration;
 /// How a pool scales its threads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Pm {
+    /// `static`: every thread runs all the time.
     Static,
+    /// `dynamic`: the number of idle threads is kept between two bounds.
     Dynamic {
+        /// `pm.start_servers`: threads at start.
         start: usize,
+        /// `pm.min_spare_servers`: fewer idle threads than this, more start.
         min_spare: usize,
+        /// `pm.max_spare_servers`: more idle threads than this, one leaves.
         max_spare: usize,
     },
+    /// `ondemand`: threads start for requests and leave when idle.
     Ondemand {
+        /// `pm.process_idle_timeout`: how long a thread may be idle.
         idle_timeout: Duration,
     },
 }
@@ -42,6 +49,7 @@ impl Pm {
 /// What the manager decides on one tick.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Decision {
+    /// Nothing to change.
     Keep,
     /// Start this many threads.
     Grow(usize),

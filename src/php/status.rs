@@ -38,14 +38,24 @@ pub(super) struct PoolStats {
 pub struct Snapshot {
     /// Threads in the pool, busy or idle.
     pub threads: u64,
+    /// When the pool started, in Unix seconds ("start time").
     pub start_time: i64,
+    /// Requests taken since the start ("accepted conn").
     pub accepted: u64,
+    /// Requests waiting for a thread now ("listen queue").
     pub queued: u64,
+    /// The most requests that waited at once ("max listen queue").
     pub max_queued: u64,
+    /// How many requests may wait for a thread ("listen queue len").
     pub queue_capacity: u64,
+    /// Threads waiting for a request ("idle processes").
     pub idle: u64,
+    /// Threads running a request ("active processes").
     pub active: u64,
+    /// The most threads busy at once ("max active processes").
     pub max_active: u64,
+    /// Times a request had to wait with every thread the pool may have
+    /// busy ("max children reached").
     pub max_children_reached: u64,
     /// Requests ended by request_terminate_timeout.
     pub terminated: u64,
@@ -53,10 +63,12 @@ pub struct Snapshot {
     pub slow: u64,
     /// Stuck threads retired and replaced.
     pub restarts: u64,
-    /// Worker mode: times the worker script started, requests it took, and
-    /// its threads running one now.
+    /// Worker mode: times the worker script started (first boots and
+    /// restarts).
     pub script_boots: u64,
+    /// Worker mode: requests the worker script took.
     pub script_requests: u64,
+    /// Worker mode: its threads running a request now.
     pub script_busy: u64,
 }
 
@@ -68,13 +80,21 @@ static CURRENT: OnceLock<Arc<PoolStats>> = OnceLock::new();
 /// child's slot of its scoreboard), in place of this process's own.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct PoolCounts {
+    /// [`Snapshot::accepted`], summed.
     pub accepted: u64,
+    /// [`Snapshot::queued`], summed.
     pub queued: u64,
+    /// [`Snapshot::max_queued`], summed.
     pub max_queued: u64,
+    /// [`Snapshot::idle`], summed.
     pub idle: u64,
+    /// [`Snapshot::active`], summed.
     pub active: u64,
+    /// [`Snapshot::max_active`], summed.
     pub max_active: u64,
+    /// [`Snapshot::max_children_reached`], summed.
     pub max_children_reached: u64,
+    /// [`Snapshot::slow`], summed.
     pub slow: u64,
 }
 
@@ -236,6 +256,7 @@ impl PoolStats {
 pub struct ThreadStatus {
     /// The thread's id (Linux task id).
     pub tid: u32,
+    /// When the thread started ("start time").
     pub started: std::time::SystemTime,
     /// Requests it has taken.
     pub requests: u64,
@@ -246,10 +267,12 @@ pub struct ThreadStatus {
     pub finishing: bool,
     /// How long the current (or last) request has run.
     pub request_duration: std::time::Duration,
+    /// The current (or last) request.
     pub request: RequestInfo,
-    /// The last request's CPU time over its duration, in percent, and its
-    /// peak memory in bytes (0 while a request runs, as php-fpm shows them).
+    /// The last request's CPU time over its duration, in percent (0 while a
+    /// request runs, as php-fpm shows it).
     pub last_cpu_percent: f64,
+    /// The last request's peak memory in bytes (0 while a request runs).
     pub last_memory: u64,
 }
 
@@ -257,11 +280,17 @@ pub struct ThreadStatus {
 /// params' own bytes (shared, not copied: this is taken for every request).
 #[derive(Debug, Clone, Default)]
 pub struct RequestInfo {
+    /// REQUEST_METHOD.
     pub method: bytes::Bytes,
+    /// SCRIPT_NAME, which php-fpm shows as the "request URI".
     pub uri: bytes::Bytes,
+    /// QUERY_STRING.
     pub query: bytes::Bytes,
+    /// CONTENT_LENGTH; 0 when missing or not a number.
     pub content_length: u64,
+    /// REMOTE_USER, the HTTP basic auth user.
     pub user: bytes::Bytes,
+    /// The script file PHP runs for it; empty when none was found.
     pub script: String,
 }
 

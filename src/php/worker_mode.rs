@@ -117,7 +117,9 @@ struct FirstBoots {
      (worker.max_consecutive_failures); the pool does not start"
 )]
 pub struct BootFailed {
+    /// The worker script's path.
     pub script: String,
+    /// The failures in a row (`worker.max_consecutive_failures`).
     pub failures: u32,
 }
 

@@ -21,14 +21,18 @@ pub const MAX_BUFFERED: usize = 64 * 1024;
 /// What kind of socket a passed connection is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SocketKind {
+    /// A TCP socket (IPv4 or IPv6).
     Tcp,
+    /// A Unix domain socket.
     Unix,
 }
 
 /// A connection on its way to another process.
 #[derive(Debug)]
 pub struct Passed {
+    /// The connected socket.
     pub fd: OwnedFd,
+    /// What kind of socket `fd` is.
     pub kind: SocketKind,
     /// Input read from the socket and not handled yet: the receiver reads
     /// these before the socket.

@@ -53,14 +53,18 @@ fn scrape(addr: SocketAddr) -> String {
     body
 }
 
-/// Every line is `# HELP`, `# TYPE`, or `name{labels} value` of a declared family.
+/// Every line is `# HELP`, `# TYPE`, or `name{labels} value` of the family
+/// declared last: each family's samples come together, under its `# TYPE`,
+/// and no family is declared twice.
 fn assert_parses(body: &str) {
     let mut families = HashSet::new();
+    let mut current = String::new();
     for line in body.lines() {
         if let Some(rest) = line.strip_prefix("# TYPE ") {
             let (name, kind) = rest.split_once(' ').expect("# TYPE name kind");
             assert!(["counter", "gauge", "histogram"].contains(&kind), "{line}");
-            families.insert(name.to_string());
+            assert!(families.insert(name.to_string()), "declared twice: {line}");
+            current = name.to_string();
             continue;
         }
         if line.starts_with("# HELP ") {
@@ -70,9 +74,9 @@ fn assert_parses(body: &str) {
         assert!(value.parse::<f64>().is_ok(), "bad value: {line}");
         let family = ["_bucket", "_sum", "_count"]
             .iter()
-            .find_map(|s| name.strip_suffix(s).filter(|f| families.contains(*f)))
+            .find_map(|s| name.strip_suffix(s).filter(|f| *f == current))
             .unwrap_or(name);
-        assert!(families.contains(family), "no # TYPE before: {line}");
+        assert_eq!(family, current, "not under its own # TYPE: {line}");
     }
 }
 

@@ -72,6 +72,42 @@ pub struct Snapshot {
     pub script_busy: u64,
 }
 
+impl Snapshot {
+    /// Adds another process's reading of the same pool: counts add up, the
+    /// high-water marks keep the larger, the start is the earlier.
+    pub fn merge(&mut self, other: &Snapshot) {
+        self.start_time = match (self.start_time, other.start_time) {
+            (0, t) | (t, 0) => t,
+            (a, b) => a.min(b),
+        };
+        self.max_queued = self.max_queued.max(other.max_queued);
+        self.max_active = self.max_active.max(other.max_active);
+        let mut theirs = *other;
+        for (mine, theirs) in self.sums().into_iter().zip(theirs.sums()) {
+            *mine += *theirs;
+        }
+    }
+
+    /// The fields that add up across processes.
+    fn sums(&mut self) -> [&mut u64; 13] {
+        [
+            &mut self.threads,
+            &mut self.accepted,
+            &mut self.queued,
+            &mut self.queue_capacity,
+            &mut self.idle,
+            &mut self.active,
+            &mut self.max_children_reached,
+            &mut self.terminated,
+            &mut self.slow,
+            &mut self.restarts,
+            &mut self.script_boots,
+            &mut self.script_requests,
+            &mut self.script_busy,
+        ]
+    }
+}
+
 /// The process's pool, for `fpm_get_status()`; the first engine started.
 static CURRENT: OnceLock<Arc<PoolStats>> = OnceLock::new();
 
@@ -84,13 +120,13 @@ pub struct PoolCounts {
     pub accepted: u64,
     /// [`Snapshot::queued`], summed.
     pub queued: u64,
-    /// [`Snapshot::max_queued`], summed.
+    /// [`Snapshot::max_queued`], the largest.
     pub max_queued: u64,
     /// [`Snapshot::idle`], summed.
     pub idle: u64,
     /// [`Snapshot::active`], summed.
     pub active: u64,
-    /// [`Snapshot::max_active`], summed.
+    /// [`Snapshot::max_active`], the largest.
     pub max_active: u64,
     /// [`Snapshot::max_children_reached`], summed.
     pub max_children_reached: u64,

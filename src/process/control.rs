@@ -8,6 +8,8 @@
 //! master -> worker   retire | hand-over | metrics | sum N\n<N bytes>
 //! ```
 //!
+//! A body of metrics is a [`Report`] in its own encoding.
+//!
 //! Connections themselves travel on a second socket pair
 //! ([`crate::sys::fdpass`]), as descriptors.
 //!
@@ -20,6 +22,8 @@ use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
 use tokio::net::unix::OwnedWriteHalf;
 use tokio::sync::oneshot;
 
+use crate::server::metrics::Report;
+
 /// What a worker tells its master.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ToMaster {
@@ -31,8 +35,8 @@ pub enum ToMaster {
     Retired,
     /// Asks for the whole pool's metrics (for its status page).
     PoolMetricsPlease,
-    /// Its own metrics, as the master asked (Prometheus text).
-    Metrics(String),
+    /// Its own metrics, as the master asked.
+    Metrics(Box<Report>),
 }
 
 /// What the master tells a worker.
@@ -41,15 +45,19 @@ pub enum ToWorker {
     /// Stop accepting (a reload started new workers), then say `Retired`.
     /// With `hand_over`, each kept connection then goes back to the master
     /// once it has nothing in flight, for a successor; without, it closes.
-    Retire { hand_over: bool },
+    Retire {
+        /// Whether kept connections go to a successor rather than close.
+        hand_over: bool,
+    },
     /// Asks for the worker's own metrics.
     MetricsPlease,
-    /// Every worker's metrics of the pool, summed (Prometheus text).
-    PoolMetrics(String),
+    /// Every worker's metrics of the pool, summed.
+    PoolMetrics(Box<Report>),
 }
 
 /// A message's encoding on the channel.
 pub trait Message: Sized {
+    /// The message's line, and its body if it has one.
     fn encode(&self) -> Vec<u8>;
     /// The message of verb `verb` with `body` (a body comes only after a
     /// byte count); None for one this side does not know.
@@ -63,7 +71,7 @@ impl Message for ToMaster {
             ToMaster::Idle => frame("idle", None),
             ToMaster::Retired => frame("retired", None),
             ToMaster::PoolMetricsPlease => frame("sum", None),
-            ToMaster::Metrics(text) => frame("metrics", Some(text)),
+            ToMaster::Metrics(report) => frame("metrics", Some(&report.encode())),
         }
     }
 
@@ -73,7 +81,7 @@ impl Message for ToMaster {
             ("idle", None) => ToMaster::Idle,
             ("retired", None) => ToMaster::Retired,
             ("sum", None) => ToMaster::PoolMetricsPlease,
-            ("metrics", Some(text)) => ToMaster::Metrics(text),
+            ("metrics", Some(text)) => ToMaster::Metrics(Box::new(Report::decode(&text)?)),
             _ => return None,
         })
     }
@@ -85,7 +93,7 @@ impl Message for ToWorker {
             ToWorker::Retire { hand_over: false } => frame("retire", None),
             ToWorker::Retire { hand_over: true } => frame("hand-over", None),
             ToWorker::MetricsPlease => frame("metrics", None),
-            ToWorker::PoolMetrics(text) => frame("sum", Some(text)),
+            ToWorker::PoolMetrics(report) => frame("sum", Some(&report.encode())),
         }
     }
 
@@ -94,7 +102,7 @@ impl Message for ToWorker {
             ("retire", None) => ToWorker::Retire { hand_over: false },
             ("hand-over", None) => ToWorker::Retire { hand_over: true },
             ("metrics", None) => ToWorker::MetricsPlease,
-            ("sum", Some(text)) => ToWorker::PoolMetrics(text),
+            ("sum", Some(text)) => ToWorker::PoolMetrics(Box::new(Report::decode(&text)?)),
             _ => return None,
         })
     }
@@ -149,7 +157,7 @@ pub struct MasterLink {
     writer: tokio::sync::Mutex<OwnedWriteHalf>,
     /// One question to the master at a time; its answer goes here.
     asking: tokio::sync::Mutex<()>,
-    pub(super) answer: std::sync::Mutex<Option<oneshot::Sender<String>>>,
+    pub(super) answer: std::sync::Mutex<Option<oneshot::Sender<Report>>>,
 }
 
 impl MasterLink {
@@ -167,7 +175,7 @@ impl MasterLink {
 
     /// Every worker's metrics, summed by the master: the whole pool, for
     /// the status page. None if the master does not answer in time.
-    pub async fn pool_metrics(&self) -> Option<String> {
+    pub async fn pool_metrics(&self) -> Option<Report> {
         let _one = self.asking.lock().await;
         let (tx, rx) = oneshot::channel();
         *self.answer.lock().unwrap_or_else(|e| e.into_inner()) = Some(tx);
@@ -182,6 +190,20 @@ impl MasterLink {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn report(pool: &str, accepted: u64) -> Box<Report> {
+        let counts = crate::php::PoolSnapshot {
+            accepted,
+            ..Default::default()
+        };
+        Box::new(Report {
+            pools: vec![crate::server::metrics::PoolReport {
+                name: pool.into(),
+                counts,
+            }],
+            ..Report::default()
+        })
+    }
 
     async fn all<M: Message>(bytes: &[u8]) -> Vec<io::Result<Option<M>>> {
         let mut rd = tokio::io::BufReader::new(bytes);
@@ -203,8 +225,8 @@ mod tests {
             ToMaster::Idle,
             ToMaster::Retired,
             ToMaster::PoolMetricsPlease,
-            ToMaster::Metrics("a 1\nb{pool=\"x y\"} 2\n".into()),
-            ToMaster::Metrics(String::new()),
+            ToMaster::Metrics(report("x y", 7)),
+            ToMaster::Metrics(Box::default()),
         ];
         let bytes: Vec<u8> = to_master.iter().flat_map(Message::encode).collect();
         let read: Vec<ToMaster> = all::<ToMaster>(&bytes)
@@ -218,7 +240,7 @@ mod tests {
             ToWorker::Retire { hand_over: false },
             ToWorker::Retire { hand_over: true },
             ToWorker::MetricsPlease,
-            ToWorker::PoolMetrics("sum 3\nnot a header\n".into()),
+            ToWorker::PoolMetrics(report("www", 3)),
         ];
         let bytes: Vec<u8> = to_worker.iter().flat_map(Message::encode).collect();
         let read: Vec<ToWorker> = all::<ToWorker>(&bytes)
@@ -231,14 +253,19 @@ mod tests {
 
     #[tokio::test]
     async fn an_unknown_line_is_an_error_and_the_next_message_still_reads() {
-        let read = all::<ToMaster>(b"hello\nretire\nmetrics 2\nab").await;
-        assert_eq!(read.len(), 4);
+        let read = all::<ToMaster>(b"hello\nretire\nmetrics 2\nabmetrics 6\npeak 9").await;
+        assert_eq!(read.len(), 5);
         assert!(read[0].is_err() && read[1].is_err(), "{read:?}");
+        assert!(read[2].is_err(), "not a report: {read:?}");
+        let peak = Report {
+            memory_peak: 9,
+            ..Report::default()
+        };
         assert_eq!(
-            read[2].as_ref().ok(),
-            Some(&Some(ToMaster::Metrics("ab".into())))
+            read[3].as_ref().ok(),
+            Some(&Some(ToMaster::Metrics(Box::new(peak))))
         );
-        assert!(matches!(read[3], Ok(None)));
+        assert!(matches!(read[4], Ok(None)));
     }
 
     #[tokio::test]

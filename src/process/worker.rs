@@ -75,6 +75,8 @@ impl WorkerSpec {
         text
     }
 
+    /// The spec from its command-line form ([`WorkerSpec::encode`]'s);
+    /// Err names what is wrong with it.
     pub fn decode(text: &str) -> Result<WorkerSpec, String> {
         let mut spec = WorkerSpec {
             index: 0,
@@ -180,8 +182,11 @@ fn take_inherited(spec: &WorkerSpec) -> std::io::Result<Inherited> {
 /// How a worker serves: its engine and server settings, and how long a
 /// graceful stop may wait for requests in flight.
 pub struct WorkerSettings {
+    /// The PHP engine: threads, ini, the pool's PHP settings.
     pub engine: EngineConfig,
+    /// The FastCGI server: connections, limits, timeouts, pages.
     pub server: ServerConfig,
+    /// How long a graceful stop waits for requests in flight.
     pub drain: Duration,
     /// The pool's `user` (name, uid, gid), switched to before PHP starts.
     pub user: Option<(String, u32, u32)>,
@@ -258,8 +263,8 @@ pub async fn run(spec: WorkerSpec, mut settings: WorkerSettings) -> i32 {
     let runtime = tokio::runtime::Handle::current();
     crate::php::set_pool_counts_source(Box::new(move || {
         // On a PHP thread, outside the runtime: blocking here is allowed.
-        let text = runtime.block_on(asking.pool_metrics())?;
-        Some(crate::server::status::pool_counts(&text))
+        let report = runtime.block_on(asking.pool_metrics())?;
+        Some(crate::server::status::pool_counts(&report))
     }));
     if let Some(page) = settings.status.take() {
         let asking = link.clone();
@@ -364,13 +369,15 @@ async fn answer_master(
         };
         alive = match message {
             ToWorker::MetricsPlease => {
-                let body = metrics::render(&name, &pool.stats());
-                link.send(&ToMaster::Metrics(body)).await.is_ok()
+                let report = metrics::report(&name, &pool.stats());
+                link.send(&ToMaster::Metrics(Box::new(report)))
+                    .await
+                    .is_ok()
             }
-            ToWorker::PoolMetrics(text) => {
+            ToWorker::PoolMetrics(report) => {
                 let answer = link.answer.lock().unwrap_or_else(|e| e.into_inner()).take();
                 if let Some(tx) = answer {
-                    let _ = tx.send(text);
+                    let _ = tx.send(*report);
                 }
                 true
             }

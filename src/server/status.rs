@@ -2,13 +2,14 @@
 //! connection itself, without a PHP thread: it works while every thread is
 //! busy. The pool-wide counts are every worker's, summed by the master
 //! (asked through a [`PoolMetrics`] source, the worker's link to it); the
-//! per-thread rows of `?full` are this worker's threads. [`super::status_page`] renders it as php-fpm does.
+//! per-thread rows of `?full` are this worker's threads.
+//! [`super::status_page`] renders it as php-fpm does.
 
 use std::time::SystemTime;
 
 use bytes::Bytes;
 
-use super::metrics;
+use super::metrics::{self, Report};
 use super::status_page::{
     self, LocalTime, Pm, PoolStatus, ProcState, ProcStatus, WorkerScriptStatus,
 };
@@ -16,10 +17,10 @@ use crate::fcgi::nv::Params;
 use crate::php::{Pool, PoolCounts, ThreadStatus};
 use crate::sys::os;
 
-/// Where the page gets the whole pool's metrics (Prometheus text, summed
-/// over every worker by the master); None when no answer comes in time.
+/// Where the page gets the whole pool's metrics (summed over every worker
+/// by the master); None when no answer comes in time.
 pub type PoolMetrics = std::sync::Arc<
-    dyn Fn() -> std::pin::Pin<Box<dyn std::future::Future<Output = Option<String>> + Send>>
+    dyn Fn() -> std::pin::Pin<Box<dyn std::future::Future<Output = Option<Report>> + Send>>
         + Send
         + Sync,
 >;
@@ -29,7 +30,9 @@ pub type PoolMetrics = std::sync::Arc<
 pub struct StatusConfig {
     /// `pm.status_path`, matched against SCRIPT_NAME.
     pub path: String,
+    /// The pool's name, as the page prints it.
     pub pool: String,
+    /// The pool's `pm`, as the page prints it.
     pub pm: Pm,
     /// Requests that may wait for a thread (shown as "listen queue len").
     pub queue_capacity: u64,
@@ -102,10 +105,10 @@ impl StatusPage {
     }
 
     async fn status(&self) -> PoolStatus {
-        let own = || metrics::render(&self.config.pool, &self.pool.stats());
-        let text = (self.pool_metrics)().await.unwrap_or_else(own);
-        let v = |name: &str| metrics::value(&text, name).unwrap_or(0.0) as u64;
-        let counts = pool_counts(&text);
+        let own = || metrics::report(&self.config.pool, &self.pool.stats());
+        let report = (self.pool_metrics)().await.unwrap_or_else(own);
+        let all = report.all_pools();
+        let counts = pool_counts(&report);
         PoolStatus {
             pool: self.config.pool.clone(),
             process_manager: self.config.pm,
@@ -120,32 +123,31 @@ impl StatusPage {
             max_children_reached: counts.max_children_reached,
             slow_requests: counts.slow,
             dialect: status_page::Dialect::of_linked_php(),
-            memory_peak: crate::php::php_at_least(8, 4)
-                .then(|| metrics::max_value(&text, "tfpm_memory_peak_bytes").unwrap_or(0.0) as u64),
+            memory_peak: crate::php::php_at_least(8, 4).then_some(report.memory_peak),
             worker_script: self.pool.worker_script().map(|script| WorkerScriptStatus {
                 script: script.display().to_string(),
-                boots: v("tfpm_worker_script_boots_total"),
-                requests: v("tfpm_worker_script_requests_total"),
-                busy_threads: v("tfpm_worker_script_threads_busy"),
+                boots: all.script_boots,
+                requests: all.script_requests,
+                busy_threads: all.script_busy,
             }),
             procs: self.pool.threads_status().iter().map(proc_status).collect(),
         }
     }
 }
 
-/// The pool-wide counts in a worker's or the master's metrics text (the
-/// status page's, and `fpm_get_status()`'s).
-pub fn pool_counts(metrics_text: &str) -> PoolCounts {
-    let v = |name: &str| metrics::value(metrics_text, name).unwrap_or(0.0) as u64;
+/// The pool-wide counts of a report of one pool, a worker's or summed by
+/// the master (the status page's, and `fpm_get_status()`'s).
+pub fn pool_counts(report: &Report) -> PoolCounts {
+    let all = report.all_pools();
     PoolCounts {
-        accepted: v("tfpm_requests_accepted_total"),
-        queued: v("tfpm_queue_depth"),
-        max_queued: v("tfpm_queue_depth_max"),
-        idle: v("tfpm_threads_idle"),
-        active: v("tfpm_threads_busy"),
-        max_active: v("tfpm_threads_busy_max"),
-        max_children_reached: v("tfpm_max_children_reached_total"),
-        slow: v("tfpm_slow_requests_total"),
+        accepted: all.accepted,
+        queued: all.queued,
+        max_queued: all.max_queued,
+        idle: all.idle,
+        active: all.active,
+        max_active: all.max_active,
+        max_children_reached: all.max_children_reached,
+        slow: all.slow,
     }
 }
 

@@ -13,7 +13,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::super::control::{self, Message, ToMaster, ToWorker};
 use super::super::systemd;
 use super::{lock, Event, RETIRE_WAIT};
-use crate::server::metrics;
+use crate::server::metrics::{Report, WorkerCounts};
 
 /// The master's end of a worker's channel.
 pub(super) struct Link {
@@ -21,7 +21,7 @@ pub(super) struct Link {
     pub(super) pool: usize,
     pub(super) writer: tokio::sync::Mutex<OwnedWriteHalf>,
     /// Where the answer to the one request in flight goes.
-    pub(super) answer: Mutex<Option<oneshot::Sender<String>>>,
+    pub(super) answer: Mutex<Option<oneshot::Sender<Report>>>,
     /// Told when the worker, retired by a reload, no longer accepts.
     pub(super) retired: Mutex<Option<oneshot::Sender<()>>>,
 }
@@ -46,8 +46,8 @@ impl Link {
         matches!(tokio::time::timeout(RETIRE_WAIT, rx).await, Ok(Ok(())))
     }
 
-    /// The worker's metrics text, or None if it does not answer in time.
-    pub(super) async fn metrics(&self) -> Option<String> {
+    /// The worker's metrics, or None if it does not answer in time.
+    pub(super) async fn metrics(&self) -> Option<Report> {
         let mut writer = self.writer.lock().await;
         let (tx, rx) = oneshot::channel();
         *self.answer.lock().unwrap_or_else(|e| e.into_inner()) = Some(tx);
@@ -109,14 +109,14 @@ pub(super) async fn read_link(
                 let (ready, link) = (ready.clone(), link.clone());
                 tokio::spawn(async move {
                     let body = sum_metrics(ready, None, Some(link.pool)).await;
-                    let message = ToWorker::PoolMetrics(body).encode();
+                    let message = ToWorker::PoolMetrics(Box::new(body)).encode();
                     let _ = link.writer.lock().await.write_all(&message).await;
                 });
             }
-            ToMaster::Metrics(text) => {
+            ToMaster::Metrics(report) => {
                 let answer = link.answer.lock().unwrap_or_else(|e| e.into_inner()).take();
                 if let Some(tx) = answer {
-                    let _ = tx.send(text);
+                    let _ = tx.send(*report);
                 }
             }
         }
@@ -137,29 +137,30 @@ pub(super) async fn wait_child(
 }
 
 /// Every ready worker's metrics (of pool `pool` only, if given), summed,
-/// then the master's own series.
+/// with the master's own counts when `crashes` is given.
 pub(super) async fn sum_metrics(
     ready: Ready,
     crashes: Option<Crashes>,
     pool: Option<usize>,
-) -> String {
+) -> Report {
     let links: Vec<Arc<Link>> = lock(&ready)
         .iter()
         .filter(|(_, l)| pool.is_none_or(|p| l.pool == p))
         .map(|(_, l)| l.clone())
         .collect();
-    let mut texts = Vec::new();
+    let mut sum = Report::default();
     for link in &links {
-        if let Some(text) = link.metrics().await {
-            texts.push(text);
+        if let Some(report) = link.metrics().await {
+            sum.merge(&report);
         }
     }
-    let mut out = metrics::sum(&texts);
     if let Some(crashes) = crashes {
-        let crashes = crashes.load(std::sync::atomic::Ordering::Relaxed);
-        out.push_str(&metrics::master_series(links.len(), crashes));
+        sum.workers = Some(WorkerCounts {
+            ready: links.len() as u64,
+            crashes: crashes.load(std::sync::atomic::Ordering::Relaxed),
+        });
     }
-    out
+    sum
 }
 
 /// Keeps systemd's STATUS line up to date with the summed pool counts.
@@ -170,14 +171,10 @@ pub(super) async fn report_status(ready: Ready) {
     let mut tick = tokio::time::interval(systemd::STATUS_EVERY);
     loop {
         tick.tick().await;
-        let text = sum_metrics(ready.clone(), None, None).await;
-        let value = |name: &str| metrics::value(&text, name).unwrap_or(0.0) as u64;
+        let all = sum_metrics(ready.clone(), None, None).await.all_pools();
         systemd::notify(&format!(
             "STATUS=threads: {} busy, {} idle; {} queued; {} requests served",
-            value("tfpm_threads_busy"),
-            value("tfpm_threads_idle"),
-            value("tfpm_queue_depth"),
-            value("tfpm_requests_accepted_total")
+            all.active, all.idle, all.queued, all.accepted
         ));
     }
 }

@@ -49,11 +49,13 @@ pub struct MasterConfig {
     /// Crashes within `emergency_restart_interval` that trigger an
     /// emergency reload; 0 disables it (php-fpm's default).
     pub emergency_restart_threshold: usize,
+    /// `emergency_restart_interval`: the window those crashes count in.
     pub emergency_restart_interval: Duration,
 }
 
 /// One pool: its sockets, and the worker processes that share its threads.
 pub struct PoolProcs {
+    /// The pool's name, its `[section]`.
     pub name: String,
     /// PHP threads in all, split across the workers.
     pub threads: usize,
@@ -269,7 +271,10 @@ pub async fn run(
 fn serve_metrics(master: &Master, listener: TcpListener) {
     let (ready, crashes) = (master.ready.clone(), master.crashes.clone());
     let (links, readiness) = (master.ready.clone(), master.readiness.clone());
-    let render = move || sum_metrics(ready.clone(), Some(crashes.clone()), None);
+    let render = move || {
+        let sum = sum_metrics(ready.clone(), Some(crashes.clone()), None);
+        async move { metrics::render(&sum.await) }
+    };
     let is_ready = move || {
         let pools: Vec<usize> = lock(&links).iter().map(|(_, l)| l.pool).collect();
         readiness.is_ready(&pools)

@@ -34,6 +34,7 @@ const CLOSED: &[u8] = b", pipe is closed";
 /// How a pool's worker output is written.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Style {
+    /// The pool's name, for the `[pool www]` of decorated lines.
     pub pool: String,
     /// `decorate_workers_output`: time, level, pool, pid and quotes.
     pub decorate: bool,
@@ -66,6 +67,8 @@ pub struct Stream {
 }
 
 impl Stream {
+    /// The output of the worker whose process id is `pid`, for the `child
+    /// 123` of decorated lines, written as `style` says.
     pub fn new(style: Style, pid: u32) -> Stream {
         Stream {
             style,

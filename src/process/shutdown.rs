@@ -8,7 +8,10 @@ use tokio::signal::unix::{signal, Signal, SignalKind};
 /// How to stop, following php-fpm: SIGQUIT is graceful, SIGTERM and SIGINT are fast.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StopKind {
+    /// SIGQUIT: stop accepting and let requests in flight finish, for at
+    /// most `process_control_timeout`.
     Graceful,
+    /// SIGTERM or SIGINT: stop without waiting for requests in flight.
     Fast,
 }
 

@@ -17,9 +17,11 @@ use crate::sys::fdpass::{Passed, SocketKind};
 /// Where to listen.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ListenAddr {
+    /// A TCP address and port (`127.0.0.1:9000`, `[::1]:9000`).
     Tcp(SocketAddr),
     /// A bare port: every address, IPv6 and IPv4.
     AnyPort(u16),
+    /// The path of a Unix socket (`/run/php.sock`, or `unix:` and a path).
     Unix(PathBuf),
 }
 
@@ -78,9 +80,13 @@ impl ListenAddr {
 
 /// A bound listening socket.
 pub enum Listener {
+    /// A TCP socket.
     Tcp(TcpListener),
+    /// A Unix socket.
     Unix {
+        /// The listening socket.
         listener: UnixListener,
+        /// The path of its socket file.
         path: PathBuf,
         /// Whether the socket file is ours to remove at exit (not when
         /// systemd made it, by socket activation).
@@ -98,6 +104,9 @@ impl Listener {
         }
     }
 
+    /// Binds a socket to `addr`. A bare port tries `::` first and falls
+    /// back to `0.0.0.0`; a Unix socket replaces a stale file at its path
+    /// and gets mode 0660, php-fpm's default `listen.mode`.
     pub async fn bind(addr: &ListenAddr) -> io::Result<Listener> {
         match addr {
             ListenAddr::Tcp(a) => Ok(Listener::Tcp(TcpListener::bind(a).await?)),
@@ -140,6 +149,7 @@ impl Listener {
         }
     }
 
+    /// Waits for the next connection; TCP connections get TCP_NODELAY.
     pub async fn accept(&self) -> io::Result<Stream> {
         match self {
             Listener::Tcp(l) => {
@@ -211,7 +221,9 @@ impl std::os::fd::AsFd for Listener {
 
 /// An accepted connection, TCP or Unix.
 pub enum Stream {
+    /// A TCP connection.
     Tcp(TcpStream),
+    /// A Unix socket connection.
     Unix(UnixStream),
 }
 

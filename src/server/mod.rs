@@ -41,8 +41,14 @@ use crate::sys::fdpass;
 /// nothing in flight (a reload or a retirement with a successor) or close.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Stop {
+    /// How long requests in flight may take before the server gives up on
+    /// the connections still open.
     pub drain: Duration,
+    /// Whether connections still waiting in the listen backlog are accepted
+    /// and served before the listeners close.
     pub sweep: bool,
+    /// Whether idle connections go to another worker, through the master,
+    /// instead of closing.
     pub hand_over: bool,
 }
 
@@ -70,6 +76,7 @@ pub struct ServerConfig {
     /// Requests in flight in this worker process (its share); more get
     /// OVERLOADED.
     pub max_requests: usize,
+    /// The connection timeouts (first byte, params, stdin, idle).
     pub timeouts: Timeouts,
     /// php-fpm's `listen.allowed_clients`: TCP clients from elsewhere are
     /// dropped at accept. None lets everyone in.
@@ -84,7 +91,9 @@ pub struct ServerConfig {
 /// What every connection shares: its settings, the request slots, and
 /// whether the server is draining (stopping gracefully).
 pub struct ConnContext {
+    /// Protocol limits, as advertised for the whole pool.
     pub conn: ConnConfig,
+    /// The connection timeouts (first byte, params, stdin, idle).
     pub timeouts: Timeouts,
     requests: Arc<Semaphore>,
     max_requests: usize,
@@ -97,6 +106,8 @@ pub struct ConnContext {
 }
 
 impl ConnContext {
+    /// The context for `config`, with as many request slots as
+    /// `config.max_requests`; `draining` tells connections when to stop.
     pub fn new(config: &ServerConfig, draining: watch::Receiver<Draining>) -> Self {
         ConnContext {
             conn: config.conn,

@@ -19,17 +19,25 @@ use super::{ListenAddr, Listener};
 /// One pool, ready to run.
 #[derive(Debug, Clone)]
 pub struct PoolRun {
+    /// The pool's name, from its `[section]` header.
     pub name: String,
+    /// `listen`: the address the master binds for the pool.
     pub listen: ListenAddr,
+    /// `listen.backlog`; zero or negative means the kernel's maximum.
     pub backlog: i32,
-    /// `listen.owner`, `listen.group` (ids) and `listen.mode`, for a Unix socket.
+    /// `listen.owner` (a uid), for a Unix socket: by default the uid the
+    /// worker runs as; None leaves the socket's owner as it is.
     pub socket_owner: Option<u32>,
+    /// `listen.group` (a gid), for a Unix socket: by default the gid the
+    /// worker runs as; None leaves the socket's group as it is.
     pub socket_group: Option<u32>,
+    /// `listen.mode`, for a Unix socket (0660 by default).
     pub socket_mode: u32,
     /// `listen.allowed_clients`: None lets everyone in.
     pub allowed_clients: Option<Vec<IpAddr>>,
     /// `pm.max_children`.
     pub threads: usize,
+    /// `pm`: static, dynamic or ondemand (static when unset).
     pub pm: Pm,
     /// `pm` with its settings, as the thread pool scales.
     pub scaling: crate::php::scaling::Pm,
@@ -37,7 +45,10 @@ pub struct PoolRun {
     pub ini: Vec<(String, String)>,
     /// The names of the admin ones, which scripts cannot change.
     pub admin_keys: Vec<String>,
+    /// `security.limit_extensions`: the script extensions PHP may run.
     pub limit_extensions: Vec<String>,
+    /// `ping.path` and `ping.response`: the ping page and its body; None
+    /// when the pool has no ping page.
     pub ping: Option<(String, String)>,
     /// `pm.status_path`.
     pub status_path: Option<String>,
@@ -46,12 +57,16 @@ pub struct PoolRun {
     pub status_listen: Option<ListenAddr>,
     /// `pm.max_requests` (None: never renew threads).
     pub max_requests: Option<u64>,
+    /// `request_terminate_timeout`: how long a request may run before it is
+    /// ended; None: no limit.
     pub terminate_after: Option<Duration>,
     /// `request_terminate_timeout_track_finished`: the limit also covers
     /// PHP's request shutdown (shutdown functions, destructors).
     pub terminate_track_finished: bool,
     /// `user` and `group`: the name and ids the worker switches to.
     pub user: Option<(String, u32, u32)>,
+    /// `chdir`: the directory the worker changes to at start; None: it stays
+    /// where it is.
     pub chdir: Option<PathBuf>,
     /// What scripts see as their environment (`$_ENV`, `getenv()`, and
     /// under the params in `$_SERVER`): `env[...]`, on top of the
@@ -59,14 +74,19 @@ pub struct PoolRun {
     pub env: Vec<(String, String)>,
     /// The pool's `prefix`, for its relative paths ([`PoolRun::path`]).
     pub prefix: Option<String>,
-    /// `access.log` as written with its `access.format`, and `access.suppress_path`.
+    /// `access.log` as written with its `access.format`; None: no access log.
     pub access_log: Option<(String, AccessFormat)>,
+    /// `access.suppress_path`: request URIs whose successful GET and HEAD
+    /// requests (no query, no body) are left out of the access log.
     pub access_suppress: Vec<String>,
     /// `slowlog` as written, when `request_slowlog_timeout` sets a time,
     /// with that time and `request_slowlog_trace_depth`.
     pub slowlog: Option<(String, Duration, u32)>,
-    /// `catch_workers_output` and `decorate_workers_output`.
+    /// `catch_workers_output`: the master logs what workers write to their
+    /// stdout and stderr.
     pub catch_output: bool,
+    /// `decorate_workers_output`: caught lines get time, level, pool, pid
+    /// and quotes.
     pub decorate_output: bool,
     /// Worker mode (`worker`, `worker.*`): tfpm's own directives.
     pub worker: Option<crate::php::WorkerScript>,

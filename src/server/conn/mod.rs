@@ -145,7 +145,10 @@ impl SharedRef {
 /// Where a connection comes from: accepted here, or adopted from a
 /// retiring worker with the input it had read and not handled.
 pub enum Origin {
+    /// Accepted by this worker from one of its listeners.
     Accepted,
+    /// Handed over by a retiring worker: the bytes it had read from the
+    /// connection and not handled, served before anything read here.
     Adopted(Bytes),
 }
 

@@ -45,6 +45,7 @@ const TEXT_PROC_RULE: &str = "************************";
 pub struct PoolStatus {
     /// The pool's name (php-fpm keeps 31 bytes of it).
     pub pool: String,
+    /// The pool's `pm` ("process manager").
     pub process_manager: Pm,
     /// When the pool started.
     pub start_time: LocalTime,
@@ -52,13 +53,22 @@ pub struct PoolStatus {
     pub accepted_conn: u64,
     /// Connections waiting in the listen backlog now.
     pub listen_queue: u64,
+    /// The most connections waiting in the listen backlog at once since
+    /// the start ("max listen queue").
     pub max_listen_queue: u64,
     /// The listen backlog's size.
     pub listen_queue_len: u64,
+    /// Processes waiting for a request now ("idle processes").
     pub idle_processes: u64,
+    /// Processes serving a request now ("active processes").
     pub active_processes: u64,
+    /// The most processes active at once since the start ("max active
+    /// processes").
     pub max_active_processes: u64,
+    /// Times a request found every process the pool may have busy ("max
+    /// children reached").
     pub max_children_reached: u64,
+    /// Requests that ran past `request_slowlog_timeout` ("slow requests").
     pub slow_requests: u64,
     /// "memory peak", which php-fpm shows from PHP 8.4 on; `None` leaves it
     /// out, as php-fpm 8.2 does.
@@ -75,10 +85,14 @@ pub struct PoolStatus {
 /// A pool's worker script (worker mode), summed over the pool's workers.
 #[derive(Debug, Clone, PartialEq)]
 pub struct WorkerScriptStatus {
+    /// The worker script's path ("worker script").
     pub script: String,
     /// Each thread's first boot and every restart.
     pub boots: u64,
+    /// Requests the worker script took ("worker script requests").
     pub requests: u64,
+    /// Threads running a request in the worker script now ("worker script
+    /// busy threads").
     pub busy_threads: u64,
 }
 
@@ -97,7 +111,9 @@ impl PoolStatus {
 /// lengths noted; cutting is the caller's business (at a char boundary).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ProcStatus {
+    /// The process id (for tfpm, the thread's Linux task id).
     pub pid: u32,
+    /// Where the process is in its request cycle.
     pub state: ProcState,
     /// When the process started.
     pub start_time: LocalTime,
@@ -113,6 +129,7 @@ pub struct ProcStatus {
     pub request_uri: String,
     /// Shown after the URI and a `?` when not empty (at most 511 bytes).
     pub query_string: String,
+    /// The request body's length in bytes (`CONTENT_LENGTH`).
     pub content_length: u64,
     /// The authenticated user (`REMOTE_USER`, at most 31 bytes).
     pub user: String,
@@ -131,10 +148,16 @@ pub struct ProcStatus {
 pub enum ProcState {
     /// Waiting for a request.
     Idle,
+    /// Reading the request's FastCGI records ("Reading headers").
     ReadingHeaders,
+    /// Filling in the request's details from its params ("Getting request
+    /// information").
     GettingRequestInfo,
+    /// Running the script ("Running").
     Running,
+    /// "Ending": a stage php-fpm names but never enters.
     Ending,
+    /// The script has ended and PHP's request shutdown runs ("Finishing").
     Finishing,
 }
 
@@ -156,6 +179,7 @@ impl ProcState {
 /// (`tm_gmtoff` of `localtime()`), which the text and HTML dates show.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LocalTime {
+    /// The moment, on the system clock.
     pub time: SystemTime,
     /// Seconds east of UTC.
     pub utc_offset: i32,
@@ -164,17 +188,24 @@ pub struct LocalTime {
 /// The status page's formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
+    /// Plain text, when the query asks for no other format.
     Text,
+    /// JSON (`?json`).
     Json,
+    /// XML (`?xml`).
     Xml,
+    /// An HTML table (`?html`).
     Html,
+    /// OpenMetrics text, for Prometheus (`?openmetrics`).
     OpenMetrics,
 }
 
 /// A status response: headers in php-fpm's order and spelling, and the body.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rendered {
+    /// Header names and values, in the order they are sent.
     pub headers: Vec<(String, String)>,
+    /// The page; empty for a HEAD.
     pub body: String,
 }
 

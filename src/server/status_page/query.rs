@@ -10,7 +10,9 @@ const MAX_INPUT_VARS: usize = 1000;
 /// What a query string asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Query {
+    /// The format asked for; [`Format::Text`] when none is.
     pub format: Format,
+    /// Whether `full` asks for the per-process part.
     pub full: bool,
 }
 

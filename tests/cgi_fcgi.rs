@@ -14,6 +14,7 @@ use fcgi_tests::cgi_fcgi::{self, CgiFcgiOutput};
 use fcgi_tests::daemon::{Listener, Signal, Tfpm};
 use fcgi_tests::fcgi_client::FcgiClient;
 use fcgi_tests::http::{escape, urlencode, Multipart};
+use fcgi_tests::launch::Launch;
 use fcgi_tests::pattern::{self, BigCheck};
 use fcgi_tests::shared::{self, Diagnose, Lease};
 use fcgi_tests::tempfile::{self, TempDir};
@@ -83,9 +84,10 @@ impl Diagnose for Daemon {
 
 /// Starts tfpm with `args` plus `-d` for each of [`PHP_INI`].
 fn start_tfpm(args: &[&str]) -> Tfpm {
-    let mut all = args.to_vec();
-    PHP_INI.iter().for_each(|ini| all.extend(["-d", ini]));
-    Tfpm::start(Path::new(TFPM), &all)
+    Launch::bare(Path::new(TFPM))
+        .args(args)
+        .inis(&PHP_INI)
+        .start()
 }
 
 fn daemon() -> Lease<Daemon> {

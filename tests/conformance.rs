@@ -24,6 +24,7 @@ use fcgi_tests::fcgi_client::{
     STDOUT, UNKNOWN_TYPE,
 };
 use fcgi_tests::fpm::PhpFpm;
+use fcgi_tests::launch::Launch;
 use fcgi_tests::raw::RawConn;
 use fcgi_tests::{docroot, repo_root};
 
@@ -581,11 +582,11 @@ fn small(vector: &Vector) -> bool {
 }
 
 fn start_tfpm(multiplex: bool) -> Tfpm {
-    let mut args = vec!["--listen", "127.0.0.1:0", "--threads", "4"];
-    if multiplex {
-        args.push("--multiplex");
+    let launch = Launch::new(Path::new(TFPM)).threads("4");
+    match multiplex {
+        true => launch.args(&["--multiplex"]).start(),
+        false => launch.start(),
     }
-    Tfpm::start(Path::new(TFPM), &args)
 }
 
 struct Row {

@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 use fcgi_tests::daemon::Tfpm;
 use fcgi_tests::frontends::{Frontend, Kind, Upstream};
 use fcgi_tests::http::{self, urlencode, Response};
+use fcgi_tests::launch::Launch;
 use fcgi_tests::shared::{Diagnose, Lease};
 use fcgi_tests::tap::{kind, Seen, Tap};
 use fcgi_tests::tempfile::{self, TempDir};
@@ -124,10 +125,12 @@ fn temp_dir() -> TempDir {
 
 /// Starts tfpm listening on `listen`, with `args` and PHP errors logged, not displayed.
 fn start_tfpm(listen: &str, args: &[&str]) -> Tfpm {
-    let mut all = vec!["--listen", listen, "--threads", "8"];
-    all.extend_from_slice(args);
-    all.extend(["-d", "display_errors=0", "-d", "log_errors=1"]);
-    Tfpm::start(Path::new(TFPM), &all)
+    Launch::new(Path::new(TFPM))
+        .listen(listen)
+        .threads("8")
+        .args(args)
+        .inis(&["display_errors=0", "log_errors=1"])
+        .start()
 }
 
 /// Asserts a 200 whose body contains each of `parts`.

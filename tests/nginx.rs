@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use fcgi_tests::daemon::Tfpm;
 use fcgi_tests::http::{self, escape, urlencode, Multipart, Response};
+use fcgi_tests::launch::Launch;
 use fcgi_tests::nginx::Nginx;
 use fcgi_tests::pattern::{self, BigCheck};
 use fcgi_tests::shared::{self, Diagnose, Lease};
@@ -92,9 +93,10 @@ impl Diagnose for Stack {
 
 /// Starts tfpm with `args` plus `-d` for each of [`PHP_INI`].
 fn start_tfpm(args: &[&str]) -> Tfpm {
-    let mut all = args.to_vec();
-    PHP_INI.iter().for_each(|ini| all.extend(["-d", ini]));
-    Tfpm::start(Path::new(TFPM), &all)
+    Launch::bare(Path::new(TFPM))
+        .args(args)
+        .inis(&PHP_INI)
+        .start()
 }
 
 /// The pair shared by the tests running at the same time.

@@ -26,6 +26,21 @@ impl Launch {
         }
     }
 
+    /// `bin` with no arguments yet: for a test that names its own
+    /// listeners, or a `-y` config that does.
+    pub fn bare(bin: &Path) -> Launch {
+        Launch {
+            bin: bin.to_path_buf(),
+            args: Vec::new(),
+        }
+    }
+
+    /// The address to listen on, in place of `127.0.0.1:0` (a Unix socket
+    /// path, `[::1]:0`, ...).
+    pub fn listen(self, address: &str) -> Launch {
+        self.set("--listen", address)
+    }
+
     /// The number of PHP threads (in all).
     pub fn threads(self, n: &str) -> Launch {
         self.set("--threads", n)

@@ -209,7 +209,7 @@ async fn config_pools(
                     )
                 })?),
             };
-            tracing::info!(target: STARTUP, pool = %run.name, pm = ?run.pm, threads = run.threads, "listening on {}", listener.addr());
+            tracing::info!(target: STARTUP, pool = %run.name, pm = run.scaling.pm().name(), threads = run.threads, "listening on {}", listener.addr());
             listeners.push(listener);
         }
         pools.push(PoolProcs {
@@ -218,7 +218,7 @@ async fn config_pools(
             workers: cli.workers as usize,
             listeners,
             output: worker_output(&loaded.global, run),
-            lazy: run.pm == config::Pm::Ondemand,
+            lazy: run.scaling.pm() == config::Pm::Ondemand,
         });
     }
     let master = MasterConfig {

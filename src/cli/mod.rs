@@ -264,7 +264,7 @@ impl Cli {
             report_fd: None,
             worker: self.worker_mode.script(self.threads),
             max_requests: None,
-            pm: crate::php::scaling::Pm::Static,
+            scaling: crate::php::scaling::Scaling::Static,
             logs: RequestLogs {
                 pool: "www".into(),
                 ..RequestLogs::default()
@@ -291,7 +291,7 @@ impl Cli {
         config.terminate_after = pool.terminate_after.or(config.terminate_after);
         config.terminate_track_finished |= pool.terminate_track_finished;
         config.max_requests = pool.max_requests;
-        config.pm = pool.scaling;
+        config.scaling = pool.scaling;
         config.worker = pool.worker.clone();
         config
     }
@@ -471,7 +471,7 @@ fn worker_settings(cli: &Cli, spec: &WorkerSpec) -> Result<WorkerSettings, Strin
         status: pool.status_path.clone().map(|path| StatusConfig {
             path,
             pool: pool.name.clone(),
-            pm: pool.pm,
+            pm: pool.scaling.pm(),
             queue_capacity: cli.queue as u64,
         }),
     })

@@ -39,7 +39,7 @@ pub struct EngineConfig {
     /// covers PHP's request shutdown, after the script's end.
     pub terminate_track_finished: bool,
     /// How the pool scales its threads (php-fpm's `pm`); `threads` is the most.
-    pub pm: super::scaling::Pm,
+    pub scaling: super::scaling::Scaling,
     /// php-fpm's pm.max_requests: threads are renewed after this many.
     pub max_requests: Option<u64>,
     /// The worker process's scoreboard, when a master started it.
@@ -159,7 +159,7 @@ fn php_main(config: EngineConfig, ready: Ready, stop: mpsc::Receiver<()>) {
         scoreboard: config.scoreboard.clone(),
         logs: config.logs.clone(),
         max_requests: config.max_requests,
-        pm: config.pm,
+        scaling: config.scaling,
         app: config.worker.clone(),
     });
     let (pool, workers) = match spawned {
@@ -190,7 +190,7 @@ fn php_main(config: EngineConfig, ready: Ready, stop: mpsc::Receiver<()>) {
 fn startup(config: &EngineConfig) -> Result<(), EngineError> {
     use std::os::fd::AsRawFd;
     let pool = CString::new(config.logs.pool.as_str())?;
-    let pm = CString::new(config.pm.name())?;
+    let pm = CString::new(config.scaling.pm().name())?;
     // The file stays open in `config` as long as PHP runs.
     let slowlog = config.logs.slowlog.as_ref();
     let ini_path = config

@@ -13,7 +13,7 @@ use super::cgi_env::CgiSettings;
 use super::ffi;
 use super::logs::RequestLogs;
 use super::request::{Request, RequestPolicy, ResponseSink};
-use super::scaling::{Decision, Pm};
+use super::scaling::{Decision, Scaling};
 use super::status::{PoolStats, RequestInfo, Snapshot as PoolSnapshot, ThreadStatus};
 use super::watchdog;
 use super::worker_mode::{AppQueue, WorkerScript};
@@ -66,7 +66,7 @@ impl Pool {
     /// the request about to be queued (up to pm.max_children).
     fn grow_for_one_more(&self) {
         let shared = &self.shared;
-        if !shared.pm.scales() {
+        if !shared.scaling.scales() {
             return;
         }
         let live = shared.live.load(Ordering::Relaxed);
@@ -128,7 +128,7 @@ pub(super) struct WorkerConfig {
     /// php-fpm's request_terminate_timeout_track_finished.
     pub(super) terminate_track_finished: bool,
     /// How the pool scales its threads (`threads` is the most it runs).
-    pub(super) pm: Pm,
+    pub(super) scaling: Scaling,
     /// php-fpm's pm.max_requests: a thread that has served this many is
     /// replaced by a fresh one (a new interpreter context).
     pub(super) max_requests: Option<u64>,
@@ -297,7 +297,7 @@ pub(super) struct Shared {
     rx: async_channel::Receiver<Job>,
     /// For the manager's `Leave` words.
     jobs: async_channel::Sender<Job>,
-    pm: Pm,
+    scaling: Scaling,
     /// pm.max_children, and the threads running now.
     max: usize,
     live: Arc<AtomicUsize>,
@@ -386,7 +386,7 @@ impl Workers {
         let shared = Arc::new(Shared {
             rx,
             jobs: tx.clone(),
-            pm: config.pm,
+            scaling: config.scaling,
             max: config.threads,
             live,
             stats,
@@ -404,7 +404,7 @@ impl Workers {
                 .map(|a| Arc::new(AppQueue::new(a, config.queue_len))),
         });
         let _ = CURRENT.set(Arc::downgrade(&shared));
-        for _ in 0..config.pm.initial(config.threads) {
+        for _ in 0..config.scaling.initial(config.threads) {
             spawn_worker(&shared)?;
         }
         for _ in 0..shared.app.as_ref().map_or(0, |a| a.script.threads) {
@@ -423,7 +423,7 @@ impl Workers {
             track_finished: config.terminate_track_finished,
         });
         let watchdog = watchdog::spawn(shared.clone(), terminate)?;
-        let manager = match config.pm.scales() {
+        let manager = match config.scaling.scales() {
             true => Some(spawn_manager(shared.clone())?),
             false => None,
         };
@@ -616,8 +616,8 @@ fn manage(shared: &Arc<Shared>) {
         .iter()
         .filter(|w| w.current().started.is_none())
         .collect();
-    let stale = match shared.pm {
-        Pm::Ondemand { idle_timeout } => idle
+    let stale = match shared.scaling {
+        Scaling::Ondemand { idle_timeout } => idle
             .iter()
             .filter(|w| {
                 w.idle_since
@@ -630,7 +630,7 @@ fn manage(shared: &Arc<Shared>) {
         _ => 0,
     };
     match shared
-        .pm
+        .scaling
         .decide(threads.len(), idle.len(), stale, shared.max)
     {
         Decision::Keep => {}

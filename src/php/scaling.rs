@@ -14,9 +14,11 @@
 
 use std::time::Duration;
 
-/// How a pool scales its threads.
+use crate::config::Pm;
+
+/// How a pool scales its threads: its `pm`, with that manager's settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Pm {
+pub enum Scaling {
     /// `static`: every thread runs all the time.
     Static,
     /// `dynamic`: the number of idle threads is kept between two bounds.
@@ -35,13 +37,13 @@ pub enum Pm {
     },
 }
 
-impl Pm {
-    /// php-fpm's word for it.
-    pub fn name(&self) -> &'static str {
+impl Scaling {
+    /// The `pm` directive's value it comes from.
+    pub fn pm(&self) -> Pm {
         match self {
-            Pm::Static => "static",
-            Pm::Dynamic { .. } => "dynamic",
-            Pm::Ondemand { .. } => "ondemand",
+            Scaling::Static => Pm::Static,
+            Scaling::Dynamic { .. } => Pm::Dynamic,
+            Scaling::Ondemand { .. } => Pm::Ondemand,
         }
     }
 }
@@ -57,13 +59,13 @@ pub enum Decision {
     Shrink(usize),
 }
 
-impl Pm {
+impl Scaling {
     /// Threads to start with, out of `max`.
     pub fn initial(&self, max: usize) -> usize {
         match *self {
-            Pm::Static => max,
-            Pm::Dynamic { start, .. } => start.clamp(1, max),
-            Pm::Ondemand { .. } => 0,
+            Scaling::Static => max,
+            Scaling::Dynamic { start, .. } => start.clamp(1, max),
+            Scaling::Ondemand { .. } => 0,
         }
     }
 
@@ -71,20 +73,20 @@ impl Pm {
     /// idle longer than the ondemand timeout; at most `max` threads.
     pub fn decide(&self, live: usize, idle: usize, stale: usize, max: usize) -> Decision {
         match *self {
-            Pm::Static => Decision::Keep,
-            Pm::Dynamic { min_spare, .. } if idle < min_spare && live < max => {
+            Scaling::Static => Decision::Keep,
+            Scaling::Dynamic { min_spare, .. } if idle < min_spare && live < max => {
                 Decision::Grow((min_spare - idle).min(max - live))
             }
-            Pm::Dynamic { max_spare, .. } if idle > max_spare => Decision::Shrink(1),
-            Pm::Dynamic { .. } => Decision::Keep,
-            Pm::Ondemand { .. } if stale > 0 => Decision::Shrink(stale),
-            Pm::Ondemand { .. } => Decision::Keep,
+            Scaling::Dynamic { max_spare, .. } if idle > max_spare => Decision::Shrink(1),
+            Scaling::Dynamic { .. } => Decision::Keep,
+            Scaling::Ondemand { .. } if stale > 0 => Decision::Shrink(stale),
+            Scaling::Ondemand { .. } => Decision::Keep,
         }
     }
 
     /// Whether threads may leave when idle (any mode but static).
     pub fn scales(&self) -> bool {
-        *self != Pm::Static
+        *self != Scaling::Static
     }
 }
 
@@ -94,7 +96,7 @@ mod tests {
 
     #[test]
     fn dynamic_keeps_spare_threads_between_min_and_max() {
-        let pm = Pm::Dynamic {
+        let pm = Scaling::Dynamic {
             start: 2,
             min_spare: 1,
             max_spare: 3,
@@ -108,13 +110,13 @@ mod tests {
 
     #[test]
     fn ondemand_starts_empty_and_lets_stale_threads_go() {
-        let pm = Pm::Ondemand {
+        let pm = Scaling::Ondemand {
             idle_timeout: Duration::from_secs(10),
         };
         assert_eq!(pm.initial(5), 0);
         assert_eq!(pm.decide(3, 2, 1, 5), Decision::Shrink(1));
         assert_eq!(pm.decide(3, 2, 0, 5), Decision::Keep);
-        assert_eq!(Pm::Static.initial(5), 5);
-        assert_eq!(Pm::Static.decide(5, 5, 5, 5), Decision::Keep);
+        assert_eq!(Scaling::Static.initial(5), 5);
+        assert_eq!(Scaling::Static.decide(5, 5, 5, 5), Decision::Keep);
     }
 }

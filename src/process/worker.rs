@@ -228,7 +228,7 @@ pub async fn run(spec: WorkerSpec, mut settings: WorkerSettings) -> i32 {
         return exit_code::CONFIG;
     }
     settings.engine.threads = spec.threads;
-    let pm = settings.engine.pm;
+    let scaling = settings.engine.scaling;
     let pool_name = settings.engine.logs.pool.clone();
     // A crash report is worth reading even when scripts' stderr is not.
     settings.engine.report_fd = super::logfile::master_stderr();
@@ -293,7 +293,7 @@ pub async fn run(spec: WorkerSpec, mut settings: WorkerSettings) -> i32 {
         not_accepting_tx,
         handover,
     ));
-    if let crate::php::scaling::Pm::Ondemand { idle_timeout } = pm {
+    if let crate::php::scaling::Scaling::Ondemand { idle_timeout } = scaling {
         tokio::spawn(report_idle(
             engine.pool().clone(),
             link.clone(),

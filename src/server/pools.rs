@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use crate::config::access_format::{AccessFormat, DEFAULT_FORMAT};
 use crate::config::{Config, Pm, Pool};
+use crate::php::scaling::Scaling;
 use crate::sys::os;
 
 use super::{ListenAddr, Listener};
@@ -37,10 +38,8 @@ pub struct PoolRun {
     pub allowed_clients: Option<Vec<IpAddr>>,
     /// `pm.max_children`.
     pub threads: usize,
-    /// `pm`: static, dynamic or ondemand (static when unset).
-    pub pm: Pm,
     /// `pm` with its settings, as the thread pool scales.
-    pub scaling: crate::php::scaling::Pm,
+    pub scaling: Scaling,
     /// `php_value`/`php_flag`, then `php_admin_value`/`php_admin_flag`.
     pub ini: Vec<(String, String)>,
     /// The names of the admin ones, which scripts cannot change.
@@ -135,7 +134,6 @@ fn pool_run(p: &Pool, allow_root: bool) -> Result<PoolRun, String> {
         socket_mode,
         allowed_clients: allowed_clients(p)?,
         threads: p.pm_max_children.max(1) as usize,
-        pm: p.pm.unwrap_or(Pm::Static),
         scaling: scaling(p),
         ini,
         admin_keys,
@@ -257,8 +255,7 @@ fn allowed_clients(p: &Pool) -> Result<Option<Vec<IpAddr>>, String> {
 }
 
 /// `pm` and its settings, for the thread pool.
-fn scaling(p: &Pool) -> crate::php::scaling::Pm {
-    use crate::php::scaling::Pm as Scaling;
+fn scaling(p: &Pool) -> Scaling {
     let at_least_one = |n: i32| n.max(1) as usize;
     match p.pm.unwrap_or(Pm::Static) {
         Pm::Static => Scaling::Static,

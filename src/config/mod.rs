@@ -20,6 +20,7 @@ pub mod ini;
 #[cfg(test)]
 mod tests;
 pub mod validate;
+mod value;
 pub mod worker;
 
 use std::fmt;

@@ -2,6 +2,8 @@
 //! (or systemd's) and the worker processes ([`process::master`]); in a
 //! worker, PHP and the server ([`process::worker`]). `-t` and
 //! `--bench-floor` (with the `bench` feature) run in-process and exit.
+//!
+//! It may import every other folder; nothing imports it.
 
 use std::path::PathBuf;
 use std::time::Duration;

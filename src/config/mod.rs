@@ -12,6 +12,8 @@
 //! (`ERROR: [/etc/php/8.2/fpm/pool.d/www.conf:12] unknown entry 'foo'`).
 //! Directives tfpm accepts but cannot honour come back as warnings in
 //! [`Config::notices`], never as errors. Nothing here depends on PHP.
+//!
+//! It imports nothing from the rest of the crate.
 
 pub mod access_format;
 pub mod directives;

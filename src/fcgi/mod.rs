@@ -1,5 +1,9 @@
 //! The FastCGI 1.0 protocol: records, name-value pairs, the record codec and
-//! the per-connection state machine. Pure protocol: no sockets, no PHP.
+//! the per-connection state machine, which owns each request's life from
+//! BEGIN_REQUEST to END_REQUEST and the connection's deadlines. Pure
+//! protocol: no sockets, no clock (callers pass the time), no PHP.
+//!
+//! It imports nothing from the rest of the crate.
 
 pub mod codec;
 pub mod conn;

@@ -11,6 +11,9 @@
 //! PHP output and input cross this boundary through two traits,
 //! [`ResponseSink`] and [`BodySource`], so this module knows nothing of
 //! FastCGI records or sockets.
+//!
+//! It may import [`crate::config`] (the `pm` word), [`crate::fcgi`]'s
+//! name-value pairs (a request's params) and [`crate::sys`].
 
 mod callbacks;
 mod cgi_env;

@@ -4,6 +4,9 @@
 //! page and the metrics endpoint. Processes, signals and systemd are
 //! [`crate::process`]'s; nothing here imports it.
 //!
+//! It may import [`crate::fcgi`], [`crate::php`], [`crate::config`] and
+//! [`crate::sys`].
+//!
 //! Everything here runs on tokio. PHP itself runs on the engine's own
 //! threads; requests reach them through [`crate::php::Pool`].
 

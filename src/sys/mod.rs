@@ -4,6 +4,8 @@
 //! shared-memory [`scoreboard`] a worker keeps for its master. What the
 //! descriptors mean is the server's business; this module only makes the
 //! calls sound.
+//!
+//! It imports nothing from the rest of the crate but its exit codes.
 #![allow(unsafe_code)]
 
 pub mod fdpass;

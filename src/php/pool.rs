@@ -523,11 +523,11 @@ pub(super) fn retire(shared: &Arc<Shared>, thread: &Arc<Thread>) {
     shared.threads_mut().retain(|w| !Arc::ptr_eq(w, thread));
     // Detach: joining could wait forever.
     drop(thread.join.lock().unwrap_or_else(|e| e.into_inner()).take());
-    let replaced = match thread.app {
-        true => spawn_thread(shared, true),
-        false => spawn_worker(shared),
-    };
-    if let Err(e) = replaced {
+    // The replacement takes the stuck thread's place in `live`.
+    if let Err(e) = spawn_thread(shared, thread.app) {
+        if !thread.app {
+            shared.live.fetch_sub(1, Ordering::Relaxed);
+        }
         tracing::error!("cannot start a replacement PHP thread: {e}");
     }
 }
@@ -657,7 +657,8 @@ fn recycle(shared: &Arc<Shared>, me: &Arc<Thread>) -> bool {
     let Some(list) = recycled.as_mut() else {
         return false;
     };
-    if let Err(e) = spawn_worker(shared) {
+    // The fresh thread takes this one's place in `live`.
+    if let Err(e) = spawn_thread(shared, false) {
         tracing::error!("cannot start a fresh PHP thread for pm.max_requests: {e}");
         return false;
     }

@@ -2,15 +2,16 @@
 //! hit, costs only what it must (the stalled connection, or the one request)
 //! and says in the log which limit it was.
 
-use std::io::{ErrorKind, Read, Write};
+use std::io::{ErrorKind, Read};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use fcgi_tests::cgi::CgiRequest;
 use fcgi_tests::daemon::Tfpm;
 use fcgi_tests::fcgi_client::{
-    begin_body, encode_pair, encode_record, encode_request, encode_stream, read_record, FcgiClient,
-    Record, BEGIN_REQUEST, END_REQUEST, KEEP_CONN, PARAMS, RESPONDER, STDIN, STDOUT,
+    begin_body, encode_pair, encode_record, encode_stream, get_params, get_request_bytes,
+    read_record, FcgiClient, Record, BEGIN_REQUEST, END_REQUEST, KEEP_CONN, PARAMS, RESPONDER,
+    STDIN,
 };
 use fcgi_tests::launch::Launch;
 use fcgi_tests::{docroot, poll_until};
@@ -25,51 +26,27 @@ fn start(extra: &[&str]) -> Tfpm {
     Launch::new(Path::new(TFPM)).args(extra).start()
 }
 
-fn connect(tfpm: &Tfpm) -> FcgiClient {
-    FcgiClient::connect_tcp(tfpm.addr()).expect("connect")
-}
-
-fn params(script: &str, query: &str) -> Vec<(String, String)> {
-    CgiRequest::get(&docroot(), script).query(query).params()
-}
-
 fn encoded_params(script: &str, query: &str) -> Vec<u8> {
     let mut pairs = Vec::new();
-    for (name, value) in params(script, query) {
+    for (name, value) in get_params(script, query) {
         pairs.extend(encode_pair(name.as_bytes(), value.as_bytes()));
     }
     pairs
 }
 
 fn request_bytes(id: u16, script: &str, query: &str) -> Vec<u8> {
-    let params = params(script, query);
-    let borrowed: Vec<(&str, &str)> = params
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
-    encode_request(id, &borrowed, b"", true)
-}
-
-fn send(client: &mut FcgiClient, bytes: &[u8]) {
-    client.stream().write_all(bytes).expect("write");
+    get_request_bytes(id, script, query, true)
 }
 
 /// Reads records until END_REQUEST for `id`: (stdout, the END_REQUEST).
 fn read_until_end(client: &mut FcgiClient, id: u16) -> (String, Record) {
-    let mut stdout = Vec::new();
-    loop {
-        let record = read_record(client.stream()).expect("a record");
-        if record.kind == STDOUT && record.id == id {
-            stdout.extend_from_slice(&record.content);
-        }
-        if record.kind == END_REQUEST && record.id == id {
-            return (String::from_utf8_lossy(&stdout).into_owned(), record);
-        }
-    }
+    let (stdout, mut seen) = client.read_until_end(id);
+    let end = seen.pop().expect("END_REQUEST");
+    (String::from_utf8_lossy(&stdout).into_owned(), end)
 }
 
 fn assert_hello(client: &mut FcgiClient) {
-    send(client, &request_bytes(1, "/hello.php", ""));
+    client.send_raw(&request_bytes(1, "/hello.php", ""));
     let (stdout, _) = read_until_end(client, 1);
     assert!(stdout.ends_with("Hello, world!\n"), "{stdout}");
 }
@@ -84,36 +61,36 @@ fn wait_for_log(tfpm: &Tfpm, needle: &str) {
 #[test]
 fn a_silent_connection_is_closed_after_the_first_byte_timeout() {
     let tfpm = start(&["--first-byte-timeout", "1"]);
-    let mut silent = connect(&tfpm);
+    let mut silent = tfpm.connect();
     let opened = Instant::now();
     assert!(silent.peer_closed(Duration::from_secs(10)).expect("read"));
     assert!(opened.elapsed() >= Duration::from_millis(900));
     wait_for_log(&tfpm, "first-byte timeout");
     // A connection that speaks at once is not affected.
-    let mut client = connect(&tfpm);
+    let mut client = tfpm.connect();
     assert_hello(&mut client);
 }
 
 #[test]
 fn params_that_never_end_get_a_408_and_the_connection_goes_on() {
     let tfpm = start(&["--params-timeout", "1"]);
-    let mut client = connect(&tfpm);
+    let mut client = tfpm.connect();
     let mut bytes = encode_record(BEGIN_REQUEST, 1, &begin_body(RESPONDER, KEEP_CONN));
     // Every pair, but never the empty PARAMS record that ends the stream.
     bytes.extend(encode_record(PARAMS, 1, &encoded_params("/hello.php", "")));
-    send(&mut client, &bytes);
+    client.send_raw(&bytes);
     let (stdout, _) = read_until_end(&mut client, 1);
     assert!(stdout.starts_with("Status: 408"), "{stdout}");
     wait_for_log(&tfpm, "params timeout");
     // The late end of that stream is skipped; the next request is served.
-    send(&mut client, &encode_stream(PARAMS, 1, b""));
+    client.send_raw(&encode_stream(PARAMS, 1, b""));
     assert_hello(&mut client);
 }
 
 #[test]
 fn a_body_that_stops_arriving_aborts_only_its_request() {
     let tfpm = start(&["--stdin-timeout", "1"]);
-    let mut client = connect(&tfpm);
+    let mut client = tfpm.connect();
     let mut request = CgiRequest::get(&docroot(), "/input.php").params();
     request.retain(|(name, _)| name != "REQUEST_METHOD" && name != "CONTENT_LENGTH");
     request.push(("REQUEST_METHOD".into(), "POST".into()));
@@ -125,7 +102,7 @@ fn a_body_that_stops_arriving_aborts_only_its_request() {
     let mut bytes = encode_record(BEGIN_REQUEST, 1, &begin_body(RESPONDER, KEEP_CONN));
     bytes.extend(encode_stream(PARAMS, 1, &pairs));
     bytes.extend(encode_record(STDIN, 1, &[b'x'; 10]));
-    send(&mut client, &bytes);
+    client.send_raw(&bytes);
     // The script is told the client is gone; exactly one END_REQUEST ends it.
     let (_, end) = read_until_end(&mut client, 1);
     assert_eq!(end.content[4], 0, "REQUEST_COMPLETE");
@@ -151,11 +128,11 @@ fn assert_waiting(client: &mut FcgiClient) {
 #[test]
 fn past_max_connections_new_connections_wait_in_the_backlog() {
     let tfpm = start(&["--max-connections", "1"]);
-    let mut first = connect(&tfpm);
+    let mut first = tfpm.connect();
     assert_hello(&mut first);
     // Accepted by the kernel, not yet by tfpm: the request waits.
-    let mut second = connect(&tfpm);
-    send(&mut second, &request_bytes(1, "/hello.php", ""));
+    let mut second = tfpm.connect();
+    second.send_raw(&request_bytes(1, "/hello.php", ""));
     assert_waiting(&mut second);
     wait_for_log(&tfpm, "max connections reached");
     // The first connection closes: the second is taken and answered in full.
@@ -171,12 +148,12 @@ fn past_max_connections_new_connections_wait_in_the_backlog() {
 #[test]
 fn max_connections_is_shared_by_the_worker_processes() {
     let tfpm = start(&["--max-connections", "2", "--workers", "2"]);
-    let mut first = connect(&tfpm);
+    let mut first = tfpm.connect();
     assert_hello(&mut first);
-    let mut second = connect(&tfpm);
+    let mut second = tfpm.connect();
     assert_hello(&mut second);
-    let mut third = connect(&tfpm);
-    send(&mut third, &request_bytes(1, "/hello.php", ""));
+    let mut third = tfpm.connect();
+    third.send_raw(&request_bytes(1, "/hello.php", ""));
     assert_waiting(&mut third);
     drop(first);
     third.stream().set_timeouts(None).expect("timeout");
@@ -191,15 +168,15 @@ fn past_max_requests_a_request_gets_overloaded() {
     let tfpm = start(&["--max-requests", "1"]);
     let dir = fcgi_tests::tempfile::tempdir().expect("temp dir");
     let query = format!("n=2&dir={}", dir.path().display());
-    let mut busy = connect(&tfpm);
-    send(&mut busy, &request_bytes(1, "/engine/barrier.php", &query));
+    let mut busy = tfpm.connect();
+    busy.send_raw(&request_bytes(1, "/engine/barrier.php", &query));
     // The script leaves a file once it runs: the one slot is taken.
     let running = poll_until(Duration::from_secs(10), POLL, || {
         (std::fs::read_dir(dir.path()).ok()?.count() > 0).then_some(())
     });
     assert!(running.is_some(), "{}", tfpm.log());
-    let mut other = connect(&tfpm);
-    send(&mut other, &request_bytes(1, "/hello.php", ""));
+    let mut other = tfpm.connect();
+    other.send_raw(&request_bytes(1, "/hello.php", ""));
     let end = read_record(other.stream()).expect("END_REQUEST");
     assert_eq!((end.kind, end.id), (END_REQUEST, 1));
     assert_eq!(end.content[4], OVERLOADED);
@@ -214,7 +191,7 @@ fn past_max_requests_a_request_gets_overloaded() {
 #[test]
 fn too_many_pairs_get_a_431() {
     let tfpm = start(&["--max-params-pairs", "50"]);
-    let mut client = connect(&tfpm);
+    let mut client = tfpm.connect();
     let mut pairs = encoded_params("/hello.php", "");
     for i in 0..60 {
         pairs.extend(encode_pair(format!("HTTP_X_{i}").as_bytes(), b"1"));
@@ -222,7 +199,7 @@ fn too_many_pairs_get_a_431() {
     let mut bytes = encode_record(BEGIN_REQUEST, 1, &begin_body(RESPONDER, KEEP_CONN));
     bytes.extend(encode_stream(PARAMS, 1, &pairs));
     bytes.extend(encode_stream(STDIN, 1, b""));
-    send(&mut client, &bytes);
+    client.send_raw(&bytes);
     let (stdout, _) = read_until_end(&mut client, 1);
     assert!(stdout.starts_with("Status: 431"), "{stdout}");
     wait_for_log(&tfpm, "more than 50 name-value pairs");
@@ -232,7 +209,7 @@ fn too_many_pairs_get_a_431() {
 #[test]
 fn a_pair_cut_short_by_the_end_of_params_gets_a_400() {
     let tfpm = start(&[]);
-    let mut client = connect(&tfpm);
+    let mut client = tfpm.connect();
     let mut pairs = encoded_params("/hello.php", "");
     // A pair that declares a 100-byte value, then the stream ends.
     pairs.extend([4, 100]);
@@ -240,7 +217,7 @@ fn a_pair_cut_short_by_the_end_of_params_gets_a_400() {
     let mut bytes = encode_record(BEGIN_REQUEST, 1, &begin_body(RESPONDER, KEEP_CONN));
     bytes.extend(encode_stream(PARAMS, 1, &pairs));
     bytes.extend(encode_stream(STDIN, 1, b""));
-    send(&mut client, &bytes);
+    client.send_raw(&bytes);
     let (stdout, _) = read_until_end(&mut client, 1);
     assert!(stdout.starts_with("Status: 400"), "{stdout}");
     assert_hello(&mut client);

@@ -3,19 +3,17 @@
 //! protocol errors, each answered as the spec says while the connection (or
 //! at least every other connection) goes on working.
 
-use std::io::Write;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use fcgi_tests::cgi::CgiRequest;
 use fcgi_tests::daemon::Tfpm;
 use fcgi_tests::fcgi_client::{
-    begin_body, encode_pair, encode_record, encode_request, encode_stream, read_record, FcgiClient,
-    Record, ABORT_REQUEST, BEGIN_REQUEST, END_REQUEST, KEEP_CONN, PARAMS, RESPONDER, STDIN, STDOUT,
-    UNKNOWN_TYPE,
+    begin_body, encode_pair, encode_record, encode_stream, get_params, get_request_bytes,
+    read_record, FcgiClient, ABORT_REQUEST, BEGIN_REQUEST, END_REQUEST, KEEP_CONN, PARAMS,
+    RESPONDER, STDIN, UNKNOWN_TYPE,
 };
 use fcgi_tests::launch::Launch;
-use fcgi_tests::{docroot, poll_until};
+use fcgi_tests::poll_until;
 
 const TFPM: &str = env!("CARGO_BIN_EXE_tfpm");
 /// How often to look again while waiting for something to happen.
@@ -23,44 +21,6 @@ const POLL: Duration = Duration::from_millis(20);
 
 fn start() -> Tfpm {
     Launch::new(Path::new(TFPM)).start()
-}
-
-fn connect(tfpm: &Tfpm) -> FcgiClient {
-    FcgiClient::connect_tcp(tfpm.addr()).expect("connect")
-}
-
-/// The params of a GET of `script` (under tests/docroot), as nginx sends them.
-fn params(script: &str, query: &str) -> Vec<(String, String)> {
-    CgiRequest::get(&docroot(), script).query(query).params()
-}
-
-fn request_bytes(id: u16, script: &str, query: &str, keep: bool) -> Vec<u8> {
-    let params = params(script, query);
-    let borrowed: Vec<(&str, &str)> = params
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
-    encode_request(id, &borrowed, b"", keep)
-}
-
-fn send(client: &mut FcgiClient, bytes: &[u8]) {
-    client.stream().write_all(bytes).expect("write");
-}
-
-/// Reads records until END_REQUEST for `id`; returns (stdout, records seen).
-fn read_until_end(client: &mut FcgiClient, id: u16) -> (Vec<u8>, Vec<Record>) {
-    let (mut stdout, mut seen) = (Vec::new(), Vec::new());
-    loop {
-        let record = read_record(client.stream()).expect("a record");
-        if record.kind == STDOUT && record.id == id {
-            stdout.extend_from_slice(&record.content);
-        }
-        let done = record.kind == END_REQUEST && record.id == id;
-        seen.push(record);
-        if done {
-            return (stdout, seen);
-        }
-    }
 }
 
 fn get_values(client: &mut FcgiClient) -> Vec<(String, String)> {
@@ -76,7 +36,7 @@ fn get_values(client: &mut FcgiClient) -> Vec<(String, String)> {
 #[test]
 fn get_values_before_and_between_requests_on_a_kept_connection() {
     let tfpm = start();
-    let mut client = connect(&tfpm);
+    let mut client = tfpm.connect();
     for _ in 0..2 {
         let values = get_values(&mut client);
         let names: Vec<&str> = values.iter().map(|(n, _)| n.as_str()).collect();
@@ -86,8 +46,8 @@ fn get_values_before_and_between_requests_on_a_kept_connection() {
             "unknown names are left out"
         );
         assert!(values.contains(&("FCGI_MPXS_CONNS".into(), "0".into())));
-        send(&mut client, &request_bytes(1, "/hello.php", "", true));
-        let (stdout, _) = read_until_end(&mut client, 1);
+        client.send_raw(&get_request_bytes(1, "/hello.php", "", true));
+        let (stdout, _) = client.read_until_end(1);
         assert!(String::from_utf8_lossy(&stdout).ends_with("Hello, world!\n"));
     }
     assert!(
@@ -101,25 +61,22 @@ fn get_values_before_and_between_requests_on_a_kept_connection() {
 #[test]
 fn an_unknown_management_type_gets_unknown_type_and_the_connection_goes_on() {
     let tfpm = start();
-    let mut client = connect(&tfpm);
-    send(&mut client, &encode_record(99, 0, b""));
+    let mut client = tfpm.connect();
+    client.send_raw(&encode_record(99, 0, b""));
     let record = read_record(client.stream()).expect("UNKNOWN_TYPE");
     assert_eq!((record.kind, record.id), (UNKNOWN_TYPE, 0));
     assert_eq!(record.content, [99, 0, 0, 0, 0, 0, 0, 0]);
-    send(&mut client, &request_bytes(1, "/hello.php", "", true));
-    let (stdout, _) = read_until_end(&mut client, 1);
+    client.send_raw(&get_request_bytes(1, "/hello.php", "", true));
+    let (stdout, _) = client.read_until_end(1);
     assert!(String::from_utf8_lossy(&stdout).ends_with("Hello, world!\n"));
 }
 
 #[test]
 fn unknown_role_and_a_second_request_are_rejected_without_harm() {
     let tfpm = start();
-    let mut client = connect(&tfpm);
+    let mut client = tfpm.connect();
     // An unknown role: END_REQUEST with FCGI_UNKNOWN_ROLE (3), nothing else.
-    send(
-        &mut client,
-        &encode_record(BEGIN_REQUEST, 5, &begin_body(9, KEEP_CONN)),
-    );
+    client.send_raw(&encode_record(BEGIN_REQUEST, 5, &begin_body(9, KEEP_CONN)));
     let record = read_record(client.stream()).expect("END_REQUEST");
     assert_eq!(
         (record.kind, record.id, record.content[4]),
@@ -127,14 +84,14 @@ fn unknown_role_and_a_second_request_are_rejected_without_harm() {
     );
     // A second request while one runs, on a connection that does not
     // multiplex: FCGI_CANT_MPX_CONN (1) for it, and the first completes.
-    let mut bytes = request_bytes(1, "/sleep.php", "ms=200", true);
+    let mut bytes = get_request_bytes(1, "/sleep.php", "ms=200", true);
     bytes.extend(encode_record(
         BEGIN_REQUEST,
         2,
         &begin_body(RESPONDER, KEEP_CONN),
     ));
-    send(&mut client, &bytes);
-    let (stdout, seen) = read_until_end(&mut client, 1);
+    client.send_raw(&bytes);
+    let (stdout, seen) = client.read_until_end(1);
     let rejected = seen
         .iter()
         .find(|r| r.id == 2)
@@ -146,18 +103,18 @@ fn unknown_role_and_a_second_request_are_rejected_without_harm() {
 #[test]
 fn abort_request_gets_exactly_one_end_request() {
     let tfpm = start();
-    let mut client = connect(&tfpm);
-    let mut bytes = request_bytes(1, "/sleep.php", "ms=300", true);
+    let mut client = tfpm.connect();
+    let mut bytes = get_request_bytes(1, "/sleep.php", "ms=300", true);
     bytes.extend(encode_record(ABORT_REQUEST, 1, b""));
-    send(&mut client, &bytes);
-    let (_, seen) = read_until_end(&mut client, 1);
+    client.send_raw(&bytes);
+    let (_, seen) = client.read_until_end(1);
     assert_eq!(seen.iter().filter(|r| r.kind == END_REQUEST).count(), 1);
     // Nothing follows it, and the connection serves the next request.
     assert!(!client
         .peer_closed(Duration::from_millis(500))
         .expect("nothing after END_REQUEST"));
-    send(&mut client, &request_bytes(1, "/hello.php", "", true));
-    let (stdout, _) = read_until_end(&mut client, 1);
+    client.send_raw(&get_request_bytes(1, "/hello.php", "", true));
+    let (stdout, _) = client.read_until_end(1);
     assert!(String::from_utf8_lossy(&stdout).ends_with("Hello, world!\n"));
 }
 
@@ -168,11 +125,8 @@ fn abort_while_sleeping(ignore: bool, abort: impl FnOnce(FcgiClient)) -> String 
     let dir = fcgi_tests::tempfile::tempdir().expect("temp dir");
     let marker = dir.path().join("marker");
     let query = format!("ignore={}&marker={}", u8::from(ignore), marker.display());
-    let mut client = connect(&tfpm);
-    send(
-        &mut client,
-        &request_bytes(1, "/abort_wait.php", &query, true),
-    );
+    let mut client = tfpm.connect();
+    client.send_raw(&get_request_bytes(1, "/abort_wait.php", &query, true));
     let started = poll_until(Duration::from_secs(10), POLL, || {
         std::fs::read_to_string(&marker)
             .ok()
@@ -194,8 +148,8 @@ fn abort_while_sleeping(ignore: bool, abort: impl FnOnce(FcgiClient)) -> String 
 #[test]
 fn abort_request_wakes_a_sleeping_script_and_ends_it() {
     let noted = abort_while_sleeping(false, |mut client| {
-        send(&mut client, &encode_record(ABORT_REQUEST, 1, b""));
-        let (_, seen) = read_until_end(&mut client, 1);
+        client.send_raw(&encode_record(ABORT_REQUEST, 1, b""));
+        let (_, seen) = client.read_until_end(1);
         assert_eq!(seen.iter().filter(|r| r.kind == END_REQUEST).count(), 1);
     });
     assert_eq!(noted, "started\nshutdown aborted=1\n");
@@ -204,8 +158,8 @@ fn abort_request_wakes_a_sleeping_script_and_ends_it() {
 #[test]
 fn with_ignore_user_abort_the_script_sees_the_abort_and_runs_on() {
     let noted = abort_while_sleeping(true, |mut client| {
-        send(&mut client, &encode_record(ABORT_REQUEST, 1, b""));
-        read_until_end(&mut client, 1);
+        client.send_raw(&encode_record(ABORT_REQUEST, 1, b""));
+        client.read_until_end(1);
     });
     assert_eq!(
         noted,
@@ -222,44 +176,41 @@ fn a_web_server_hanging_up_aborts_its_sleeping_script() {
 #[test]
 fn oversized_params_get_a_431_and_the_connection_stays_usable() {
     let tfpm = start();
-    let mut client = connect(&tfpm);
+    let mut client = tfpm.connect();
     let big = "x".repeat(1100 * 1024);
     let mut pairs = Vec::new();
-    for (name, value) in params("/hello.php", "") {
+    for (name, value) in get_params("/hello.php", "") {
         pairs.extend(encode_pair(name.as_bytes(), value.as_bytes()));
     }
     pairs.extend(encode_pair(b"HTTP_X_HUGE", big.as_bytes()));
     let mut bytes = encode_record(BEGIN_REQUEST, 1, &begin_body(RESPONDER, KEEP_CONN));
     bytes.extend(encode_stream(PARAMS, 1, &pairs));
     bytes.extend(encode_stream(STDIN, 1, b""));
-    send(&mut client, &bytes);
-    let (stdout, _) = read_until_end(&mut client, 1);
+    client.send_raw(&bytes);
+    let (stdout, _) = client.read_until_end(1);
     assert!(
         String::from_utf8_lossy(&stdout).starts_with("Status: 431"),
         "{}",
         String::from_utf8_lossy(&stdout)
     );
-    send(&mut client, &request_bytes(1, "/hello.php", "", true));
-    let (stdout, _) = read_until_end(&mut client, 1);
+    client.send_raw(&get_request_bytes(1, "/hello.php", "", true));
+    let (stdout, _) = client.read_until_end(1);
     assert!(String::from_utf8_lossy(&stdout).ends_with("Hello, world!\n"));
 }
 
 #[test]
 fn a_protocol_error_closes_only_its_own_connection() {
     let tfpm = start();
-    let mut bad = connect(&tfpm);
-    let mut good = connect(&tfpm);
+    let mut bad = tfpm.connect();
+    let mut good = tfpm.connect();
     // FastCGI version 2 does not exist: the framing can't be trusted.
-    send(
-        &mut bad,
-        &[2, BEGIN_REQUEST, 0, 1, 0, 8, 0, 0, 0, 1, 1, 0, 0, 0, 0, 0],
-    );
+    bad.send_raw(&[2, BEGIN_REQUEST, 0, 1, 0, 8, 0, 0, 0, 1, 1, 0, 0, 0, 0, 0]);
     assert!(
         bad.peer_closed(Duration::from_secs(10)).expect("read"),
         "the bad connection stayed open"
     );
-    send(&mut good, &request_bytes(1, "/hello.php", "", true));
-    let (stdout, _) = read_until_end(&mut good, 1);
+    good.send_raw(&get_request_bytes(1, "/hello.php", "", true));
+    let (stdout, _) = good.read_until_end(1);
     assert!(String::from_utf8_lossy(&stdout).ends_with("Hello, world!\n"));
     let log = tfpm.log();
     assert!(log.contains("closing connection"), "{log}");

@@ -274,6 +274,46 @@ impl FcgiClient {
         let pairs = decode_pairs(&record.content)?;
         Ok(pairs.into_iter().map(|(n, v)| (text(n), text(v))).collect())
     }
+
+    /// Writes `bytes` as they are (records built by hand); panics on error.
+    pub fn send_raw(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).expect("write");
+    }
+
+    /// Reads records until the END_REQUEST of request `id`: that request's
+    /// STDOUT, and every record seen (the END_REQUEST last); panics on error.
+    pub fn read_until_end(&mut self, id: u16) -> (Vec<u8>, Vec<Record>) {
+        let (mut stdout, mut seen) = (Vec::new(), Vec::new());
+        loop {
+            let record = read_record(&mut self.stream).expect("a record");
+            if record.kind == STDOUT && record.id == id {
+                stdout.extend_from_slice(&record.content);
+            }
+            let done = record.kind == END_REQUEST && record.id == id;
+            seen.push(record);
+            if done {
+                return (stdout, seen);
+            }
+        }
+    }
+}
+
+/// The bytes of a whole GET of `script` (under tests/docroot) with `query`,
+/// as request `id`, with nginx's params and no body.
+pub fn get_request_bytes(id: u16, script: &str, query: &str, keep_conn: bool) -> Vec<u8> {
+    let params = get_params(script, query);
+    let borrowed: Vec<(&str, &str)> = params
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    encode_request(id, &borrowed, b"", keep_conn)
+}
+
+/// The params of a GET of `script` (under tests/docroot), as nginx sends them.
+pub fn get_params(script: &str, query: &str) -> Vec<(String, String)> {
+    CgiRequest::get(&crate::docroot(), script)
+        .query(query)
+        .params()
 }
 
 /// The bytes of a whole request: BEGIN_REQUEST, PARAMS stream, STDIN stream.

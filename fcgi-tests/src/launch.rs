@@ -83,6 +83,11 @@ impl Launch {
 }
 
 impl Tfpm {
+    /// A FastCGI connection to the first TCP address.
+    pub fn connect(&self) -> FcgiClient {
+        FcgiClient::connect_tcp(self.addr()).expect("connect")
+    }
+
     /// A GET of `script` (under `tests/docroot`) with `query`, on a new
     /// connection to the first TCP address; panics, with the log, if the
     /// request fails.

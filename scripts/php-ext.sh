@@ -210,10 +210,35 @@ xdebug_320_patch() {
 PATCH
 }
 
+# Ports bookworm's sources of extension $1 (the only ones the mirror has
+# for some) to PHP 8.4's API, where they predate it, as their later
+# releases did: igbinary 3.2.13 (zend_uintptr_t is gone), apcu 5.1.22 (its
+# CFLAGS reached the compiler as one quoted word), redis 5.3.7 (the random
+# headers moved to ext/random, php_rand() is gone) and imagick 3.7.0
+# (php_strtolower() is gone). A source without the old spelling is left
+# as it is.
+port_to_84() {
+  local files
+  case "$1" in
+    igbinary) files="$(grep -rl '\bzend_uintptr_t\b' src || true)"
+      [[ -z "$files" ]] || sed -i 's/\bzend_uintptr_t\b/uintptr_t/g' $files ;;
+    apcu) files="$(grep -l 'ext_shared,, \\\\$(APCU_CFLAGS))' config.m4 || true)"
+      [[ -z "$files" ]] || sed -i 's/ext_shared,, \\\\$(APCU_CFLAGS))/ext_shared,, $APCU_CFLAGS)/' config.m4 ;;
+    redis) files="$(grep -l 'standard/php_ra\(nd\|ndom\)\.h\|\bphp_rand()' ./*.c || true)"
+      [[ -z "$files" ]] || sed -i -e 's|<\(ext/\)\{0,1\}standard/php_rand\.h>|<ext/random/php_random.h>|' \
+        -e 's|<standard/php_random\.h>|<ext/random/php_random.h>|' -e '/<ext\/standard\/php_mt_rand\.h>/d' \
+        -e 's/\bphp_rand()/php_mt_rand()/g' $files ;;
+    imagick) files="$(grep -l '\bphp_strtolower(' ./*.c || true)"
+      [[ -z "$files" ]] || sed -i 's/\bphp_strtolower(/zend_str_tolower(/g' $files ;;
+  esac
+  [[ -z "${files:-}" ]] || log "$1: ported to PHP 8.4's API ($(echo $files | tr '\n' ' '))"
+}
+
 # Patches the source in the current directory where a known version of
-# extension $1 breaks under tfpm's threads.
+# extension $1 breaks under tfpm's threads, or predates PHP 8.4.
 patch_source() {
   local version
+  [[ "$branch" != 8.4 ]] || port_to_84 "$1"
   case "$1" in
     xdebug)
       version="$(sed -n 's/^#define XDEBUG_VERSION *"\(.*\)"/\1/p' php_xdebug.h)"

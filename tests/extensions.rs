@@ -2,15 +2,15 @@
 //! Debian's source packages, and used from several threads at once.
 //!
 //! The extensions are the ones whose source the mirror has for the linked
-//! PHP: on 8.2 (bookworm's) msgpack, igbinary, apcu, redis (against a
-//! redis-server the test starts, from Debian's package), imagick (with
-//! ImageMagick's threads limited to one, `MAGICK_THREAD_LIMIT=1`) and
-//! xdebug (in its develop and coverage modes, and those only: bookworm's
-//! 3.2.0, which php-ext.sh patches, ran every mode on threads started after
-//! module start-up, and its profiler closed a descriptor twice, now and
-//! then another thread's redis socket); on 8.4 msgpack
-//! (trixie's newer apcu, igbinary and redis sources are listed in the
-//! index but missing from the pool, and bookworm's do not build on 8.4).
+//! PHP: msgpack, igbinary, apcu, redis (against a redis-server the test
+//! starts, from Debian's package) and imagick (with ImageMagick's threads
+//! limited to one, `MAGICK_THREAD_LIMIT=1`) on both versions, and on 8.2
+//! xdebug too (in its develop and coverage modes, and those only:
+//! bookworm's 3.2.0, which php-ext.sh patches, ran every mode on threads
+//! started after module start-up, and its profiler closed a descriptor
+//! twice, now and then another thread's redis socket; it predates 8.4). On
+//! 8.4 they are bookworm's sources too (trixie's are listed in the index
+//! but missing from the pool), which php-ext.sh ports to 8.4's API.
 //! Their ini files go into a scratch directory that tfpm and the build's
 //! CLI read through `PHP_INI_SCAN_DIR`, so no other test sees them.
 
@@ -33,7 +33,7 @@ const REQUESTS: usize = 25;
 fn extensions() -> &'static [&'static str] {
     match php_version() {
         (8, 2) => &["msgpack", "igbinary", "apcu", "redis", "imagick", "xdebug"],
-        _ => &["msgpack"],
+        _ => &["msgpack", "igbinary", "apcu", "redis", "imagick"],
     }
 }
 

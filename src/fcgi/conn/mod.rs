@@ -184,6 +184,13 @@ impl ConnState {
         !req.keep_conn && self.requests.is_empty()
     }
 
+    /// The server refused request `id` right after its BEGIN_REQUEST (it
+    /// answered OVERLOADED itself): the id becomes inactive as if it had
+    /// never begun, and the connection's idle time goes on.
+    pub fn refuse(&mut self, id: u16) {
+        self.requests.retain(|req| req.id != id);
+    }
+
     /// Stops all input for an active request without an event (the server
     /// gave up on it: a timeout, an overload): its further records, ABORT
     /// included, are skipped until the application ends it.

@@ -445,7 +445,7 @@ impl Reader {
         let Some(slot) = self.context.request_slot() else {
             // Refused like the protocol's own refusals: the id never
             // becomes active, so the peer may begin it again at once.
-            self.shared.lock().state.end(id, Instant::now());
+            self.shared.lock().state.refuse(id);
             let end = Out::EndRequest {
                 id,
                 app_status: 0,

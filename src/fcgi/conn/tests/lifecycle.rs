@@ -195,6 +195,20 @@ fn end_says_when_the_connection_closes() {
 }
 
 #[test]
+fn a_request_the_server_refuses_leaves_the_idle_time_running() {
+    let t0 = Instant::now();
+    let t = timeouts();
+    let mut conn = opened(t0);
+    begin_at(&mut conn, t0, 1, true);
+    conn.end(1, t0 + SEC);
+    begin_at(&mut conn, t0 + 2 * SEC, 1, true);
+    conn.refuse(1);
+    assert!(!conn.is_active(1));
+    assert_eq!(conn.next_deadline(&t), Some((t0 + 8 * SEC, Expired::Idle)));
+    begin_at(&mut conn, t0 + 3 * SEC, 1, true);
+}
+
+#[test]
 fn a_refused_params_stream_ends_the_body_phase_before_it_starts() {
     let t0 = Instant::now();
     let t = timeouts();

@@ -250,3 +250,29 @@ fn pm_dynamic_keeps_spare_threads_between_its_bounds() {
     // All idle again: down to pm.max_spare_servers, one thread a second.
     wait_total(addr, 2, &tfpm);
 }
+
+#[test]
+fn renewed_threads_keep_the_total_at_max_children() {
+    // Debian's www.conf with pm.max_requests set, as many sites run it. A
+    // renewed thread once counted twice: "total processes" grew past
+    // pm.max_children, and a dynamic pool stopped starting threads.
+    let (tfpm, _dir) = start_pm(
+        "pm = dynamic\npm.max_children = 2\npm.start_servers = 1\n\
+         pm.min_spare_servers = 1\npm.max_spare_servers = 1\npm.max_requests = 2\n",
+    );
+    let addr = tfpm.addr();
+    for _ in 0..10 {
+        assert_eq!(body(&fetch(addr, "/hello.php", "")), "Hello, world!\n");
+    }
+    assert!(total(addr) <= 2, "{} threads", total(addr));
+    // Both threads busy at once: the second starts, as pm.max_children allows.
+    let slow: Vec<_> = (0..2)
+        .map(|_| std::thread::spawn(move || fetch(addr, "/sleep.php", "ms=1500")))
+        .collect();
+    wait_total(addr, 2, &tfpm);
+    let status = body(&fetch(addr, "/status", "json")).to_string();
+    assert_eq!(json_number(&status, "active processes"), 2, "{status}");
+    for s in slow {
+        assert_eq!(body(&s.join().unwrap()), "slept 1500");
+    }
+}

@@ -15,6 +15,7 @@
 //! It may import [`crate::config`] (the `pm` word), [`crate::fcgi`]'s
 //! name-value pairs (a request's params) and [`crate::sys`].
 
+mod buffers;
 mod callbacks;
 mod cgi_env;
 mod direct;

@@ -160,7 +160,8 @@ pub(super) struct Current {
     pub(super) last_usage: (f64, u64),
     pub(super) info: RequestInfo,
     pub(super) started: Option<Instant>,
-    pub(super) script: String,
+    /// The script it runs, shared with the request's context.
+    pub(super) script: Arc<str>,
     pub(super) interrupted: Option<Instant>,
     /// The watchdog noted it past request_slowlog_timeout.
     pub(super) slow_logged: bool,
@@ -182,7 +183,7 @@ impl Default for Current {
             last_usage: (0.0, 0),
             info: RequestInfo::default(),
             started: None,
-            script: String::new(),
+            script: Arc::from(""),
             interrupted: None,
             slow_logged: false,
             finishing: false,

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 
+use super::buffers::{Buffers, Span};
 use super::cgi_env::{self, CgiSettings, RealFiles};
 use super::ffi;
 use super::logs::{PendingAccess, RequestEnd};
@@ -174,7 +175,7 @@ pub(super) struct RequestCtx {
     gone: bool,
     wrote_any: bool,
     stderr_used: bool,
-    pub(super) script: String,
+    pub(super) script: Arc<str>,
     pub(super) client_ip: Option<std::net::IpAddr>,
     /// What the shim reported as the script ended (for the access log).
     pub(super) end: Option<RequestEnd>,
@@ -191,7 +192,7 @@ impl RequestCtx {
         }
     }
 
-    fn new(req: Request, script: String) -> Self {
+    fn new(req: Request, script: Arc<str>) -> Self {
         RequestCtx {
             sink: req.sink,
             body: Some(req.body),
@@ -368,25 +369,23 @@ struct Fields {
     ping_response: Option<usize>,
 }
 
-/// (name offset, name len, value offset, value len) of one param.
-type Span = (usize, usize, usize, usize);
-
 impl PreparedRequest {
     pub(super) fn new(req: Request, policy: &RequestPolicy, cgi: &CgiSettings) -> Self {
         let derived = cgi_env::derive(&req.params, cgi, &RealFiles);
-        let mut arena = Vec::with_capacity(params_size(&req.params) + 256);
-        let mut spans: Vec<Span> = req
-            .params
-            .iter()
-            .map(|(name, value)| {
-                (
-                    push_c(&mut arena, name),
-                    name.len(),
-                    push_c(&mut arena, value),
-                    value.len(),
-                )
-            })
-            .collect();
+        let Buffers {
+            mut arena,
+            mut spans,
+            params,
+        } = Buffers::take();
+        arena.reserve(params_size(&req.params) + 256);
+        spans.extend(req.params.iter().map(|(name, value)| {
+            (
+                push_c(&mut arena, name),
+                name.len(),
+                push_c(&mut arena, value),
+                value.len(),
+            )
+        }));
         apply_edits(&mut arena, &mut spans, &derived.edits);
         let script = derived
             .script
@@ -419,10 +418,10 @@ impl PreparedRequest {
             Some(_) => ffi::tfpm_disposition_TFPM_RUN,
             None => disposition(script.as_deref(), policy),
         };
-        let script_label =
-            String::from_utf8_lossy(script.as_deref().unwrap_or_default()).into_owned();
+        let script_label = Arc::from(String::from_utf8_lossy(
+            script.as_deref().unwrap_or_default(),
+        ));
         let ctx = Box::new(RequestCtx::new(req, script_label));
-        let params = Vec::with_capacity(spans.len());
         let mut prepared = PreparedRequest {
             ctx,
             arena,
@@ -433,11 +432,9 @@ impl PreparedRequest {
             disposition,
             report_end: 0,
         };
-        prepared.params = prepared
-            .spans
-            .iter()
-            .map(|s| prepared.c_param(*s))
-            .collect();
+        let mut params = std::mem::take(&mut prepared.params);
+        params.extend(prepared.spans.iter().map(|s| prepared.c_param(*s)));
+        prepared.params = params;
         prepared
     }
 
@@ -523,6 +520,18 @@ impl PreparedRequest {
 
     pub(super) fn disposition(&self) -> ffi::tfpm_disposition {
         self.disposition
+    }
+}
+
+impl Drop for PreparedRequest {
+    /// The params buffers go back to the thread for its next request.
+    fn drop(&mut self) {
+        Buffers {
+            arena: std::mem::take(&mut self.arena),
+            spans: std::mem::take(&mut self.spans),
+            params: std::mem::take(&mut self.params),
+        }
+        .give_back();
     }
 }
 

@@ -326,8 +326,9 @@ pub struct RequestInfo {
     pub content_length: u64,
     /// REMOTE_USER, the HTTP basic auth user.
     pub user: bytes::Bytes,
-    /// The script file PHP runs for it; empty when none was found.
-    pub script: String,
+    /// The script file PHP runs for it; empty when none was found. Shared
+    /// with the request's own context, not copied.
+    pub script: std::sync::Arc<str>,
 }
 
 impl RequestInfo {
@@ -342,7 +343,7 @@ impl RequestInfo {
             query: value(b"QUERY_STRING"),
             content_length: length.and_then(|v| v.trim().parse().ok()).unwrap_or(0),
             user: value(b"REMOTE_USER"),
-            script: String::new(),
+            script: std::sync::Arc::from(""),
         }
     }
 }

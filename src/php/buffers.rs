@@ -1,0 +1,80 @@
+//! The buffers a PHP thread lays each request's params out in (the string
+//! arena, the offsets, the C array PHP reads), kept from one request to
+//! the next on the same thread, so that a request allocates none of them.
+
+use std::cell::RefCell;
+
+use super::ffi;
+
+/// (name offset, name len, value offset, value len) of one param.
+pub(super) type Span = (usize, usize, usize, usize);
+
+/// A buffer that grew past this many bytes (a request with huge params)
+/// goes back to the allocator instead of being kept.
+const KEEP_BYTES: usize = 64 * 1024;
+
+/// One request's params buffers.
+#[derive(Default)]
+pub(super) struct Buffers {
+    /// The params' names and values, each NUL-terminated.
+    pub(super) arena: Vec<u8>,
+    /// Where each param sits in `arena`.
+    pub(super) spans: Vec<Span>,
+    /// The params as PHP reads them, pointing into `arena`.
+    pub(super) params: Vec<ffi::tfpm_param>,
+}
+
+thread_local! {
+    static SPARE: RefCell<Buffers> = RefCell::new(Buffers::default());
+}
+
+impl Buffers {
+    /// This thread's buffers, empty; new ones the first time.
+    pub(super) fn take() -> Buffers {
+        SPARE.with(|spare| std::mem::take(&mut *spare.borrow_mut()))
+    }
+
+    /// Keeps them, emptied, for this thread's next request, unless one
+    /// grew past [`KEEP_BYTES`].
+    pub(super) fn give_back(mut self) {
+        let bytes = [
+            self.arena.capacity(),
+            self.spans.capacity() * std::mem::size_of::<Span>(),
+            self.params.capacity() * std::mem::size_of::<ffi::tfpm_param>(),
+        ];
+        if bytes.iter().any(|&b| b > KEEP_BYTES) {
+            return;
+        }
+        self.arena.clear();
+        self.spans.clear();
+        self.params.clear();
+        // A thread being torn down has no spare to fill: the buffers go.
+        let _ = SPARE.try_with(|spare| *spare.borrow_mut() = self);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_thread_gets_its_buffers_back_empty() {
+        let mut first = Buffers::take();
+        first.arena.extend_from_slice(b"SCRIPT_NAME\0/index.php\0");
+        first.spans.push((0, 11, 12, 10));
+        let arena = first.arena.as_ptr();
+        first.give_back();
+        let second = Buffers::take();
+        assert!(second.arena.is_empty() && second.spans.is_empty());
+        assert_eq!(second.arena.as_ptr(), arena, "the same allocation");
+        assert!(Buffers::take().arena.capacity() == 0, "taken: none spare");
+    }
+
+    #[test]
+    fn a_huge_buffer_is_not_kept() {
+        let mut big = Buffers::take();
+        big.arena.reserve(KEEP_BYTES + 1);
+        big.give_back();
+        assert_eq!(Buffers::take().arena.capacity(), 0);
+    }
+}

@@ -112,7 +112,7 @@ pub enum Event {
 }
 
 /// Protocol state of one connection: its active requests, each in its
-/// [`Phase`], and what its timeouts count from.
+/// phase (params, body, running, ending), and what its timeouts count from.
 #[derive(Debug)]
 pub struct ConnState {
     cfg: ConnConfig,

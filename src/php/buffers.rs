@@ -1,10 +1,14 @@
 //! The buffers a PHP thread lays each request's params out in (the string
 //! arena, the offsets, the C array PHP reads), kept from one request to
-//! the next on the same thread, so that a request allocates none of them.
+//! the next on the same thread, so that a request allocates none of them;
+//! and how params are laid out in the arena.
 
 use std::cell::RefCell;
 
+use bytes::Bytes;
+
 use super::ffi;
+use crate::fcgi::Params;
 
 /// (name offset, name len, value offset, value len) of one param.
 pub(super) type Span = (usize, usize, usize, usize);
@@ -50,6 +54,56 @@ impl Buffers {
         self.params.clear();
         // A thread being torn down has no spare to fill: the buffers go.
         let _ = SPARE.try_with(|spare| *spare.borrow_mut() = self);
+    }
+}
+
+/// The bytes the params take in the arena, NULs included.
+pub(super) fn params_size(params: &Params) -> usize {
+    params.iter().map(|(n, v)| n.len() + v.len() + 2).sum()
+}
+
+/// Appends `bytes` and a NUL; returns where they start.
+pub(super) fn push_c(arena: &mut Vec<u8>, bytes: &[u8]) -> usize {
+    let start = arena.len();
+    arena.extend_from_slice(bytes);
+    arena.push(0);
+    start
+}
+
+/// Where the value of param `name` starts in the arena.
+pub(super) fn find_value(arena: &[u8], spans: &[Span], name: &[u8]) -> Option<usize> {
+    spans
+        .iter()
+        .find(|(at, len, _, _)| &arena[*at..*at + *len] == name)
+        .map(|span| span.2)
+}
+
+/// Applies the path derivation's edits: a new value replaces the param in
+/// place, `None` removes it, and a new name is appended.
+pub(super) fn apply_edits(
+    arena: &mut Vec<u8>,
+    spans: &mut Vec<Span>,
+    edits: &[(&'static [u8], Option<Bytes>)],
+) {
+    for (name, value) in edits {
+        let at = spans
+            .iter()
+            .position(|(n, len, _, _)| &arena[*n..*n + *len] == *name);
+        match (at, value) {
+            (Some(i), Some(v)) => {
+                spans[i].2 = push_c(arena, v);
+                spans[i].3 = v.len();
+            }
+            (Some(i), None) => {
+                spans.remove(i);
+            }
+            (None, Some(v)) => {
+                let n = push_c(arena, name);
+                let value_at = push_c(arena, v);
+                spans.push((n, name.len(), value_at, v.len()));
+            }
+            (None, None) => {}
+        }
     }
 }
 

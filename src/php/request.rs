@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 
-use super::buffers::{Buffers, Span};
+use super::buffers::{apply_edits, find_value, params_size, push_c, Buffers, Span};
 use super::cgi_env::{self, CgiSettings, RealFiles};
 use super::ffi;
 use super::logs::{PendingAccess, RequestEnd};
@@ -532,55 +532,6 @@ impl Drop for PreparedRequest {
             params: std::mem::take(&mut self.params),
         }
         .give_back();
-    }
-}
-
-fn params_size(params: &Params) -> usize {
-    params.iter().map(|(n, v)| n.len() + v.len() + 2).sum()
-}
-
-/// Appends `bytes` and a NUL; returns where they start.
-fn push_c(arena: &mut Vec<u8>, bytes: &[u8]) -> usize {
-    let start = arena.len();
-    arena.extend_from_slice(bytes);
-    arena.push(0);
-    start
-}
-
-/// Where the value of param `name` starts in the arena.
-fn find_value(arena: &[u8], spans: &[Span], name: &[u8]) -> Option<usize> {
-    spans
-        .iter()
-        .find(|(at, len, _, _)| &arena[*at..*at + *len] == name)
-        .map(|span| span.2)
-}
-
-/// Applies the path derivation's edits: a new value replaces the param in
-/// place, `None` removes it, and a new name is appended.
-fn apply_edits(
-    arena: &mut Vec<u8>,
-    spans: &mut Vec<Span>,
-    edits: &[(&'static [u8], Option<Bytes>)],
-) {
-    for (name, value) in edits {
-        let at = spans
-            .iter()
-            .position(|(n, len, _, _)| &arena[*n..*n + *len] == *name);
-        match (at, value) {
-            (Some(i), Some(v)) => {
-                spans[i].2 = push_c(arena, v);
-                spans[i].3 = v.len();
-            }
-            (Some(i), None) => {
-                spans.remove(i);
-            }
-            (None, Some(v)) => {
-                let n = push_c(arena, name);
-                let value_at = push_c(arena, v);
-                spans.push((n, name.len(), value_at, v.len()));
-            }
-            (None, None) => {}
-        }
     }
 }
 

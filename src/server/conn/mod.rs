@@ -466,13 +466,14 @@ impl Reader {
     /// The params are complete: hand the request to a PHP thread.
     async fn start(&self, id: u16, params: Params) {
         let (body_tx, body_rx) = body_channel(BODY_QUEUE);
-        let (abort, span) = {
+        let (abort, span, keep_conn) = {
             let mut shared = self.shared.lock();
+            let keep_conn = shared.state.keeps_conn(id);
             let Some(entry) = shared.requests.get_mut(&id) else {
                 return;
             };
             entry.body = Some(Arc::new(body_tx));
-            (entry.abort.clone(), entry.span.clone())
+            (entry.abort.clone(), entry.span.clone(), keep_conn)
         };
         if !span.is_disabled() {
             span.record("script", script_of(&params));
@@ -485,7 +486,7 @@ impl Reader {
         }
         let request = Request {
             span,
-            keep_conn: self.shared.lock().state.keeps_conn(id),
+            keep_conn,
             params: self.context.with_env(params),
             body: Box::new(body_rx),
             sink: Arc::new(FcgiSink::new(id, self.out.clone())),

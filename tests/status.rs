@@ -205,15 +205,21 @@ fn start_pm(pm_lines: &str) -> (Tfpm, tempfile::TempDir) {
 }
 
 fn wait_total(addr: SocketAddr, want: u64, tfpm: &Tfpm) {
+    wait_field(addr, "total processes", want, tfpm);
+}
+
+/// Polls the JSON status page until its field `key` reads `want`.
+fn wait_field(addr: SocketAddr, key: &str, want: u64, tfpm: &Tfpm) {
+    let read = || json_number(body(&fetch(addr, "/status", "json")), key);
     let reached = fcgi_tests::poll_until(
         std::time::Duration::from_secs(10),
         std::time::Duration::from_millis(50),
-        || (total(addr) == want).then_some(()),
+        || (read() == want).then_some(()),
     );
     assert!(
         reached.is_some(),
-        "total processes never {want} (now {})\n{}",
-        total(addr),
+        "{key} never {want} (now {})\n{}",
+        read(),
         tfpm.log()
     );
 }
@@ -267,12 +273,13 @@ fn renewed_threads_keep_the_total_at_max_children() {
     assert!(total(addr) <= 2, "{} threads", total(addr));
     // Both threads busy at once: the second starts, as pm.max_children allows.
     let slow: Vec<_> = (0..2)
-        .map(|_| std::thread::spawn(move || fetch(addr, "/sleep.php", "ms=1500")))
+        .map(|_| std::thread::spawn(move || fetch(addr, "/sleep.php", "ms=2500")))
         .collect();
-    wait_total(addr, 2, &tfpm);
-    let status = body(&fetch(addr, "/status", "json")).to_string();
-    assert_eq!(json_number(&status, "active processes"), 2, "{status}");
+    // The second thread may start (as a spare) before the second request
+    // arrives, so wait for both to be running rather than for the count.
+    wait_field(addr, "active processes", 2, &tfpm);
+    assert_eq!(total(addr), 2);
     for s in slow {
-        assert_eq!(body(&s.join().unwrap()), "slept 1500");
+        assert_eq!(body(&s.join().unwrap()), "slept 2500");
     }
 }

@@ -32,6 +32,13 @@ pub trait ResponseSink: Send + Sync {
     fn stderr(&self, data: Bytes) -> Result<(), SinkGone>;
     /// The response is complete. Only the first call counts.
     fn end(&self, app_status: u32, stderr_used: bool);
+    /// The last of the output, then the end: one write where the sink can.
+    fn finish(&self, tail: Bytes, app_status: u32, stderr_used: bool) {
+        if !tail.is_empty() {
+            let _ = self.stdout(tail);
+        }
+        self.end(app_status, stderr_used);
+    }
     /// From another thread, when the request's own thread is stuck: ends the
     /// response with an error, without blocking. Later output is refused.
     /// Returns false if that was not possible right now.
@@ -327,14 +334,15 @@ impl RequestCtx {
                 b"Status: 500 Internal Server Error\r\nContent-type: text/html\r\n\r\n",
             );
         }
-        if !self.gone {
-            let _ = self.send_pending_log().and_then(|()| self.send_pending());
+        let mut tail = Bytes::new();
+        if !self.gone && self.send_pending_log().is_ok() {
+            tail = self.pending.split().freeze();
         }
         self.pending = BytesMut::new();
         self.pending_log = BytesMut::new();
         self.finished = true;
         self.body = None; // the server may drop the rest of the body
-        self.sink.end(0, self.stderr_used);
+        self.sink.finish(tail, 0, self.stderr_used);
         true
     }
 }

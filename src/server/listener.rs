@@ -4,6 +4,7 @@
 use std::fmt;
 use std::io;
 use std::net::{Ipv6Addr, SocketAddr};
+use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::pin::Pin;
@@ -166,7 +167,6 @@ impl Listener {
     /// sweeps the backlog with this before it closes the socket, since the
     /// kernel resets connections left in it.
     pub fn accept_pending(&self) -> Option<Stream> {
-        use std::os::fd::AsFd;
         let fd = self.as_fd().try_clone_to_owned().ok()?;
         match self {
             Listener::Tcp(_) => {
@@ -210,8 +210,8 @@ fn bind_unix(path: &PathBuf) -> io::Result<Listener> {
     })
 }
 
-impl std::os::fd::AsFd for Listener {
-    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+impl AsFd for Listener {
+    fn as_fd(&self) -> BorrowedFd<'_> {
         match self {
             Listener::Tcp(l) => l.as_fd(),
             Listener::Unix { listener, .. } => listener.as_fd(),
@@ -259,6 +259,15 @@ impl Stream {
                 Stream::Unix(UnixStream::from_std(s)?)
             }
         })
+    }
+}
+
+impl AsFd for Stream {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        match self {
+            Stream::Tcp(s) => s.as_fd(),
+            Stream::Unix(s) => s.as_fd(),
+        }
     }
 }
 

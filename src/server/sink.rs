@@ -1,6 +1,7 @@
 //! The two ends a PHP request sees of its connection: [`FcgiSink`] turns
-//! output into FastCGI records for the connection's writer, and [`BodyStream`]
-//! hands over STDIN chunks. Both block the PHP thread, never a tokio thread.
+//! output into FastCGI records for the connection's outlet (written by the
+//! PHP thread itself when the socket takes them), and [`BodyStream`] hands
+//! over STDIN chunks. Both block the PHP thread, never a tokio thread.
 //! The sink also reads each response's status off its CGI headers for the
 //! metrics.
 
@@ -12,19 +13,20 @@ use bytes::Bytes;
 use tokio::sync::mpsc;
 use tokio::sync::mpsc::error::TryRecvError;
 
+use super::conn::Outlet;
 use super::metrics;
 use crate::fcgi::record::Out;
 use crate::fcgi::record::ProtocolStatus;
 use crate::php::{BodyPoll, BodySource, ResponseSink, SinkGone};
 
-/// Sends one request's output to its connection's writer task.
+/// Sends one request's output to its connection.
 ///
-/// Every send happens under `ended`'s lock, so once the response has ended
+/// Every send happens under `state`'s lock, so once the response has ended
 /// (normally, or abandoned by the watchdog) no record for this id can follow
 /// the END_REQUEST, even from a thread that was stuck.
 pub struct FcgiSink {
     id: u16,
-    tx: mpsc::Sender<Out>,
+    outlet: Arc<Outlet>,
     state: Mutex<SinkState>,
     /// When the request was handed to PHP.
     started: Instant,
@@ -43,10 +45,11 @@ const ABANDONED: &[u8] = b"Status: 500 Internal Server Error\r\nContent-type: te
 Request terminated (request_terminate_timeout).\n";
 
 impl FcgiSink {
-    pub fn new(id: u16, tx: mpsc::Sender<Out>) -> Self {
+    /// The sink of request `id`, sending to its connection's `outlet`.
+    pub fn new(id: u16, outlet: Arc<Outlet>) -> Self {
         FcgiSink {
             id,
-            tx,
+            outlet,
             state: Mutex::default(),
             started: Instant::now(),
         }
@@ -63,16 +66,19 @@ impl FcgiSink {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn send(&self, state: &mut SinkState, out: Out) -> Result<(), SinkGone> {
+    fn send(&self, state: &SinkState, out: Out) -> Result<(), SinkGone> {
         if state.ended {
             return Err(SinkGone);
         }
-        self.tx.blocking_send(out).map_err(|_| SinkGone)
+        self.outlet.send_blocking([out])
     }
 
-    fn end_records(&self, stderr_used: bool, app_status: u32) -> [Option<Out>; 3] {
+    /// A response's last records: the rest of its output, the ends of its
+    /// streams, and its END_REQUEST.
+    fn end_records(&self, tail: Bytes, stderr_used: bool, app_status: u32) -> [Option<Out>; 4] {
         let id = self.id;
         [
+            (!tail.is_empty()).then_some(Out::Stdout { id, data: tail }),
             Some(Out::Stdout {
                 id,
                 data: Bytes::new(),
@@ -100,26 +106,31 @@ impl ResponseSink for FcgiSink {
         if state.status.is_none() {
             state.status = Some(metrics::status_of(&data));
         }
-        self.send(&mut state, Out::Stdout { id: self.id, data })
+        self.send(&state, Out::Stdout { id: self.id, data })
     }
 
     fn stderr(&self, data: Bytes) -> Result<(), SinkGone> {
         if data.is_empty() {
             return Ok(());
         }
-        let mut state = self.state();
-        self.send(&mut state, Out::Stderr { id: self.id, data })
+        let state = self.state();
+        self.send(&state, Out::Stderr { id: self.id, data })
     }
 
     fn end(&self, app_status: u32, stderr_used: bool) {
+        self.finish(Bytes::new(), app_status, stderr_used);
+    }
+
+    fn finish(&self, tail: Bytes, app_status: u32, stderr_used: bool) {
         let mut state = self.state();
+        if state.status.is_none() && !tail.is_empty() {
+            state.status = Some(metrics::status_of(&tail));
+        }
         self.count(&state, 200);
-        for out in self
-            .end_records(stderr_used, app_status)
-            .into_iter()
-            .flatten()
-        {
-            let _ = self.send(&mut state, out);
+        if !state.ended {
+            state.wrote |= !tail.is_empty();
+            let records = self.end_records(tail, stderr_used, app_status);
+            let _ = self.outlet.send_blocking(records.into_iter().flatten());
         }
         state.ended = true;
     }
@@ -128,21 +139,22 @@ impl ResponseSink for FcgiSink {
         let Ok(mut state) = self.state.try_lock() else {
             return false;
         };
-        self.count(&state, 500);
         if state.ended {
             return true;
         }
-        state.ended = true;
-        let mut records = Vec::with_capacity(4);
-        if !state.wrote {
-            records.push(Out::Stdout {
-                id: self.id,
-                data: Bytes::from_static(ABANDONED),
-            });
+        let tail = match state.wrote {
+            true => Bytes::new(),
+            false => Bytes::from_static(ABANDONED),
+        };
+        // try_send: the watchdog never waits on a client. Nothing is sent
+        // unless all is, so a later try starts over.
+        let records = self.end_records(tail, false, 0);
+        if !self.outlet.try_send(records.into_iter().flatten()) {
+            return false;
         }
-        records.extend(self.end_records(false, 0).into_iter().flatten());
-        // try_send: the watchdog never waits on a client.
-        records.into_iter().all(|out| self.tx.try_send(out).is_ok())
+        self.count(&state, 500);
+        state.ended = true;
+        true
     }
 }
 

@@ -1,10 +1,12 @@
 //! One FastCGI connection.
 //!
 //! A reader task decodes records, runs them through the protocol state
-//! machine ([`ConnState`]) and dispatches requests to the PHP pool; a writer
-//! task sends the records that PHP threads and the reader queue for it. The
-//! two never wait on each other, so a script that writes before it reads its
-//! body cannot deadlock the connection. Both bounded queues (output records,
+//! machine ([`ConnState`]) and dispatches requests to the PHP pool. Records
+//! go out through the connection's [`Outlet`]: the PHP thread (or the
+//! reader) writes them itself when the socket takes them and nothing is
+//! queued ahead, and a writer task sends whatever had to wait. Reader and
+//! writer never wait on each other, so a script that writes before it reads
+//! its body cannot deadlock the connection. Both bounded queues (output,
 //! body chunks) carry backpressure to the socket on one side and to the PHP
 //! thread on the other.
 //!
@@ -21,8 +23,12 @@
 //! refusals are counted in [`super::metrics`].
 
 mod handover;
+mod outlet;
 mod write;
 
+pub(crate) use outlet::Outlet;
+
+use std::os::fd::AsFd;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -49,7 +55,7 @@ use write::write_loop;
 
 /// The read buffer a connection starts with.
 const READ_BUFFER: usize = 1024;
-/// Output records queued per connection before PHP threads block.
+/// Output items queued per connection before PHP threads block.
 const OUT_QUEUE: usize = 16;
 /// STDIN chunks queued per request before the reader stops reading.
 const BODY_QUEUE: usize = 4;
@@ -107,12 +113,17 @@ impl Requests {
 struct Shared {
     state: ConnState,
     requests: Requests,
+    /// The reader waits for a request to end (a drain, or a pipelined
+    /// BEGIN_REQUEST): whoever ends one must wake it. Otherwise nobody
+    /// does, so that a response costs no wake-up of the reader's thread.
+    reader_waits: bool,
 }
 
 #[derive(Clone)]
 struct SharedRef {
     inner: Arc<Mutex<Shared>>,
-    /// Woken whenever an END_REQUEST is about to go out.
+    /// Woken when an END_REQUEST is about to go out and the reader waits
+    /// for one.
     ended: Arc<Notify>,
 }
 
@@ -132,10 +143,11 @@ impl SharedRef {
             tokio::pin!(ended);
             ended.as_mut().enable();
             {
-                let shared = self.lock();
+                let mut shared = self.lock();
                 if !shared.state.is_active(id) || !shared.state.input_complete(id) {
                     return;
                 }
+                shared.reader_waits = true;
             }
             ended.await;
         }
@@ -164,8 +176,10 @@ pub async fn serve_connection<S>(
     origin: Origin,
 ) -> Option<(S, Vec<u8>)>
 where
-    S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+    S: AsyncRead + AsyncWrite + AsFd + Send + Unpin + 'static,
 {
+    // PHP threads write to the socket through a descriptor of their own.
+    let socket = stream.as_fd().try_clone_to_owned().ok();
     let (rd, wr) = tokio::io::split(stream);
     let head = match origin {
         Origin::Accepted => None,
@@ -179,6 +193,7 @@ where
         inner: Arc::new(Mutex::new(Shared {
             state,
             requests: Requests::default(),
+            reader_waits: false,
         })),
         ended: Arc::new(Notify::new()),
     };
@@ -191,13 +206,14 @@ where
         gone: gone_rx,
         handover: handover_rx,
     };
-    let writer = tokio::spawn(write_loop(wr, out_rx, shared.clone(), ends));
+    let outlet = Arc::new(Outlet::new(socket, out_tx, shared.clone()));
+    let writer = tokio::spawn(write_loop(wr, out_rx, outlet.clone(), ends));
     // Until the writer has seen a handover, its queue must not look closed.
-    let queue_open = out_tx.clone();
+    let queue_open = outlet.clone();
     let reader = Reader {
         pool,
         shared: shared.clone(),
-        out: out_tx,
+        out: outlet,
         context,
         peer,
     };
@@ -241,7 +257,7 @@ fn abort_all(shared: &SharedRef) {
 struct Reader {
     pool: Pool,
     shared: SharedRef,
-    out: mpsc::Sender<Out>,
+    out: Arc<Outlet>,
     context: Arc<ConnContext>,
     peer: Option<std::net::IpAddr>,
 }
@@ -314,6 +330,7 @@ impl Reader {
             ended.as_mut().enable();
             let mut draining = self.context.draining.clone();
             let drain = *draining.borrow_and_update();
+            self.shared.lock().reader_waits = drain != Draining::No;
             match drain {
                 Draining::HandOver if self.nothing_in_flight() && handover::fits(frames) => {
                     return Next::HandOver;
@@ -327,11 +344,7 @@ impl Reader {
                 }
                 _ => {}
             }
-            let deadline = self
-                .shared
-                .lock()
-                .state
-                .next_deadline(&self.context.timeouts);
+            let deadline = self.deadline();
             let timer = async {
                 match deadline {
                     Some((at, expired)) => {
@@ -352,12 +365,28 @@ impl Reader {
                 _ = draining.changed(), if drain == Draining::No => {}
                 next = frames.next() => return next.map_or(Next::End, Next::Record),
                 expired = timer => {
-                    if self.expire(expired).await {
-                        return Next::End;
+                    if let Some(expired) = expired {
+                        if self.expire(expired).await {
+                            return Next::End;
+                        }
                     }
                 }
             }
         }
+    }
+
+    /// When to wake next, and for which timeout (`None`: only to look
+    /// again). A request ends without waking the reader, so while requests
+    /// run it looks again within an idle timeout, and from then on the
+    /// idle timeout counts from the request's end.
+    fn deadline(&self) -> Option<(Instant, Option<Expired>)> {
+        let shared = self.shared.lock();
+        let t = &self.context.timeouts;
+        if let Some((at, expired)) = shared.state.next_deadline(t) {
+            return Some((at, Some(expired)));
+        }
+        let idle = t.idle.filter(|_| shared.state.active() > 0)?;
+        Some((Instant::now() + idle, None))
     }
 
     /// Whether no request is active: the connection may be handed over.
@@ -436,7 +465,7 @@ impl Reader {
             Event::Abort { id, dispatched } => self.abort(id, dispatched).await,
             Event::Reply(out) => {
                 log_reply(&out);
-                let _ = self.out.send(out).await;
+                self.out.send([out]).await;
             }
         }
     }
@@ -451,7 +480,7 @@ impl Reader {
                 app_status: 0,
                 protocol_status: ProtocolStatus::Overloaded,
             };
-            let _ = self.out.send(end).await;
+            self.out.send([end]).await;
             return;
         };
         let entry = Entry {
@@ -547,25 +576,31 @@ impl Reader {
     /// Answers request `id` with a whole CGI response, without PHP.
     async fn answer(&self, id: u16, response: Bytes) {
         metrics::response_class(metrics::status_of(&response));
-        let _ = self.out.send(Out::Stdout { id, data: response }).await;
-        self.end_now(id).await;
+        self.out.send(end_records(id, response)).await;
     }
 
+    /// Ends request `id` with an empty response.
     async fn end_now(&self, id: u16) {
-        let _ = self
-            .out
-            .send(Out::Stdout {
-                id,
-                data: Bytes::new(),
-            })
-            .await;
-        let end = Out::EndRequest {
+        self.out.send(end_records(id, Bytes::new())).await;
+    }
+}
+
+/// A whole response of the server's own: `response`, then the end of
+/// STDOUT and the END_REQUEST.
+fn end_records(id: u16, response: Bytes) -> impl Iterator<Item = Out> {
+    let body = (!response.is_empty()).then_some(Out::Stdout { id, data: response });
+    let end = [
+        Out::Stdout {
+            id,
+            data: Bytes::new(),
+        },
+        Out::EndRequest {
             id,
             app_status: 0,
             protocol_status: ProtocolStatus::RequestComplete,
-        };
-        let _ = self.out.send(end).await;
-    }
+        },
+    ];
+    body.into_iter().chain(end)
 }
 
 /// The number of the next request, counted from 1 for the whole process.

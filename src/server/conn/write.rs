@@ -1,20 +1,17 @@
-//! The connection's writer task: it sends the records that PHP threads and
-//! the reader queue, gathering whatever is ready into one vectored write
-//! (response bodies go out from PHP's own buffers, uncopied), and marks
-//! each request ended as its END_REQUEST leaves.
+//! The connection's writer task: it writes what the outlet queued for it
+//! (records the socket did not take at once, and whatever was made while
+//! something was queued), gathering what is ready into one vectored write.
+//! The records come encoded, their END_REQUESTs already noted.
 
 use std::io::IoSlice;
-use std::time::Instant;
+use std::sync::Arc;
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::Bytes;
 use tokio::io::{AsyncWrite, AsyncWriteExt, WriteHalf};
 use tokio::sync::{mpsc, watch};
 
 use super::super::metrics;
-use super::SharedRef;
-use crate::fcgi::codec::encode_segments;
-use crate::fcgi::error::FcgiError;
-use crate::fcgi::record::{Out, ProtocolStatus};
+use super::outlet::{consume, Outlet, Queued, MAX_IOVECS};
 
 /// How the writer and the reader tell each other that the connection ends.
 pub(super) struct Ends {
@@ -37,12 +34,12 @@ enum Stopped {
 /// when the reader hands the connection over.
 pub(super) async fn write_loop<S: AsyncWrite>(
     mut wr: WriteHalf<S>,
-    mut rx: mpsc::Receiver<Out>,
-    shared: SharedRef,
+    mut rx: mpsc::Receiver<Queued>,
+    outlet: Arc<Outlet>,
     mut ends: Ends,
 ) -> Option<WriteHalf<S>> {
     let stopped = tokio::select! {
-        result = write_records(&mut wr, &mut rx, &shared, &mut ends.handover) => result,
+        result = write_queued(&mut wr, &mut rx, &outlet, &mut ends.handover) => result,
         _ = ends.gone.wait_for(|gone| *gone) => Ok(Stopped::Closing),
     };
     match stopped {
@@ -50,46 +47,52 @@ pub(super) async fn write_loop<S: AsyncWrite>(
         Ok(Stopped::Closing) => {}
         Err(e) => tracing::debug!("connection write failed: {e}"),
     }
+    outlet.close();
     let _ = wr.shutdown().await;
     let _ = ends.closing.send(true);
     // Dropping rx here makes every PHP thread still writing see a gone client.
     None
 }
 
-/// Stop gathering ready records into one write past this many bytes.
+/// Stop gathering ready items into one write past this many bytes.
 const BATCH_BYTES: usize = 256 * 1024;
-/// The most pieces handed to one vectored write.
-const MAX_IOVECS: usize = 64;
 
-/// Writes queued records, gathering whatever is ready into one vectored
-/// write; response bodies go out from PHP's own buffers, uncopied. Returns
-/// when a request without FCGI_KEEP_CONN has ended, or the queue closes,
-/// or, once the queue is empty, when the connection is handed over.
-async fn write_records<S: AsyncWrite>(
+/// Writes queued items, gathering whatever is ready into one vectored
+/// write. Returns when an item ends the connection, or the queue closes,
+/// or, once nothing is queued, when the connection is handed over.
+async fn write_queued<S: AsyncWrite>(
     wr: &mut WriteHalf<S>,
-    rx: &mut mpsc::Receiver<Out>,
-    shared: &SharedRef,
+    rx: &mut mpsc::Receiver<Queued>,
+    outlet: &Outlet,
     handover: &mut watch::Receiver<bool>,
-) -> Result<Stopped, FcgiError> {
-    let mut scratch = BytesMut::new();
+) -> std::io::Result<Stopped> {
     let mut pieces = Vec::with_capacity(MAX_IOVECS);
     loop {
-        let out = tokio::select! {
+        let item = tokio::select! {
             biased;
-            out = rx.recv() => match out {
-                Some(out) => out,
-                None => return Ok(Stopped::Closing),
-            },
-            _ = handover.wait_for(|h| *h) => return Ok(Stopped::HandOver),
+            item = rx.recv() => Some(item),
+            _ = handover.wait_for(|h| *h) => None,
         };
-        let mut close = note_end(&out, shared);
-        encode_segments(out, &mut scratch, &mut pieces)?;
-        while pieces.iter().map(Bytes::len).sum::<usize>() < BATCH_BYTES {
-            let Ok(more) = rx.try_recv() else { break };
-            close |= note_end(&more, shared);
-            encode_segments(more, &mut scratch, &mut pieces)?;
+        let item = match item {
+            Some(item) => item,
+            None if outlet.close_if_idle() => return Ok(Stopped::HandOver),
+            // Something is being queued: it goes out first.
+            None => rx.recv().await,
+        };
+        let Some(mut item) = item else {
+            return Ok(Stopped::Closing);
+        };
+        let mut items = 1;
+        let mut close = item.close;
+        pieces.append(&mut item.pieces);
+        while !close && pieces.iter().map(Bytes::len).sum::<usize>() < BATCH_BYTES {
+            let Ok(mut more) = rx.try_recv() else { break };
+            items += 1;
+            close |= more.close;
+            pieces.append(&mut more.pieces);
         }
         write_pieces(wr, &mut pieces).await?;
+        outlet.written(items);
         if close {
             return Ok(Stopped::Closing);
         }
@@ -108,45 +111,13 @@ async fn write_pieces<W: AsyncWrite + Unpin>(
         for (slot, piece) in slices.iter_mut().zip(&pieces[first..first + count]) {
             *slot = IoSlice::new(piece);
         }
-        let mut written = wr.write_vectored(&slices[..count]).await?;
+        let written = wr.write_vectored(&slices[..count]).await?;
         if written == 0 {
             return Err(std::io::ErrorKind::WriteZero.into());
         }
         metrics::bytes_out(written);
-        while written > 0 {
-            let len = pieces[first].len();
-            if written >= len {
-                written -= len;
-                first += 1;
-            } else {
-                pieces[first].advance(written);
-                written = 0;
-            }
-        }
+        first += consume(&mut pieces[first..], written);
     }
     pieces.clear();
     Ok(())
-}
-
-/// Before an END_REQUEST goes out, its id becomes inactive, so the peer may
-/// reuse it at once. Returns whether the connection should close after it.
-fn note_end(out: &Out, shared: &SharedRef) -> bool {
-    let Out::EndRequest {
-        id,
-        protocol_status: ProtocolStatus::RequestComplete,
-        ..
-    } = out
-    else {
-        // Refusals end ids that never became active, which the peer may
-        // already have begun again.
-        return false;
-    };
-    let mut guard = shared.lock();
-    if guard.requests.remove(id).is_none() {
-        return false;
-    }
-    let close = guard.state.end(*id, Instant::now());
-    drop(guard);
-    shared.ended.notify_waiters();
-    close
 }

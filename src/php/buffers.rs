@@ -1,11 +1,11 @@
 //! The buffers a PHP thread lays each request's params out in (the string
-//! arena, the offsets, the C array PHP reads), kept from one request to
-//! the next on the same thread, so that a request allocates none of them;
-//! and how params are laid out in the arena.
+//! arena, the offsets, the C array PHP reads) and gathers its output in,
+//! kept from one request to the next on the same thread, so that a request
+//! allocates none of them; and how params are laid out in the arena.
 
 use std::cell::RefCell;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 
 use super::ffi;
 use crate::fcgi::Params;
@@ -30,6 +30,24 @@ pub(super) struct Buffers {
 
 thread_local! {
     static SPARE: RefCell<Buffers> = RefCell::new(Buffers::default());
+    static SPARE_OUTPUT: RefCell<BytesMut> = RefCell::new(BytesMut::new());
+}
+
+/// This thread's output buffer, empty. Output handed on from it as
+/// `Bytes` shares its memory; once the socket has taken that output, the
+/// buffer's next use takes the memory back instead of allocating.
+pub(super) fn take_output() -> BytesMut {
+    SPARE_OUTPUT.with(|spare| std::mem::take(&mut *spare.borrow_mut()))
+}
+
+/// Keeps an output buffer for this thread's next request, unless it grew
+/// past [`KEEP_BYTES`].
+pub(super) fn give_back_output(mut buf: BytesMut) {
+    if buf.capacity() > KEEP_BYTES {
+        return;
+    }
+    buf.clear();
+    let _ = SPARE_OUTPUT.try_with(|spare| *spare.borrow_mut() = buf);
 }
 
 impl Buffers {
@@ -130,5 +148,25 @@ mod tests {
         big.arena.reserve(KEEP_BYTES + 1);
         big.give_back();
         assert_eq!(Buffers::take().arena.capacity(), 0);
+    }
+
+    #[test]
+    fn output_memory_comes_back_once_the_output_is_gone() {
+        let mut out = take_output();
+        out.extend_from_slice(b"Content-type: text/html\r\n\r\nHello");
+        let memory = out.as_ptr();
+        let sent = out.split().freeze();
+        drop(sent); // written to the socket
+        give_back_output(out);
+        let mut next = take_output();
+        assert!(next.is_empty());
+        next.extend_from_slice(b"Status: 404");
+        assert_eq!(
+            next.as_ptr(),
+            memory,
+            "the same memory, not a new allocation"
+        );
+        give_back_output(BytesMut::with_capacity(KEEP_BYTES + 1));
+        assert_eq!(take_output().capacity(), 0, "a huge buffer is not kept");
     }
 }

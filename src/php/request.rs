@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 
-use super::buffers::{apply_edits, find_value, params_size, push_c, Buffers, Span};
+use super::buffers::{self, apply_edits, find_value, params_size, push_c, Buffers, Span};
 use super::cgi_env::{self, CgiSettings, RealFiles};
 use super::ffi;
 use super::logs::{PendingAccess, RequestEnd};
@@ -206,7 +206,7 @@ impl RequestCtx {
             body_chunk: Bytes::new(),
             abort: req.abort,
             keep_conn: req.keep_conn,
-            pending: BytesMut::new(),
+            pending: buffers::take_output(),
             pending_log: BytesMut::new(),
             finished: false,
             gone: false,
@@ -338,11 +338,11 @@ impl RequestCtx {
         if !self.gone && self.send_pending_log().is_ok() {
             tail = self.pending.split().freeze();
         }
-        self.pending = BytesMut::new();
         self.pending_log = BytesMut::new();
         self.finished = true;
         self.body = None; // the server may drop the rest of the body
         self.sink.finish(tail, 0, self.stderr_used);
+        buffers::give_back_output(std::mem::take(&mut self.pending));
         true
     }
 }

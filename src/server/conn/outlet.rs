@@ -28,6 +28,10 @@ use crate::php::SinkGone;
 /// The most pieces handed to one vectored write.
 pub(super) const MAX_IOVECS: usize = 64;
 
+/// Room for record headers made at once (most responses need 3 or 4 of 8
+/// or 16 bytes).
+const SCRATCH: usize = 1024;
+
 /// Encoded records for the writer task, in order.
 pub(super) struct Queued {
     /// Record headers and data, ready to write.
@@ -149,6 +153,10 @@ impl Outlet {
         } = gate;
         let mut close = false;
         pieces.clear();
+        if scratch.capacity() < SCRATCH / 4 {
+            // Takes back the memory of headers already written, if all were.
+            scratch.reserve(SCRATCH);
+        }
         for out in records {
             close |= self.note_end(&out);
             encode_segments(out, scratch, pieces).map_err(|_| SinkGone)?;

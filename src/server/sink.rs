@@ -5,13 +5,13 @@
 //! The sink also reads each response's status off its CGI headers for the
 //! metrics.
 
+use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::Thread;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use tokio::sync::mpsc;
-use tokio::sync::mpsc::error::TryRecvError;
+use tokio::sync::Notify;
 
 use super::conn::Outlet;
 use super::metrics;
@@ -158,73 +158,134 @@ impl ResponseSink for FcgiSink {
     }
 }
 
-/// Wakes the PHP thread waiting in [`BodyStream::next_chunk`].
-#[derive(Default)]
-struct Waker {
-    thread: Mutex<Option<Thread>>,
+/// A request body on its way from the connection to the PHP thread: at
+/// most `capacity` chunks waiting (backpressure on the upload), in one
+/// allocation shared by both ends.
+struct Pipe {
+    state: Mutex<PipeState>,
+    /// Woken when the PHP thread takes a chunk or lets the body go.
+    room: Notify,
+    capacity: usize,
 }
 
-impl Waker {
-    fn wake(&self) {
-        if let Some(t) = self
-            .thread
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .as_ref()
-        {
-            t.unpark();
+#[derive(Default)]
+struct PipeState {
+    chunks: VecDeque<Bytes>,
+    /// The connection's end is gone: the body is complete.
+    sent_all: bool,
+    /// The PHP thread's end is gone: the script is done with the body.
+    taken_all: bool,
+    /// The PHP thread, once it has waited for a chunk.
+    thread: Option<Thread>,
+}
+
+impl Pipe {
+    fn state(&self) -> MutexGuard<'_, PipeState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn closed(&self) -> bool {
+        let state = self.state();
+        state.sent_all || state.taken_all
+    }
+
+    fn wake_thread(state: MutexGuard<'_, PipeState>) {
+        let thread = state.thread.clone();
+        drop(state);
+        if let Some(thread) = thread {
+            thread.unpark();
         }
     }
 }
 
-/// The connection's end of a request body: sends STDIN chunks to the PHP
-/// thread and wakes it. Dropping it ends the body.
-pub struct BodySender {
-    tx: mpsc::Sender<Bytes>,
-    waker: Arc<Waker>,
-}
+/// The connection's end of a request body. Dropping it ends the body.
+pub struct BodySender(Arc<Pipe>);
 
 impl BodySender {
-    /// Waits for room (backpressure); fails once the script is done with the body.
-    pub async fn send(&self, data: Bytes) -> Result<(), ()> {
-        self.tx.send(data).await.map_err(|_| ())?;
-        self.waker.wake();
-        Ok(())
+    /// A way to send chunks without holding the sender (which the
+    /// connection keeps in its lock); it fails once the sender is dropped.
+    pub fn port(&self) -> BodyPort {
+        BodyPort(self.0.clone())
     }
 }
 
 impl Drop for BodySender {
     fn drop(&mut self) {
-        self.waker.wake();
+        let mut state = self.0.state();
+        state.sent_all = true;
+        Pipe::wake_thread(state);
     }
 }
 
-/// A bounded body channel: the connection's sender and the PHP thread's stream.
-pub fn body_channel(capacity: usize) -> (BodySender, BodyStream) {
-    let (tx, rx) = mpsc::channel(capacity);
-    let waker = Arc::new(Waker::default());
-    (
-        BodySender {
-            tx,
-            waker: waker.clone(),
-        },
-        BodyStream { rx, waker },
-    )
+/// Sends chunks down a request body (see [`BodySender::port`]).
+pub struct BodyPort(Arc<Pipe>);
+
+impl BodyPort {
+    /// Waits for room (backpressure); fails once the script is done with
+    /// the body, or the body was ended.
+    pub async fn send(&self, data: Bytes) -> Result<(), ()> {
+        let pipe = &self.0;
+        loop {
+            let room = pipe.room.notified();
+            tokio::pin!(room);
+            room.as_mut().enable();
+            if pipe.closed() {
+                return Err(());
+            }
+            if pipe.state().chunks.len() < pipe.capacity {
+                break;
+            }
+            room.await;
+        }
+        // The connection is the only sender: the room is still there.
+        let mut state = pipe.state();
+        if state.sent_all || state.taken_all {
+            return Err(());
+        }
+        state.chunks.push_back(data);
+        Pipe::wake_thread(state);
+        Ok(())
+    }
 }
 
-/// The PHP thread's end of a request body.
-pub struct BodyStream {
-    rx: mpsc::Receiver<Bytes>,
-    waker: Arc<Waker>,
+/// A bounded request body: the connection's sender and the PHP thread's
+/// stream.
+pub fn body_channel(capacity: usize) -> (BodySender, BodyStream) {
+    let pipe = Arc::new(Pipe {
+        state: Mutex::default(),
+        room: Notify::new(),
+        capacity,
+    });
+    (BodySender(pipe.clone()), BodyStream(pipe))
+}
+
+/// The PHP thread's end of a request body. Dropping it tells the
+/// connection that the script is done with the body.
+pub struct BodyStream(Arc<Pipe>);
+
+impl Drop for BodyStream {
+    fn drop(&mut self) {
+        self.0.state().taken_all = true;
+        self.0.room.notify_waiters();
+    }
 }
 
 impl BodyStream {
-    fn poll(&mut self) -> Option<BodyPoll> {
-        match self.rx.try_recv() {
-            Ok(chunk) => Some(BodyPoll::Chunk(chunk)),
-            Err(TryRecvError::Disconnected) => Some(BodyPoll::End),
-            Err(TryRecvError::Empty) => None,
+    /// A chunk, or the end; else registers the thread to be woken.
+    fn poll(&self) -> Option<BodyPoll> {
+        let mut state = self.0.state();
+        if let Some(chunk) = state.chunks.pop_front() {
+            drop(state);
+            self.0.room.notify_one();
+            return Some(BodyPoll::Chunk(chunk));
         }
+        if state.sent_all {
+            return Some(BodyPoll::End);
+        }
+        if state.thread.is_none() {
+            state.thread = Some(std::thread::current());
+        }
+        None
     }
 }
 
@@ -232,24 +293,99 @@ impl BodySource for BodyStream {
     /// Parks the thread until a chunk arrives, the body ends, or `wait`
     /// passes, so that the shim can check PHP's timers in between.
     fn next_chunk(&mut self, wait: Duration) -> BodyPoll {
-        if let Some(found) = self.poll() {
-            return found;
-        }
-        *self.waker.thread.lock().unwrap_or_else(|e| e.into_inner()) = Some(std::thread::current());
-        // Checked again after registering, so that a wake-up cannot be lost.
-        if let Some(found) = self.poll() {
-            return found;
-        }
         let deadline = Instant::now() + wait;
         loop {
+            // The thread is registered under the same lock as the check,
+            // so a wake-up cannot be lost.
+            if let Some(found) = self.poll() {
+                return found;
+            }
             let now = Instant::now();
             if now >= deadline {
                 return BodyPoll::Pending;
             }
             std::thread::park_timeout(deadline - now);
-            if let Some(found) = self.poll() {
-                return found;
-            }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const WAIT: Duration = Duration::from_secs(10);
+
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    }
+
+    #[test]
+    fn chunks_arrive_in_order_and_the_body_ends_when_the_sender_goes() {
+        let (tx, mut rx) = body_channel(4);
+        runtime().block_on(async {
+            tx.port().send(Bytes::from_static(b"a")).await.unwrap();
+            tx.port().send(Bytes::from_static(b"b")).await.unwrap();
+        });
+        drop(tx);
+        assert_eq!(
+            rx.next_chunk(WAIT),
+            BodyPoll::Chunk(Bytes::from_static(b"a"))
+        );
+        assert_eq!(
+            rx.next_chunk(WAIT),
+            BodyPoll::Chunk(Bytes::from_static(b"b"))
+        );
+        assert_eq!(rx.next_chunk(WAIT), BodyPoll::End);
+    }
+
+    #[test]
+    fn nothing_within_the_wait_is_pending() {
+        let (_tx, mut rx) = body_channel(4);
+        assert_eq!(rx.next_chunk(Duration::from_millis(1)), BodyPoll::Pending);
+    }
+
+    #[test]
+    fn a_full_pipe_holds_the_sender_until_the_thread_takes_a_chunk() {
+        let (tx, mut rx) = body_channel(2);
+        let rt = runtime();
+        rt.block_on(async {
+            for chunk in [b"1", b"2"] {
+                tx.port().send(Bytes::from_static(chunk)).await.unwrap();
+            }
+        });
+        let port = tx.port();
+        let taker = std::thread::spawn(move || {
+            let first = rx.next_chunk(WAIT);
+            // The third chunk can only have come in after the first left.
+            let rest: Vec<_> = (0..2).map(|_| rx.next_chunk(WAIT)).collect();
+            (first, rest)
+        });
+        rt.block_on(port.send(Bytes::from_static(b"3"))).unwrap();
+        let (first, rest) = taker.join().unwrap();
+        assert_eq!(first, BodyPoll::Chunk(Bytes::from_static(b"1")));
+        assert_eq!(
+            rest,
+            [b"2", b"3"].map(|c| BodyPoll::Chunk(Bytes::from_static(c)))
+        );
+    }
+
+    #[test]
+    fn a_script_done_with_its_body_fails_the_waiting_sender() {
+        let (tx, rx) = body_channel(1);
+        let rt = runtime();
+        rt.block_on(tx.port().send(Bytes::from_static(b"1")))
+            .unwrap();
+        let port = tx.port();
+        let dropper = std::thread::spawn(move || drop(rx));
+        // Full: this waits until the stream goes (if it has not yet), then fails.
+        assert_eq!(rt.block_on(port.send(Bytes::from_static(b"2"))), Err(()));
+        dropper.join().unwrap();
+        assert_eq!(
+            rt.block_on(tx.port().send(Bytes::from_static(b"3"))),
+            Err(())
+        );
     }
 }

@@ -75,7 +75,7 @@ const PARAMS_TIMED_OUT: &[u8] =
 /// What the connection holds for one active request, besides its
 /// protocol state: the ends of its channels to the PHP thread.
 struct Entry {
-    body: Option<Arc<BodySender>>,
+    body: Option<BodySender>,
     abort: Arc<Abort>,
     /// The span its log lines go in.
     span: tracing::Span,
@@ -501,7 +501,7 @@ impl Reader {
             let Some(entry) = shared.requests.get_mut(&id) else {
                 return;
             };
-            entry.body = Some(Arc::new(body_tx));
+            entry.body = Some(body_tx);
             (entry.abort.clone(), entry.span.clone(), keep_conn)
         };
         if !span.is_disabled() {
@@ -534,7 +534,7 @@ impl Reader {
             .lock()
             .requests
             .get_mut(&id)
-            .and_then(|e| e.body.clone());
+            .and_then(|e| e.body.as_ref().map(BodySender::port));
         let Some(tx) = tx else { return };
         let sent = tx.send(data).await;
         let mut shared = self.shared.lock();

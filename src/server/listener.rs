@@ -184,6 +184,26 @@ impl Listener {
         }
     }
 
+    /// For a daemon's stop: a TCP socket stops taking new connections (new
+    /// attempts are dropped, and the client retries) while what its backlog
+    /// holds stays there to be swept. Unix sockets lose their file instead
+    /// ([`Listener::cleanup`]).
+    pub fn refuse_new_connections(&self) {
+        if let Listener::Tcp(l) = self {
+            if let Err(e) = crate::sys::os::refuse_new_connections(l.as_fd()) {
+                tracing::warn!(listener = %self.addr(), "cannot hold new connections off while stopping: {e}");
+            }
+        }
+    }
+
+    /// Undoes [`Listener::refuse_new_connections`], for a socket that lives
+    /// on after this process (systemd's, by socket activation).
+    pub fn take_new_connections(&self) {
+        if let Listener::Tcp(l) = self {
+            let _ = crate::sys::os::take_new_connections(l.as_fd());
+        }
+    }
+
     /// Removes the socket file of a Unix listener.
     pub fn cleanup(&self) {
         if let Listener::Unix {

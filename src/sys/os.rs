@@ -231,6 +231,84 @@ pub fn set_open_files_limit(n: u64) -> std::io::Result<()> {
     Ok(())
 }
 
+/// The TCP header's flags byte, as a socket filter on a TCP socket sees
+/// the segment (from its TCP header on).
+const TCP_FLAGS_OFFSET: u32 = 13;
+const TCP_SYN: u32 = 0x02;
+const TCP_ACK: u32 = 0x10;
+
+/// Makes a listening TCP socket drop new connection attempts (segments with
+/// SYN and without ACK) while the handshakes already under way complete.
+/// A stopping server then sweeps its backlog knowing that no connection can
+/// land there after its last accept, to be reset by the close. The socket
+/// is shared with every process that holds it, so this is for a whole
+/// daemon's stop, never one worker's.
+pub fn refuse_new_connections(fd: BorrowedFd<'_>) -> std::io::Result<()> {
+    let op = |code: u32, k: u32, jt: u8, jf: u8| libc::sock_filter {
+        code: code as u16,
+        jt,
+        jf,
+        k,
+    };
+    let mut program = [
+        op(
+            libc::BPF_LD | libc::BPF_B | libc::BPF_ABS,
+            TCP_FLAGS_OFFSET,
+            0,
+            0,
+        ),
+        op(
+            libc::BPF_ALU | libc::BPF_AND | libc::BPF_K,
+            TCP_SYN | TCP_ACK,
+            0,
+            0,
+        ),
+        op(libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K, TCP_SYN, 0, 1),
+        op(libc::BPF_RET | libc::BPF_K, 0, 0, 0),
+        op(libc::BPF_RET | libc::BPF_K, u32::MAX, 0, 0),
+    ];
+    let filter = libc::sock_fprog {
+        len: program.len() as u16,
+        filter: program.as_mut_ptr(),
+    };
+    // SAFETY: setsockopt copies the program, which lives on this stack for
+    // the call, into the kernel; `fd` is a socket this process holds open.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_ATTACH_FILTER,
+            std::ptr::addr_of!(filter).cast(),
+            std::mem::size_of::<libc::sock_fprog>() as libc::socklen_t,
+        )
+    };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Undoes [`refuse_new_connections`]: the socket takes connections again
+/// (a socket that systemd holds on to after this process stops).
+pub fn take_new_connections(fd: BorrowedFd<'_>) -> std::io::Result<()> {
+    let none: libc::c_int = 0;
+    // SAFETY: setsockopt reads the int it is given, which lives on this
+    // stack; `fd` is a socket this process holds open.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_DETACH_FILTER,
+            std::ptr::addr_of!(none).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// Sets the listen backlog of a listening socket (listen() again, which
 /// Linux allows); a negative or zero value means the kernel's maximum.
 pub fn set_backlog(fd: BorrowedFd<'_>, backlog: i32) -> std::io::Result<()> {
@@ -382,4 +460,43 @@ pub fn exit_with_threads_running(code: i32) -> ! {
     // SAFETY: _exit ends the process immediately; it touches no Rust or PHP
     // state, so it is sound whatever other threads are doing.
     unsafe { libc::_exit(code) }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::{TcpListener, TcpStream};
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn a_refusing_listener_keeps_its_backlog_and_takes_no_new_connection() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let waiting = TcpStream::connect(addr).unwrap();
+        refuse_new_connections(listener.as_fd()).unwrap();
+        // The new attempt's SYN is dropped: no handshake, so no connection
+        // that a close could reset. (The client would retry for a while.)
+        let late = TcpStream::connect_timeout(&addr, Duration::from_millis(300));
+        assert!(late.is_err(), "a new connection got through: {late:?}");
+        // The one that waited in the backlog is still there to accept.
+        let (mut accepted, _) = listener.accept().unwrap();
+        assert_eq!(accepted.peer_addr().unwrap(), waiting.local_addr().unwrap());
+        // It inherits the filter, and its traffic passes.
+        std::io::Write::write_all(&mut &waiting, b"ping").unwrap();
+        let mut got = [0; 4];
+        std::io::Read::read_exact(&mut accepted, &mut got).unwrap();
+        assert_eq!(&got, b"ping");
+        listener.set_nonblocking(true).unwrap();
+        assert_eq!(
+            listener.accept().map(|_| ()).unwrap_err().kind(),
+            std::io::ErrorKind::WouldBlock
+        );
+        // Undone, it takes connections again.
+        take_new_connections(listener.as_fd()).unwrap();
+        listener.set_nonblocking(false).unwrap();
+        let again = TcpStream::connect_timeout(&addr, Duration::from_secs(10)).unwrap();
+        let (accepted, _) = listener.accept().unwrap();
+        assert_eq!(accepted.peer_addr().unwrap(), again.local_addr().unwrap());
+    }
 }

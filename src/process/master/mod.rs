@@ -578,17 +578,22 @@ impl Master {
         // Held connections are idle: they close now, as a stopping
         // worker's idle connections do.
         self.drop_held();
-        // The workers hold the sockets from here on: each sweeps its
-        // backlog and closes its copy, the last one closing the socket.
-        for l in self.pools.iter_mut().flat_map(|p| p.listeners.drain(..)) {
-            l.cleanup();
-        }
+        // No connection may land in a backlog after the workers' last
+        // sweep, to be reset by the close: new TCP attempts are dropped
+        // from here on (the client retries, and later finds the socket
+        // closed or, under systemd, served again) and Unix socket files go.
+        // Each worker sweeps its backlog and closes its copy.
+        let mut held: Vec<_> = self
+            .pools
+            .iter_mut()
+            .flat_map(|p| p.listeners.drain(..))
+            .collect();
         if let Some(previous) = self.previous.take() {
-            previous
-                .pools
-                .iter()
-                .flat_map(|p| &p.listeners)
-                .for_each(|l| l.cleanup());
+            held.extend(previous.pools.into_iter().flat_map(|p| p.listeners));
+        }
+        for l in &held {
+            l.refuse_new_connections();
+            l.cleanup();
         }
         for p in &mut self.procs {
             p.stopping = true;
@@ -616,6 +621,10 @@ impl Master {
                 "worker did not stop in time: killing it"
             );
             signal(p.pid, libc::SIGKILL);
+        }
+        // A socket systemd passed outlives us: it takes connections again.
+        for l in held {
+            l.take_new_connections();
         }
     }
 }

@@ -162,9 +162,18 @@ impl Outlet {
             encode_segments(out, scratch, pieces).map_err(|_| SinkGone)?;
         }
         if let (Some(fd), 0) = (socket.as_ref(), *queued) {
-            if write_now(fd, pieces).is_err() {
-                // The reader sees the peer go and ends the connection.
+            if let Err(e) = write_now(fd, pieces) {
+                tracing::debug!("connection write failed: {e}");
+                // Nothing more goes to this socket: the writer closes it.
                 pieces.clear();
+                *socket = None;
+                let closing = Queued {
+                    pieces: Vec::new(),
+                    close: true,
+                };
+                if self.tx.try_send(closing).is_ok() {
+                    *queued += 1;
+                }
                 return Err(SinkGone);
             }
             if pieces.is_empty() && !close {
@@ -458,5 +467,18 @@ mod tests {
             "the maker never finished: it and the writer wait on each other"
         );
         assert_eq!(drained.join().unwrap(), total);
+    }
+
+    #[test]
+    fn a_failed_write_closes_the_connection() {
+        let (outlet, peer, mut rx) = outlet();
+        drop(peer);
+        assert_eq!(outlet.send_blocking(response(1, b"hello")), Err(SinkGone));
+        let item = rx.try_recv().expect("the writer is told to close");
+        assert!(item.close && item.pieces.is_empty());
+        assert!(
+            outlet.gate().socket.is_none(),
+            "nothing more is written directly"
+        );
     }
 }

@@ -330,7 +330,11 @@ impl Reader {
             ended.as_mut().enable();
             let mut draining = self.context.draining.clone();
             let drain = *draining.borrow_and_update();
-            self.shared.lock().reader_waits = drain != Draining::No;
+            if drain != Draining::No {
+                // Set before looking at what is in flight: an end after
+                // that look wakes us.
+                self.shared.lock().reader_waits = true;
+            }
             match drain {
                 Draining::HandOver if self.nothing_in_flight() && handover::fits(frames) => {
                     return Next::HandOver;
@@ -344,7 +348,7 @@ impl Reader {
                 }
                 _ => {}
             }
-            let deadline = self.deadline();
+            let deadline = self.deadline(drain != Draining::No);
             let timer = async {
                 match deadline {
                     Some((at, expired)) => {
@@ -379,8 +383,11 @@ impl Reader {
     /// again). A request ends without waking the reader, so while requests
     /// run it looks again within an idle timeout, and from then on the
     /// idle timeout counts from the request's end.
-    fn deadline(&self) -> Option<(Instant, Option<Expired>)> {
-        let shared = self.shared.lock();
+    /// Also records, under the same lock, whether the reader waits for a
+    /// request's end (`waits`: a drain).
+    fn deadline(&self, waits: bool) -> Option<(Instant, Option<Expired>)> {
+        let mut shared = self.shared.lock();
+        shared.reader_waits = waits;
         let t = &self.context.timeouts;
         if let Some((at, expired)) = shared.state.next_deadline(t) {
             return Some((at, Some(expired)));

@@ -313,22 +313,9 @@ mod tests {
         )
     }
 
+    /// A whole response, as the server ends one of its own.
     fn response(id: u16, body: &[u8]) -> Vec<Out> {
-        vec![
-            Out::Stdout {
-                id,
-                data: Bytes::copy_from_slice(body),
-            },
-            Out::Stdout {
-                id,
-                data: Bytes::new(),
-            },
-            Out::EndRequest {
-                id,
-                app_status: 0,
-                protocol_status: ProtocolStatus::RequestComplete,
-            },
-        ]
+        super::super::end_records(id, Bytes::copy_from_slice(body)).collect()
     }
 
     /// What the records are on the wire.

@@ -228,11 +228,13 @@ where
         }
         return None;
     }
-    // EOF or a protocol error: running scripts are aborted, and nothing more
-    // is written (no END_REQUEST after EOF).
+    // EOF or a protocol error: nothing more is written (no END_REQUEST after
+    // EOF), neither by a PHP thread itself nor by the writer, which hears of
+    // it before any script is told: the scripts are aborted only then.
+    queue_open.close();
+    let _ = gone_tx.send(true);
     abort_all(&shared);
     drop(queue_open);
-    let _ = gone_tx.send(true);
     let _ = writer.await;
     None
 }

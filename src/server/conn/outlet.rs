@@ -220,7 +220,8 @@ impl Outlet {
         gate.queued = gate.queued.saturating_sub(items);
     }
 
-    /// The writer stops: nothing more is written directly.
+    /// The connection ends (the writer stops, or the reader saw the peer
+    /// go or break the protocol): nothing more is written directly.
     pub(super) fn close(&self) {
         self.gate().socket = None;
     }

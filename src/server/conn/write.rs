@@ -39,8 +39,10 @@ pub(super) async fn write_loop<S: AsyncWrite>(
     mut ends: Ends,
 ) -> Option<WriteHalf<S>> {
     let stopped = tokio::select! {
-        result = write_queued(&mut wr, &mut rx, &outlet, &mut ends.handover) => result,
+        // A gone peer comes first: nothing queued after it is written.
+        biased;
         _ = ends.gone.wait_for(|gone| *gone) => Ok(Stopped::Closing),
+        result = write_queued(&mut wr, &mut rx, &outlet, &mut ends.handover) => result,
     };
     match stopped {
         Ok(Stopped::HandOver) => return Some(wr),

@@ -72,11 +72,17 @@ fn a_fatal_error_in_the_child_ends_the_child_only_and_is_logged() {
         "{}",
         tfpm.log()
     );
-    assert!(
-        tfpm.log().contains("undefined_function_in_the_child"),
-        "{}",
-        tfpm.log()
+    // The child's log line travels on stderr, apart from the response.
+    let logged = fcgi_tests::poll_until(
+        std::time::Duration::from_secs(10),
+        std::time::Duration::from_millis(10),
+        || {
+            tfpm.log()
+                .contains("undefined_function_in_the_child")
+                .then_some(())
+        },
     );
+    assert!(logged.is_some(), "{}", tfpm.log());
     let (again, _) = fetch(&tfpm, "/hello.php", "");
     assert_eq!(again.text(), "Hello, world!\n");
 }

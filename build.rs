@@ -29,6 +29,7 @@ const SHIM_SOURCES: &[&str] = &[
     "ffi/tfpm_stack.c",
     "ffi/tfpm_slowlog.c",
     "ffi/tfpm_request_ini.c",
+    "ffi/tfpm_request_classes.c",
     "ffi/tfpm_worker.c",
     "ffi/tfpm_fork.c",
     "ffi/tfpm_pcntl.c",

@@ -27,6 +27,14 @@ void tfpm_log_fastcgi(const char *message);
  * request starts and undone after it ends. */
 void tfpm_request_ini_apply(const char *text, int admin);
 void tfpm_request_ini_restore(void);
+/* Calls `each` with every name of a disable_functions or disable_classes list. */
+void tfpm_each_name(const char *list, void (*each)(const char *name, size_t len));
+/* tfpm_request_classes.c: disable_classes for one request. The list comes
+ * with the settings, the classes go once the engine's start-up is over (the
+ * SAPI's activate), and come back after the request's shutdown. */
+void tfpm_request_classes_add(const char *list);
+void tfpm_request_classes_disable(void);
+void tfpm_request_classes_restore(void);
 
 /* tfpm_isolation.c: per-request copies of process-wide state. */
 void tfpm_isolation_thread_init(void);

@@ -21,10 +21,12 @@
  * before the request and after it: a pattern keeps the JIT code it was
  * compiled with, and php-fpm's reference compiles it afresh in its child.
  *
- * disable_classes, extension and opcache.protect_memory stay per pool:
- * classes, extensions and the protection of opcache's shared memory (one
- * mapping, which a thread that does not protect it writes to) are shared by
- * every thread.
+ * disable_classes disables the classes for the request only too
+ * (tfpm_request_classes.c).
+ *
+ * extension and opcache.protect_memory stay per pool: extensions and the
+ * protection of opcache's shared memory (one mapping, which a thread that
+ * does not protect it writes to) are shared by every thread.
  */
 #include "php.h"
 #include "zend_ini_scanner.h"
@@ -70,14 +72,15 @@ static void disable_function(const char *name, size_t len)
     disabled_len++;
 }
 
-/* The list as zend_disable_functions() reads it: names split at spaces and commas. */
-static void disable_functions(const char *list)
+/* Calls `each` with every name of `list`, as zend_disable_functions() and
+ * php_disable_classes() read their lists: names split at spaces and commas. */
+void tfpm_each_name(const char *list, void (*each)(const char *name, size_t len))
 {
     const char *start = NULL;
     for (const char *p = list;; p++) {
         if (*p == ' ' || *p == ',' || *p == '\0') {
             if (start) {
-                disable_function(start, (size_t) (p - start));
+                each(start, (size_t) (p - start));
                 start = NULL;
             }
             if (!*p) {
@@ -230,13 +233,15 @@ static void apply_ini_entry(zval *name, zval *value, zval *unused, int callback_
         return;
     }
     if (zend_string_equals_literal(Z_STR_P(name), "extension")
-        || zend_string_equals_literal(Z_STR_P(name), "disable_classes")
         || zend_string_equals_literal(Z_STR_P(name), "opcache.protect_memory")) {
         tfpm_log_fastcgi("Passing INI directive through FastCGI: this setting is shared by every thread in tfpm and cannot change per request (set it per pool, with php_admin_value)");
         return;
     }
     if (zend_string_equals_literal(Z_STR_P(name), "disable_functions")) {
-        disable_functions(Z_STRVAL_P(value));
+        tfpm_each_name(Z_STRVAL_P(value), disable_function);
+    }
+    if (zend_string_equals_literal(Z_STR_P(name), "disable_classes")) {
+        tfpm_request_classes_add(Z_STRVAL_P(value));
     }
     if (zend_string_equals_literal(Z_STR_P(name), "pcre.jit")) {
         pcre_jit_changed = true;
@@ -272,6 +277,7 @@ void tfpm_request_ini_restore(void)
 {
     restore_request_ini();
     resync_settings();
+    tfpm_request_classes_restore();
     enable_functions();
     if (pcre_jit_changed) {
         forget_compiled_patterns();

@@ -725,9 +725,11 @@ static void activate_user_ini(char *path, size_t path_len, const char *doc_root)
     php_ini_activate_config(&dir->settings, PHP_INI_PERDIR, PHP_INI_STAGE_HTACCESS);
 }
 
-/* SAPI activate: php.ini's [HOST=] and [PATH=] sections, then .user.ini. */
+/* SAPI activate: the request's disable_classes, php.ini's [HOST=] and
+ * [PATH=] sections, then .user.ini. */
 static int tfpm_activate(void)
 {
+    tfpm_request_classes_disable();
     const char *script = SG(request_info).path_translated;
     if (!script || tfpm_worker_in_request()) {
         return FAILURE;

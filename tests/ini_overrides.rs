@@ -312,3 +312,51 @@ fn php_value_pcre_jit_off_meets_no_jit_compiled_pattern() {
         assert!(limited.contains("Backtrack limit exhausted"), "{limited}");
     }
 }
+
+/// disable_classes in PHP_VALUE and PHP_ADMIN_VALUE disables the classes for
+/// its request, as php-fpm does (for good, there), and the next request on
+/// the same thread has them again. The first request compiles a script with
+/// a class that extends a disabled one: opcache keeps that script for every
+/// thread, so it must not be bound to the request's disabled copy.
+#[test]
+fn php_value_disable_classes_lasts_for_its_request() {
+    let mut args = vec!["--listen", "127.0.0.1:0", "--threads", "1", "-n"];
+    for ini in [
+        "zend_extension=opcache",
+        "opcache.enable=1",
+        "opcache.file_update_protection=0",
+    ] {
+        args.extend(["-d", ini]);
+    }
+    let tfpm = Tfpm::start(TFPM.as_ref(), &args);
+    let ask = |value: Option<&str>, admin: Option<&str>| {
+        let mut request =
+            CgiRequest::get(&docroot(), "/overrides/classes.php").query("c=ArrayObject,SplStack");
+        if let Some(value) = value {
+            request = request.param("PHP_VALUE", value);
+        }
+        if let Some(admin) = admin {
+            request = request.param("PHP_ADMIN_VALUE", admin);
+        }
+        let mut client = FcgiClient::connect_tcp(tfpm.addr()).expect("connect");
+        client.send(&request, false).expect("request").cgi().text()
+    };
+    let warning = |class: &str| format!("warning: {class}() has been disabled for security reasons\n");
+    let plain = "ArrayObject: methods\nSplStack: methods\nItems: countable\ndisable_classes: \n";
+    for _ in 0..3 {
+        let off = ask(Some("disable_classes=ArrayObject"), None);
+        let want = format!(
+            "{}ArrayObject: no methods\nSplStack: methods\n{}Items: not countable\n\
+             disable_classes: ArrayObject\n",
+            warning("ArrayObject"),
+            warning("Items")
+        );
+        assert_eq!(off, want);
+        assert_eq!(ask(None, None), plain);
+        let both = ask(Some("disable_classes=ArrayObject"), Some("disable_classes=SplStack"));
+        assert!(both.contains(&warning("SplStack")), "{both}");
+        assert!(both.contains("Items: not countable"), "{both}");
+        assert_eq!(ask(None, None), plain);
+    }
+    assert!(deaths(&tfpm.log()).is_empty(), "tfpm lost a worker:\n{}", tfpm.log());
+}

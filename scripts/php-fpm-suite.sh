@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Runs php-src's own php-fpm test suite (sapi/fpm/tests/*.phpt) against an
-# FPM binary: tfpm (the default, target/debug/tfpm) or the reference php-fpm
-# of the cached PHP build. The tests are taken from the same Debian source
-# version as that build and cached under /var/cache/tfpm/fpm-tests-<version>/
-# (never in the repo); later runs reuse them. They run with the build's own
-# PHP CLI and run-tests.php. The result of every test (PASS, FAIL, SKIP,
+# FPM binary: tfpm (the default, target/debug/tfpm, or under
+# CARGO_TARGET_DIR) or the reference php-fpm of the cached PHP build. The
+# tests are taken from the same Debian source version as that build and
+# cached under /var/cache/tfpm/fpm-tests-<version>/ (never in the repo);
+# later runs reuse them. They run with the build's own PHP CLI and
+# run-tests.php. The result of every test (PASS, FAIL, SKIP,
 # BORK, WARN, ...) goes to <out>/results.tsv as
 # "name<TAB>RESULT<TAB>seconds<TAB>reason" (the reason, for a test that did
 # not pass, is its first error line or its skip reason); the output, diff and
@@ -190,8 +191,10 @@ run_tests="$(find "$PHP_PREFIX/lib/php" -name run-tests.php -path '*/build/*' | 
 version="$(head -n1 "$PHP_PREFIX/.tfpm-complete")"
 [[ -n "$version" ]] || die "no version in $PHP_PREFIX/.tfpm-complete"
 
+target_dir="${CARGO_TARGET_DIR:-target}"
+[[ "$target_dir" == /* ]] || target_dir="$root/$target_dir"
 case "$fpm" in
-  tfpm) binary="$root/target/debug/tfpm"; label=tfpm ;;
+  tfpm) binary="$target_dir/debug/tfpm"; label=tfpm ;;
   php-fpm) binary="$PHP_PREFIX/sbin/php-fpm"; label=php-fpm ;;
   *) binary="$(realpath "$fpm")"; label="$(basename "$fpm")" ;;
 esac

@@ -36,5 +36,6 @@ rm -rf "$out/src"
 mkdir -p "$out"
 cp -a "$tree" "$out/src"
 branch="$("$PHP_CONFIG" --version | cut -d. -f1,2)"
-exec target/debug/phpt --src "$out/src" --tfpm target/debug/tfpm \
+bin="${CARGO_TARGET_DIR:-target}/debug"
+exec "$bin/phpt" --src "$out/src" --tfpm "$bin/tfpm" \
   --php "$PHP_PREFIX/bin/php" --expected "fcgi-tests/phpt/EXPECTED-$branch.md" --out "$out" "$@"

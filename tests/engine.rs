@@ -836,28 +836,6 @@ fn a_scripts_file_size_limit_costs_only_its_own_writes() {
     assert!(tfpm.stop().success());
 }
 
-/// PHP 8.4's mb_get_info() returned the ini entry's own string without a
-/// reference: with the value from a PHP_VALUE, freeing the result freed the
-/// setting (`zend_mm_heap corrupted`, the worker aborted). PHP patch 8.4/0006.
-#[test]
-fn mb_get_info_leaves_a_per_request_setting_alone() {
-    let tfpm = start("1", &[]);
-    let pid = tfpm.worker_pids();
-    for _ in 0..3 {
-        let request = get("/engine/mb_get_info.php", "")
-            .param("PHP_VALUE", "mbstring.http_output_conv_mimetypes=abc");
-        assert_eq!(
-            send(&tfpm, &request).cgi().text(),
-            "abc abc\n",
-            "{}",
-            tfpm.log()
-        );
-        assert_eq!(fetch(&tfpm, "/hello.php", "").0.status, 200);
-    }
-    assert_eq!(tfpm.worker_pids(), pid, "{}", tfpm.log());
-    assert!(!tfpm.log().contains("worker exited"), "{}", tfpm.log());
-}
-
 /// zend.max_allowed_stack_size from a request (as php-src's gh15168.phpt
 /// sets it) limits that request's stack, and the next request on the thread
 /// has the thread's own limit again: PHP computes the limit once per thread,

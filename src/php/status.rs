@@ -343,9 +343,15 @@ impl RequestInfo {
             query: value(b"QUERY_STRING"),
             content_length: length.and_then(|v| v.trim().parse().ok()).unwrap_or(0),
             user: value(b"REMOTE_USER"),
-            script: std::sync::Arc::from(""),
+            script: NO_SCRIPT.with(Arc::clone),
         }
     }
+}
+
+thread_local! {
+    /// The script until the request's own is known: one empty string per
+    /// thread, where `Arc::from("")` would allocate for every request.
+    static NO_SCRIPT: Arc<str> = Arc::from("");
 }
 
 #[cfg(test)]

@@ -25,7 +25,11 @@ fn answer(tfpm: &Tfpm, request: &CgiRequest) -> String {
     let mut client = FcgiClient::connect_tcp(tfpm.addr()).expect("connect");
     match client.send(request, false) {
         Ok(response) => response.cgi().text(),
-        Err(e) => panic!("{} was not answered: {e}\n{}", request.script_name, tfpm.log()),
+        Err(e) => panic!(
+            "{} was not answered: {e}\n{}",
+            request.script_name,
+            tfpm.log()
+        ),
     }
 }
 

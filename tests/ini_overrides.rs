@@ -341,7 +341,8 @@ fn php_value_disable_classes_lasts_for_its_request() {
         let mut client = FcgiClient::connect_tcp(tfpm.addr()).expect("connect");
         client.send(&request, false).expect("request").cgi().text()
     };
-    let warning = |class: &str| format!("warning: {class}() has been disabled for security reasons\n");
+    let warning =
+        |class: &str| format!("warning: {class}() has been disabled for security reasons\n");
     let plain = "ArrayObject: methods\nSplStack: methods\nItems: countable\ndisable_classes: \n";
     for _ in 0..3 {
         let off = ask(Some("disable_classes=ArrayObject"), None);
@@ -353,10 +354,17 @@ fn php_value_disable_classes_lasts_for_its_request() {
         );
         assert_eq!(off, want);
         assert_eq!(ask(None, None), plain);
-        let both = ask(Some("disable_classes=ArrayObject"), Some("disable_classes=SplStack"));
+        let both = ask(
+            Some("disable_classes=ArrayObject"),
+            Some("disable_classes=SplStack"),
+        );
         assert!(both.contains(&warning("SplStack")), "{both}");
         assert!(both.contains("Items: not countable"), "{both}");
         assert_eq!(ask(None, None), plain);
     }
-    assert!(deaths(&tfpm.log()).is_empty(), "tfpm lost a worker:\n{}", tfpm.log());
+    assert!(
+        deaths(&tfpm.log()).is_empty(),
+        "tfpm lost a worker:\n{}",
+        tfpm.log()
+    );
 }

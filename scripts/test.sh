@@ -2,9 +2,11 @@
 # Runs every test: installs what is missing, builds PHP 8.4 and 8.2 when the
 # cache has no build of them yet, then lints and runs the whole workspace's
 # tests (unit, FastCGI clients, nginx end to end, Docker) on PHP 8.4, the
-# default, PHP 8.2's share of them (TFPM_82_TESTS: the engine, the thread pool, differential,
-# opcache, ini, worker, handover, pcntl, status page, slowlog, nginx, php-fpm suite, PECL
-# extension, framework app and php-src .phpt tests, built into target/php8.2),
+# default, PHP 8.2's share of them (TFPM_82_TESTS: the engine and PHP's
+# patched bugs, the thread pool, differential, opcache, ini, worker,
+# handover, pcntl, status page, slowlog, nginx, php-fpm suite, PECL
+# extension, framework app and php-src .phpt tests, built into
+# target/php8.2),
 # and fuzzes the protocol layer (scripts/fuzz.sh, TFPM_FUZZ_SECONDS per
 # target, default 60). Every part runs even when an earlier one failed; the
 # run fails if any did.
@@ -27,7 +29,7 @@ cargo test --workspace --locked --no-fail-fast 2>&1 | tee "$log" || status=$?
 
 # PHP 8.2, still built until its end of support: the tests nearest the
 # engine and php-fpm's behaviour, with php-src's own .phpt tests.
-tests_82=(${TFPM_82_TESTS:-engine thread_pool differential opcache ini_overrides workers handover worker_mode pcntl fpm_suite phpt extensions status status_page slowlog cgi_fcgi nginx frameworks})
+tests_82=(${TFPM_82_TESTS:-engine engine_patches thread_pool differential opcache ini_overrides workers handover worker_mode pcntl fpm_suite phpt extensions status status_page slowlog cgi_fcgi nginx frameworks})
 echo "test: PHP 8.2: ${tests_82[*]}" >&2
 PHP_CONFIG="$php82_config" CARGO_TARGET_DIR=target/php8.2 \
   cargo test --locked --no-fail-fast -p tfpm "${tests_82[@]/#/--test=}" 2>&1 | tee -a "$log" || status=$?

@@ -35,21 +35,13 @@ loadgen="$root/target/release/fcgi-load"
 hello="$here/www/hello.php"
 
 run="$(mktemp -d /tmp/tfpm-compare.XXXXXX)"
+. "$here/lib.sh"
 declare -A pid_of
 cleanup() { for p in "${pid_of[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$run"; }
 trap cleanup EXIT
 ini="$run/php.ini"
 { cat "$PHP_PREFIX/etc/php.ini-production"; echo "opcache.enable=1"; } > "$ini"
-cat > "$run/fpm.conf" <<CONF
-[global]
-pid = $run/fpm.pid
-error_log = $run/fpm.log
-daemonize = no
-[www]
-listen = $run/php-fpm.sock
-pm = static
-pm.max_children = $threads
-CONF
+fpm_conf fpm "$run/php-fpm.sock" "$threads"
 
 start() { # name
   case "$1" in

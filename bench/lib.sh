@@ -1,5 +1,21 @@
-# Helpers shared by bench/worker.sh and bench/pages.sh (sourced, after
-# they set `run` (their temp directory) and `conns`).
+# Helpers shared by the bench scripts (sourced, after they set `run`, their
+# temp directory, and, for wrk_run, `conns`).
+
+# A php-fpm.conf with one static pool, in $run/NAME.conf (pid and log beside
+# it); further pool lines, if any, come as the fourth argument.
+fpm_conf() { # name listen children [pool-lines]
+  cat > "$run/$1.conf" <<CONF
+[global]
+pid = $run/$1.pid
+error_log = $run/$1.log
+daemonize = no
+[www]
+listen = $2
+pm = static
+pm.max_children = $3
+${4:-}
+CONF
+}
 
 # PSS (KiB) of a process and its children.
 pss_tree() {

@@ -153,19 +153,7 @@ path_of() { case "$1" in wordpress) echo / ;; mediawiki) echo "/index.php?title=
 marker_of() { case "$1" in wordpress) echo "Hello world!" ;; mediawiki) echo "MediaWiki has been installed" ;; esac; }
 
 # A pool config: name page sock
-pool_conf() {
-  cat > "$run/$1.conf" <<CONF
-[global]
-pid = $run/$1.pid
-error_log = $run/$1.log
-daemonize = no
-[www]
-listen = $3
-pm = static
-pm.max_children = $threads
-env[MW_CONFIG_FILE] = $run/mw-conf/LocalSettings.php
-CONF
-}
+pool_conf() { fpm_conf "$1" "$3" "$threads" "env[MW_CONFIG_FILE] = $run/mw-conf/LocalSettings.php"; }
 
 # nginx as its usual setup for each: tfpm with kept connections, php-fpm without.
 server_block() { # port socket page keep

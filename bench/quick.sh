@@ -15,6 +15,7 @@ workers="${1:-8}"; secs="${2:-10}"; conns="${3:-32}"
 cargo build --release --locked -q
 
 run="$(mktemp -d /tmp/tfpm-bench.XXXXXX)"
+. "$here/lib.sh"
 mkdir -p "$run/www" "$run/snippets"
 echo '<?php echo "Hello, world!\n";' > "$run/www/hello.php"
 ln -s /etc/nginx/fastcgi.conf "$run/fastcgi.conf"
@@ -22,16 +23,7 @@ ln -s /etc/nginx/snippets/fastcgi-php.conf "$run/snippets/fastcgi-php.conf"
 ini="$run/php.ini"
 { cat "$PHP_PREFIX/etc/php.ini-production"; echo "opcache.enable=1"; } > "$ini"
 
-cat > "$run/fpm.conf" <<CONF
-[global]
-pid = $run/fpm.pid
-error_log = $run/fpm.log
-daemonize = no
-[www]
-listen = $run/fpm.sock
-pm = static
-pm.max_children = $workers
-CONF
+fpm_conf fpm "$run/fpm.sock" "$workers"
 
 # php-fpm without kept connections, its usual setup: a kept connection holds a
 # php-fpm child even while idle.

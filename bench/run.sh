@@ -30,6 +30,7 @@ tfpm_bin="$root/target/release/tfpm"
 loadgen="$root/target/release/fcgi-load"
 
 run="$(mktemp -d /tmp/tfpm-bench.XXXXXX)"
+. "$here/lib.sh"
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$run"; }
 trap cleanup EXIT
@@ -56,18 +57,6 @@ mkdir -p "$run/snippets"
 ln -s /etc/nginx/fastcgi.conf "$run/fastcgi.conf"
 ln -s /etc/nginx/snippets/fastcgi-php.conf "$run/snippets/fastcgi-php.conf"
 
-fpm_conf() { # name socket children
-  cat > "$run/$1.conf" <<CONF
-[global]
-pid = $run/$1.pid
-error_log = $run/$1.log
-daemonize = no
-[www]
-listen = $2
-pm = static
-pm.max_children = $3
-CONF
-}
 
 # tfpm gets kept connections (nginx-conf/tfpm-php.conf). php-fpm gets its usual
 # setup without them: a kept connection holds a php-fpm child even while idle,
@@ -132,7 +121,7 @@ pids+=("$!")
 
 # ---- measurements -------------------------------------------------------------
 # wrk through nginx: "req/s p99" (p99 in ms).
-wrk_run() { # port path conns [lua]
+wrk_path() { # port path conns [lua]
   local args=(-t2 -c"$3" -d"${secs}s" --latency)
   [[ -n "${4:-}" ]] && args+=(-s "$4")
   wrk "${args[@]}" "http://127.0.0.1:$1$2" > "$run/wrk.out" 2>&1 || true
@@ -147,8 +136,6 @@ direct_run() { # socket script conns [extra args...]
   "$loadgen" --connect "$sock" --script "$www/$script" --concurrency "$conns" --duration "$secs" --threads 1 "$@" > "$run/lg.out" 2>/dev/null || true
   python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print("%.0f %.2f" % (d["rps"], d["p99_ms"]))' "$run/lg.out" 2>/dev/null || echo "0 0"
 }
-
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
 
 # PSS and RSS (KiB) of a process and its children.
 mem_tree() { # pid -> "pss rss"
@@ -187,8 +174,8 @@ say "| scenario | via | tfpm req/s | php-fpm req/s | ratio | tfpm p99 ms | php-f
 say "|---|---|---:|---:|---:|---:|---:|---:|"
 for entry in "${scenarios[@]}"; do
   IFS='|' read -r label script conns lua extra <<< "$entry"
-  read -r t_rps t_p99 < <(wrk_run 18181 "/$script" "$conns" "$lua")
-  read -r f_rps f_p99 < <(wrk_run 18182 "/$script" "$conns" "$lua")
+  read -r t_rps t_p99 < <(wrk_path 18181 "/$script" "$conns" "$lua")
+  read -r f_rps f_p99 < <(wrk_path 18182 "/$script" "$conns" "$lua")
   say "| $label | nginx + wrk | $t_rps | $f_rps | $(ratio "$t_rps" "$f_rps") | $t_p99 | $f_p99 | $(ratio "$t_p99" "$f_p99") |"
   # shellcheck disable=SC2086
   read -r t_rps t_p99 < <(direct_run "$(sock_of tfpm)" "$script" "$conns" $extra)
@@ -197,7 +184,7 @@ for entry in "${scenarios[@]}"; do
   say "| $label | FastCGI, keep-conn | $t_rps | $f_rps | $(ratio "$t_rps" "$f_rps") | $t_p99 | $f_p99 | $(ratio "$t_p99" "$f_p99") |"
 done
 if [[ -n "$debian_fpm" ]]; then
-  read -r d_rps d_p99 < <(wrk_run 18183 "/hello.php" 32)
+  read -r d_rps d_p99 < <(wrk_path 18183 "/hello.php" 32)
   say ""
   say "Debian's php8.2-fpm, hello world through nginx: $d_rps req/s, p99 $d_p99 ms."
 fi

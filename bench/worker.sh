@@ -67,17 +67,7 @@ pool_conf() {
   # In worker mode the worker script's threads serve the pages; one more
   # thread is there for other scripts.
   [[ "$mode" == worker ]] && children=1
-  cat > "$run/$name.conf" <<CONF
-[global]
-pid = $run/$name.pid
-error_log = $run/$name.log
-daemonize = no
-[www]
-listen = $sock
-pm = static
-pm.max_children = $children
-env[APP_VAR_DIR] = $var
-CONF
+  fpm_conf "$name" "$sock" "$children" "env[APP_VAR_DIR] = $var"
   if [[ "$mode" == worker ]]; then
     cat >> "$run/$name.conf" <<CONF
 worker = $front

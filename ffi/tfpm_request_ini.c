@@ -21,7 +21,7 @@
  * before the request and after it: a pattern keeps the JIT code it was
  * compiled with, and php-fpm's reference compiles it afresh in its child.
  *
- * disable_classes disables the classes for the request only too
+ * disable_classes, too, takes its classes away for the request only
  * (tfpm_request_classes.c).
  *
  * extension and opcache.protect_memory stay per pool: extensions and the

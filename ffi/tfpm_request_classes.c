@@ -55,10 +55,12 @@ static zend_object *create_disabled(zend_class_entry *ce)
     return object;
 }
 
-static bool already_disabled(const zend_class_entry *original)
+/* Whether `ce`, found in the table, is one of this request's copies (a
+ * name given twice). */
+static bool already_disabled(const zend_class_entry *ce)
 {
     for (size_t i = 0; i < disabled_len; i++) {
-        if (disabled[i].original == original) {
+        if (disabled[i].copy == ce) {
             return true;
         }
     }

@@ -356,7 +356,7 @@ fn php_value_disable_classes_lasts_for_its_request() {
         assert_eq!(ask(None, None), plain);
         let both = ask(
             Some("disable_classes=ArrayObject"),
-            Some("disable_classes=SplStack"),
+            Some("disable_classes=SplStack, ArrayObject"),
         );
         assert!(both.contains(&warning("SplStack")), "{both}");
         assert!(both.contains("Items: not countable"), "{both}");
